@@ -1,0 +1,3 @@
+from tunnel_tui.cli import main
+
+main()

@@ -1,0 +1,116 @@
+"""The command line: every TUI action is also a command (a contract, see README).
+
+Subcommands live in `tunnel_tui.commands.*` and are imported only when used, so
+`tunnel-tui status` starts fast and does not load Textual or asyncssh.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from tunnel_tui import __version__
+from tunnel_tui.core.errors import TunnelTuiError
+
+# name -> "module:attribute"; each module is owned by one area of the code.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "add": ("tunnel_tui.commands.connections:add", "Add a connection (database behind a bastion)."),
+    "edit": ("tunnel_tui.commands.connections:edit", "Change a connection (flags of add)."),
+    "list": ("tunnel_tui.commands.connections:list_", "List connections."),
+    "show": ("tunnel_tui.commands.connections:show", "Show one connection."),
+    "remove": ("tunnel_tui.commands.connections:remove", "Remove a connection."),
+    "key": ("tunnel_tui.commands.keys:key", "Keys: show, list, generate, delete."),
+    "hosts": ("tunnel_tui.commands.hosts:hosts", "Trusted host keys: list, forget."),
+    "vault": ("tunnel_tui.commands.vault:vault", "The encrypted vault used when no keyring works."),
+    "import-ssh-config": (
+        "tunnel_tui.commands.sshconfig:import_ssh_config",
+        "Import hosts from ~/.ssh/config as bastions.",
+    ),
+    "validate": ("tunnel_tui.commands.validate:validate", "Check a connection step by step."),
+    "forward": ("tunnel_tui.commands.forward:forward", "Hold a tunnel in the foreground."),
+    "up": ("tunnel_tui.commands.agentctl:up", "Bring a tunnel up (in the agent)."),
+    "down": ("tunnel_tui.commands.agentctl:down", "Take a tunnel down."),
+    "status": ("tunnel_tui.commands.agentctl:status", "Show tunnel states."),
+    "agent": ("tunnel_tui.commands.agentctl:agent", "Run the agent in the foreground."),
+    "rotate-key": ("tunnel_tui.commands.rotate:rotate_key", "Rotate a key with zero downtime."),
+    "demo": ("tunnel_tui.commands.demo:demo", "Try everything in a self-contained sandbox."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module_name, attr = entry[0].split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            return _not_yet(cmd_name, entry[1])
+        command = getattr(module, attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Short help from the table, so --help does not import every module.
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _not_yet(name: str, help_text: str) -> click.Command:
+    @click.command(name=name, help=help_text)
+    def missing() -> None:
+        raise click.ClickException(f"'{name}' is not available in this build yet")
+
+    return missing
+
+
+@click.group(cls=LazyGroup, invoke_without_command=True)
+@click.version_option(__version__, prog_name="tunnel-tui")
+@click.option("--debug", is_flag=True, help="Verbose, redacted log on stderr.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """tunnel-tui: reach private databases through SSH bastions.
+
+    Run without a command to open the terminal app.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    if debug:
+        from tunnel_tui.core.logging import enable_debug_logging
+
+        enable_debug_logging()
+    if ctx.invoked_subcommand is None:
+        from tunnel_tui.ui.app import run_app
+
+        run_app()
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: typed errors become one clear line and their exit code."""
+    try:
+        return cli.main(args=argv, prog_name="tunnel-tui", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+    except TunnelTuiError as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)

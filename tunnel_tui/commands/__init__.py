@@ -1,0 +1,1 @@
+"""Click commands, one module per area; `tunnel_tui.cli` registers them lazily."""

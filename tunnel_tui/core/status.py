@@ -1,0 +1,63 @@
+"""Tunnel states and the status object shared by the engine, the agent, the CLI and the TUI.
+
+`TunnelStatus.to_json()` is the `status --json` contract of DESIGN.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class TunnelState(StrEnum):
+    CONNECTING = "connecting"
+    UP = "up"
+    RECONNECTING = "reconnecting"
+    FAILED = "failed"
+    DOWN = "down"
+
+
+@dataclass(frozen=True)
+class TunnelStatus:
+    name: str
+    state: TunnelState
+    local_host: str
+    local_port: int | None
+    bastion: str  # "user@host:port"
+    target: str  # "host:port" as the bastion sees it
+    since: datetime | None = None  # UTC, when the current state began
+    bytes_in: int = 0  # from the database to local clients
+    bytes_out: int = 0
+    channels: int = 0
+    reconnects: int = 0
+    last_error: str | None = None
+    hint: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state.value
+        data["since"] = (
+            self.since.isoformat().replace("+00:00", "Z") if self.since is not None else None
+        )
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TunnelStatus:
+        since = data.get("since")
+        return cls(
+            name=data["name"],
+            state=TunnelState(data["state"]),
+            local_host=data.get("local_host", "127.0.0.1"),
+            local_port=data.get("local_port"),
+            bastion=data.get("bastion", ""),
+            target=data.get("target", ""),
+            since=datetime.fromisoformat(since.replace("Z", "+00:00")) if since else None,
+            bytes_in=int(data.get("bytes_in", 0)),
+            bytes_out=int(data.get("bytes_out", 0)),
+            channels=int(data.get("channels", 0)),
+            reconnects=int(data.get("reconnects", 0)),
+            last_error=data.get("last_error"),
+            hint=data.get("hint"),
+        )

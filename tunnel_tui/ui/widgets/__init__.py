@@ -1,0 +1,1 @@
+"""Reusable widgets; they post messages up and never import the App."""
