@@ -1,0 +1,47 @@
+"""Shared helpers of the rotation tests: log in to the real sshd with one key only."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from tests.fixtures.binaries import require_binary
+
+
+def connect_with(server: Any, private_pem: str, **kwargs: Any) -> Any:
+    """An asyncssh connection (awaitable / async context) using exactly this key."""
+    return asyncssh.connect(
+        server.host,
+        server.port,
+        username=server.user,
+        client_keys=[asyncssh.import_private_key(private_pem)],
+        known_hosts=asyncssh.import_known_hosts(server.known_hosts_line() + "\n"),
+        agent_path=None,
+        config=None,
+        connect_timeout=10,
+        **kwargs,
+    )
+
+
+def write_identity(directory: Path, private_pem: str, name: str) -> Path:
+    path = directory / name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(private_pem)
+    return path
+
+
+def openssh_login_works(server: Any, identity: Path) -> bool:
+    """Does the OpenSSH client get in with this key (and only this key)?"""
+    ssh = require_binary("ssh", "openssh-client")
+    result = subprocess.run(
+        [ssh, *server.ssh_args(identity, None), "true"],
+        capture_output=True,
+        timeout=20,
+        check=False,
+    )
+    return result.returncode == 0
