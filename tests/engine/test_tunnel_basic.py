@@ -1,0 +1,105 @@
+"""TunnelEngine against the in-process asyncssh bastion: up, bytes, status, events, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from tests.fixtures.engine import FAST, make_conn, trust, wait_for
+from tunnel_tui.core.secret import Secret
+from tunnel_tui.core.status import TunnelState
+from tunnel_tui.engine import HostKeyUnknown, LocalPortInUse, Tunnel, TunnelEngine
+
+
+def _conn(bastion, echo, **kw):
+    return make_conn("t1", [(bastion.host, bastion.port, bastion.user)],
+                     ("127.0.0.1", echo.port), **kw)
+
+
+async def _roundtrip(port: int, payload: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(payload)
+    await writer.drain()
+    data = await asyncio.wait_for(reader.readexactly(len(payload)), 5)
+    writer.close()
+    await writer.wait_closed()
+    return data
+
+
+async def test_start_forward_status_and_stop(asyncssh_bastion, echo_server, engine_known_hosts):
+    trust(engine_known_hosts, asyncssh_bastion.host, asyncssh_bastion.port,
+          asyncssh_bastion.host_public_line)
+    keys = {"k-test": Secret(asyncssh_bastion.client_private_pem)}
+    engine = TunnelEngine(engine_known_hosts, FAST)
+    events = []
+    engine.subscribe(events.append)
+    try:
+        status = await engine.start(_conn(asyncssh_bastion, echo_server), keys)
+        assert status.state is TunnelState.UP
+        assert status.local_host == "127.0.0.1" and status.local_port
+        assert await _roundtrip(status.local_port, b"hello tunnel") == b"hello tunnel"
+        await wait_for(lambda: engine.status("t1").bytes_in >= 12, 3, "bytes counted")
+        s = engine.status("t1")
+        assert s.bytes_out == 12 and s.bytes_in == 12
+        await wait_for(lambda: engine.status("t1").channels == 0, 3, "channel closed")
+        await wait_for(lambda: any(e.bytes_in == 12 for e in events), 3, "counter event")
+        assert [e.state for e in events][:2] == [TunnelState.CONNECTING, TunnelState.UP]
+        # Start again: a no-op with the same port.
+        again = await engine.start(_conn(asyncssh_bastion, echo_server), keys)
+        assert again.local_port == status.local_port
+        port = status.local_port
+    finally:
+        await engine.aclose()
+    assert events[-1].state is TunnelState.DOWN
+    with pytest.raises(OSError):
+        await _roundtrip(port, b"x")
+
+
+async def test_listener_binds_loopback_only(asyncssh_bastion, echo_server, engine_known_hosts):
+    trust(engine_known_hosts, asyncssh_bastion.host, asyncssh_bastion.port,
+          asyncssh_bastion.host_public_line)
+    keys = {"k-test": Secret(asyncssh_bastion.client_private_pem)}
+    async with Tunnel(_conn(asyncssh_bastion, echo_server), keys, engine_known_hosts,
+                      settings=FAST) as t:
+        tunnel = t.engine.tunnel("t1")
+        hosts = {addr for addr, _ in tunnel.listening}
+        assert hosts <= {"127.0.0.1", "::1"} and "127.0.0.1" in hosts
+        assert all(port == t.local_port for _, port in tunnel.listening)
+
+
+async def test_port_in_use_is_clear_and_nothing_half_up(
+    asyncssh_bastion, echo_server, engine_known_hosts
+):
+    trust(engine_known_hosts, asyncssh_bastion.host, asyncssh_bastion.port,
+          asyncssh_bastion.host_public_line)
+    keys = {"k-test": Secret(asyncssh_bastion.client_private_pem)}
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen(1)
+    busy = blocker.getsockname()[1]
+    engine = TunnelEngine(engine_known_hosts, FAST)
+    try:
+        with pytest.raises(LocalPortInUse) as info:
+            await engine.start(_conn(asyncssh_bastion, echo_server, local_port=busy), keys)
+        assert str(busy) in info.value.message
+        assert "python" in info.value.message  # the holder (this test process) is named
+        assert info.value.hint
+        assert engine.statuses() == []
+        assert asyncssh_bastion.auth_attempts == 0  # no SSH login for a busy port
+    finally:
+        blocker.close()
+        await engine.aclose()
+
+
+async def test_unknown_host_key_is_refused(asyncssh_bastion, echo_server, engine_known_hosts):
+    keys = {"k-test": Secret(asyncssh_bastion.client_private_pem)}
+    engine = TunnelEngine(engine_known_hosts, FAST)
+    try:
+        with pytest.raises(HostKeyUnknown) as info:
+            await engine.start(_conn(asyncssh_bastion, echo_server), keys)
+        assert info.value.fingerprint == asyncssh_bastion.host_fingerprint
+        assert "--accept-new-host-key" in (info.value.hint or "")
+    finally:
+        await engine.aclose()

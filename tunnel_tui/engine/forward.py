@@ -1,0 +1,241 @@
+"""One forwarded client: a local TCP connection piped to a direct-tcpip channel.
+
+Protocol-level (no streams, no per-packet tasks): bytes go straight from one
+transport to the other, with flow control mapped both ways (a full local socket
+pauses the channel, a full channel window pauses the local socket).
+
+A channel that cannot be opened keeps its cause (code 1: policy, code 2: the bastion
+could not reach the target, with its reason text) for the tunnel's state and log,
+and the local client's socket is reset at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+from typing import Any, Protocol
+
+import asyncssh
+
+from tunnel_tui.engine.errors import (
+    POLICY_HINT,
+    ChannelOpenFailed,
+    ForwardingProhibited,
+    TargetUnreachable,
+)
+
+log = logging.getLogger(__name__)
+
+_OPEN_ADMINISTRATIVELY_PROHIBITED = 1
+_OPEN_CONNECT_FAILED = 2
+
+
+class Counters:
+    """Live counters of one tunnel, read by the coalescing publisher."""
+
+    __slots__ = ("bytes_in", "bytes_out", "channels")
+
+    def __init__(self) -> None:
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.channels = 0
+
+
+class ForwardOwner(Protocol):
+    """What a forwarded client needs from its tunnel."""
+
+    target_host: str
+    target_port: int
+    counters: Counters
+    window: int
+    max_pktsize: int
+
+    def current_link(self) -> Any: ...  # engine.pool.SshLink | None
+
+    def client_opened(self, client: LocalClient) -> None: ...
+
+    def client_closed(self, client: LocalClient) -> None: ...
+
+    def channel_failed(self, error: ChannelOpenFailed) -> None: ...
+
+
+def channel_error(exc: asyncssh.ChannelOpenError, host: str, port: int) -> ChannelOpenFailed:
+    """The typed error for a failed direct-tcpip open, keeping the bastion's reason."""
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    reason = (exc.reason or "").strip()
+    if exc.code == _OPEN_ADMINISTRATIVELY_PROHIBITED:
+        return ForwardingProhibited(
+            f"the bastion refused to forward to {target} (its policy forbids it: "
+            "AllowTcpForwarding, PermitOpen or a restrict key option)",
+            code=exc.code, reason=reason, hint=POLICY_HINT,
+        )
+    if exc.code == _OPEN_CONNECT_FAILED:
+        text = reason.lower() or "connection failed"
+        if "name or service" in text or "not known" in text or "resolution" in text:
+            hint = (
+                f"the bastion cannot resolve {host}: use the name or address the bastion "
+                "itself uses for the database"
+            )
+        else:
+            hint = (
+                f"check that the database listens on {target} as seen from the bastion "
+                "(is it running? a firewall between bastion and database?)"
+            )
+        return TargetUnreachable(
+            f"the bastion could not reach {target}: {text}",
+            code=exc.code, reason=reason, hint=hint,
+        )
+    return ChannelOpenFailed(
+        f"the bastion did not open a channel to {target}: {reason or 'unknown reason'}",
+        code=exc.code, reason=reason,
+        hint="the SSH connection may have closed; the tunnel reconnects by itself",
+    )
+
+
+def reset(transport: asyncio.BaseTransport) -> None:
+    """Close with RST: the client sees 'connection reset' at once, not a hang or a
+    clean EOF that a database driver would report as a server-side close."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+    transport.abort()  # type: ignore[attr-defined]
+
+
+class _ChannelSide(asyncssh.SSHTCPSession[bytes]):
+    def __init__(self, client: LocalClient) -> None:
+        self._client = client
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        client = self._client
+        client.counters.bytes_in += len(data)
+        if client.transport is not None:
+            client.transport.write(data)
+
+    def eof_received(self) -> bool:
+        transport = self._client.transport
+        if transport is not None and transport.can_write_eof() and not transport.is_closing():
+            transport.write_eof()
+        return True  # keep the channel: the client may still be sending
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._client.channel_closed()
+
+    def pause_writing(self) -> None:
+        if self._client.transport is not None:
+            self._client.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        transport = self._client.transport
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
+
+
+class LocalClient(asyncio.Protocol):
+    """The local end; opens its channel when accepted."""
+
+    def __init__(self, owner: ForwardOwner) -> None:
+        self._owner = owner
+        self.counters = owner.counters
+        self.transport: asyncio.Transport | None = None
+        self.channel: asyncssh.SSHTCPChannel[bytes] | None = None
+        self.link: Any = None
+        self._local_closed = False
+        self._counted = False
+        self._task: asyncio.Task[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        link = self._owner.current_link()
+        if link is None:  # reconnecting or stopping: refuse quickly, never hang
+            self._local_closed = True
+            reset(transport)
+            return
+        self.link = link
+        transport.pause_reading()  # until the channel is open
+        self._owner.client_opened(self)
+        self._task = asyncio.get_running_loop().create_task(self._open(link))
+
+    async def _open(self, link: Any) -> None:
+        owner = self._owner
+        try:
+            channel, _ = await link.bastion.create_connection(
+                lambda: _ChannelSide(self), owner.target_host, owner.target_port,
+                window=owner.window, max_pktsize=owner.max_pktsize,
+            )
+        except asyncssh.ChannelOpenError as exc:
+            error = channel_error(exc, owner.target_host, owner.target_port)
+            log.warning("forward failed: %s", error.message)
+            owner.channel_failed(error)
+            self._drop()
+            return
+        except (OSError, asyncssh.Error) as exc:
+            log.warning("forward failed: %s", exc)
+            self._drop()
+            return
+        if self._local_closed:  # the client left while the channel was opening
+            channel.close()
+            return
+        self.channel = channel
+        self._counted = True
+        self.counters.channels += 1
+        link.channel_opened()
+        assert self.transport is not None
+        self.transport.resume_reading()
+
+    def _drop(self) -> None:
+        if self.transport is not None and not self._local_closed:
+            self._local_closed = True
+            reset(self.transport)
+        self._owner.client_closed(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.counters.bytes_out += len(data)
+        if self.channel is not None:
+            self.channel.write(data)
+
+    def eof_received(self) -> bool:
+        if self.channel is not None:
+            self.channel.write_eof()
+        return True  # half-close: answers may still flow back
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._local_closed = True
+        if self.channel is not None:
+            self.channel.close()
+        elif self._task is None or self._task.done():
+            self._owner.client_closed(self)
+        # else: _open finishes, sees _local_closed and closes the channel it got
+
+    def pause_writing(self) -> None:
+        if self.channel is not None:
+            self.channel.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.channel is not None:
+            self.channel.resume_reading()
+
+    def channel_closed(self) -> None:
+        """The SSH channel ended (either side): finish the local side too."""
+        if self._counted:
+            self._counted = False
+            self.counters.channels -= 1
+            if self.link is not None:
+                self.link.channel_closed()
+        self.channel = None
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+        self._owner.client_closed(self)
+
+    def abort(self) -> None:
+        """Stop now (tunnel stopped): reset the client, close the channel."""
+        self._local_closed = True
+        if self.channel is not None:
+            self.channel.close()
+        if self.transport is not None and not self.transport.is_closing():
+            reset(self.transport)

@@ -1,0 +1,31 @@
+"""Engine knobs. Tests pass small values (backoff, poll intervals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# AES-GCM runs on AES-NI and halves the forwarder's CPU against chacha20 (PERF.md);
+# the rest is asyncssh's default order, so any server still finds a common cipher.
+PREFERRED_CIPHERS: tuple[str, ...] = (
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes256-ctr",
+    "aes192-ctr",
+    "aes128-ctr",
+)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    backoff_base: float = 0.5  # first reconnect delay, seconds
+    backoff_cap: float = 30.0  # longest delay between reconnect attempts
+    connect_timeout: float = 15.0  # TCP + SSH handshake + auth, per hop
+    stats_interval: float = 0.25  # counters are published at most this often
+    # Bigger channel windows and packets than asyncssh's 2 MiB / 32 KiB: fewer
+    # window adjusts and packets per byte (PERF.md). 256 KiB is OpenSSH's packet cap.
+    window: int = 8 * 1024 * 1024
+    max_pktsize: int = 128 * 1024
+    quickack: bool = True  # TCP_QUICKACK after each read on the SSH socket (PERF.md)
+    encryption_algs: tuple[str, ...] = PREFERRED_CIPHERS
+    auth_poll_interval: float = 5.0  # validation's "wait for the key" retry period

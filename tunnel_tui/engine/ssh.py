@@ -1,0 +1,391 @@
+"""SSH connections hop by hop, each host key checked against our own known_hosts.
+
+Every hop is its own `asyncssh.connect` with `tunnel=` the previous connection
+object (the first hop gets our `DirectTcp` socket). String tunnels / ProxyJump are
+never used: asyncssh would give those hops ~/.ssh's keys and known_hosts instead of
+ours (ASYNCSSH-NOTES §2). Nothing under ~/.ssh is read: `config=None`,
+`agent_path=None`, explicit `client_keys` and `known_hosts`.
+
+asyncssh raises the same HostKeyNotVerifiable for an unknown and a changed key, so
+our client records the server key in `validate_host_public_key` and we classify it
+with `KnownHosts.check` (ASYNCSSH-NOTES §1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import asyncssh
+
+from tunnel_tui.core.keys import authorized_keys_line
+from tunnel_tui.core.model import Keepalive, SshEndpoint
+from tunnel_tui.core.secret import Secret
+from tunnel_tui.engine.errors import (
+    AuthRejected,
+    BastionUnreachable,
+    HopError,
+    HostKeyChanged,
+    HostKeyUnknown,
+    KeyMissing,
+)
+from tunnel_tui.engine.settings import EngineSettings
+from tunnel_tui.engine.transport import DirectTcp
+
+log = logging.getLogger(__name__)
+
+
+class KnownHostsLike(Protocol):
+    """What we need of `core.known_hosts.KnownHosts`."""
+
+    def check(self, host: str, port: int, public_line: str) -> Any: ...
+
+    def trusted_keys(self, host: str, port: int) -> list[str]: ...
+
+    def add(self, host: str, port: int, public_line: str) -> Any: ...
+
+
+def host_key_status(known_hosts: KnownHostsLike, host: str, port: int, line: str) -> str:
+    """"trusted", "unknown" or "changed" (works with any enum spelling of the status)."""
+    status = known_hosts.check(host, port, line)
+    text = str(getattr(status, "value", status)).lower()
+    for word in ("trusted", "unknown", "changed"):
+        if word in text or word in str(getattr(status, "name", "")).lower():
+            return word
+    raise ValueError(f"unexpected host key status {status!r}")
+
+
+@dataclass
+class HopTrace:
+    """What happened on one hop, for the validation log."""
+
+    hop: SshEndpoint
+    index: int
+    started: float = field(default_factory=time.monotonic)
+    tcp_at: float | None = None  # socket (or previous hop's channel) open
+    host_key_at: float | None = None  # host key decided (untrusted path) or handshake done
+    done_at: float | None = None  # authenticated
+    fingerprint: str = ""
+    public_line: str = ""
+    host_key: str = ""  # "trusted", "accepted", "unknown", "changed"
+
+
+def hop_label(hop: SshEndpoint, index: int, count: int) -> str:
+    role = "bastion" if index == count - 1 else f"jump host {index + 1}"
+    return f"{role} {hop.display}"
+
+
+def import_key(secret: Secret) -> asyncssh.SSHKey:
+    return asyncssh.import_private_key(secret.reveal())
+
+
+def public_line_of(secret: Secret) -> str:
+    key = import_key(secret)
+    return key.export_public_key().decode().split("\n")[0].strip()
+
+
+class _TimedTunnel:
+    """Wraps the `tunnel=` object to time the transport and tell its failures apart."""
+
+    def __init__(self, inner: Any, trace: HopTrace) -> None:
+        self._inner = inner
+        self._trace = trace
+
+    async def create_connection(
+        self, factory: Callable[[], Any], host: str, port: int
+    ) -> tuple[Any, Any]:
+        result = await self._inner.create_connection(factory, host, port)
+        self._trace.tcp_at = time.monotonic()
+        return tuple(result)
+
+
+class _Client(asyncssh.SSHClient):
+    def __init__(
+        self, hop: SshEndpoint, known_hosts: KnownHostsLike, trace: HopTrace, accept_new: bool,
+    ) -> None:
+        self._hop = hop
+        self._known_hosts = known_hosts
+        self._trace = trace
+        self._accept_new = accept_new
+        self.on_lost: Callable[[Exception], None] | None = None
+
+    # A plain def on purpose: asyncssh treats a returned coroutine as "true" (NOTES §1).
+    def validate_host_public_key(
+        self, host: str, addr: tuple[str, int] | str, port: int, key: asyncssh.SSHKey
+    ) -> bool:
+        line = key.export_public_key().decode().split("\n")[0].strip()
+        trace = self._trace
+        trace.public_line = " ".join(line.split()[:2])
+        trace.fingerprint = key.get_fingerprint("sha256")
+        trace.host_key_at = time.monotonic()
+        status = host_key_status(self._known_hosts, self._hop.host, self._hop.port, line)
+        if status == "trusted":  # e.g. trusted through ~/.ssh/known_hosts only
+            trace.host_key = "trusted"
+            return True
+        if status == "unknown" and self._accept_new:
+            self._known_hosts.add(self._hop.host, self._hop.port, trace.public_line)
+            trace.host_key = "accepted"
+            return True
+        trace.host_key = status
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None and self.on_lost is not None:
+            self.on_lost(exc)
+
+
+def _trusted(known_hosts: KnownHostsLike, hop: SshEndpoint) -> list[asyncssh.SSHKey]:
+    keys = []
+    for line in known_hosts.trusted_keys(hop.host, hop.port):
+        try:
+            keys.append(asyncssh.import_public_key(line))
+        except (asyncssh.KeyImportError, ValueError):
+            log.debug("skipping a trusted key of %s that asyncssh cannot read", hop.display)
+    return keys
+
+
+def _describe_os_error(exc: BaseException) -> str:
+    if isinstance(exc, socket.gaierror):
+        return f"name does not resolve ({exc.strerror})"
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__
+
+
+def unreachable_hint(hop: SshEndpoint, index: int) -> str:
+    if index == 0:
+        return (
+            f"check that {hop.host} is the right host, that sshd listens on port {hop.port} "
+            "and that no firewall or VPN is in the way"
+        )
+    return (
+        f"check that the previous hop can reach {hop.host}:{hop.port} (name, port, and "
+        "AllowTcpForwarding on the previous hop)"
+    )
+
+
+def auth_hint(hop: SshEndpoint, public_line: str, comment: str = "tunnel-tui") -> str:
+    line = authorized_keys_line(public_line, comment)
+    return (
+        f"add this public key to ~{hop.user}/.ssh/authorized_keys on {hop.host}: {line}"
+    )
+
+
+async def connect_hop(
+    hop: SshEndpoint,
+    index: int,
+    count: int,
+    key: Secret,
+    known_hosts: KnownHostsLike,
+    *,
+    via: asyncssh.SSHClientConnection | None = None,
+    sock: socket.socket | None = None,
+    accept_new: bool = False,
+    keepalive: Keepalive | None = None,
+    settings: EngineSettings | None = None,
+    trace: HopTrace | None = None,
+    key_comment: str = "tunnel-tui",
+) -> tuple[asyncssh.SSHClientConnection, _Client]:
+    """One hop; raises BastionUnreachable, HostKeyUnknown/Changed or AuthRejected."""
+    settings = settings or EngineSettings()
+    keepalive = keepalive or Keepalive()
+    trace = trace or HopTrace(hop, index)
+    label = hop_label(hop, index, count)
+    inner: Any = via if via is not None else DirectTcp(
+        timeout=settings.connect_timeout, quickack=settings.quickack, sock=sock
+    )
+    client = _Client(hop, known_hosts, trace, accept_new)
+    private = import_key(key)
+    try:
+        conn = await asyncio.wait_for(
+            asyncssh.connect(
+                hop.host,
+                hop.port,
+                tunnel=_TimedTunnel(inner, trace),
+                username=hop.user,
+                client_factory=lambda: client,
+                known_hosts=(_trusted(known_hosts, hop), [], []),
+                client_keys=[private],
+                agent_path=None,
+                config=None,
+                passphrase=None,
+                password_auth=False,
+                kbdint_auth=False,
+                host_based_auth=False,
+                gss_auth=False,
+                keepalive_interval=keepalive.interval,
+                keepalive_count_max=keepalive.count_max,
+                encryption_algs=list(_ciphers(settings)),
+                window=settings.window,
+                max_pktsize=settings.max_pktsize,
+                server_host_keys_handler=None,
+            ),
+            settings.connect_timeout,
+        )
+    except asyncssh.HostKeyNotVerifiable as exc:
+        raise _host_key_error(hop, index, label, trace) from exc
+    except asyncssh.PermissionDenied as exc:
+        public = " ".join(private.export_public_key().decode().split()[:2])
+        raise AuthRejected(
+            f"{label}: publickey rejected for user {hop.user}",
+            hop=hop, hop_index=index, hint=auth_hint(hop, public, key_comment),
+        ) from exc
+    except asyncssh.ChannelOpenError as exc:  # the previous hop could not open the way
+        raise BastionUnreachable(
+            f"{label}: the previous hop could not reach {hop.host}:{hop.port}: "
+            f"{exc.reason or 'open failed'}",
+            hop=hop, hop_index=index, hint=unreachable_hint(hop, index),
+        ) from exc
+    except (TimeoutError, OSError, asyncssh.Error) as exc:
+        if trace.tcp_at is not None and _trusted(known_hosts, hop) and not trace.fingerprint:
+            # A lost handshake with a key on file may be a changed key *type*: asyncssh
+            # only offers the recorded types and the server drops us (NOTES §1).
+            changed = await _changed_key_type(hop, index, label, via, known_hosts, settings)
+            if changed is not None:
+                raise changed from exc
+        what = "no SSH answer" if trace.tcp_at is not None else "cannot connect"
+        if isinstance(exc, asyncssh.Error):
+            cause = exc.reason or type(exc).__name__
+        else:
+            cause = _describe_os_error(exc)
+        raise BastionUnreachable(
+            f"{label}: {what}: {cause}", hop=hop, hop_index=index,
+            hint=unreachable_hint(hop, index),
+        ) from exc
+    trace.done_at = time.monotonic()
+    if not trace.fingerprint:
+        server_key = conn.get_server_host_key()
+        if server_key is not None:
+            trace.fingerprint = server_key.get_fingerprint("sha256")
+            trace.public_line = " ".join(
+                server_key.export_public_key().decode().split()[:2]
+            )
+        trace.host_key = "trusted"
+    return conn, client
+
+
+def _ciphers(settings: EngineSettings) -> tuple[str, ...]:
+    return settings.encryption_algs
+
+
+def _host_key_error(hop: SshEndpoint, index: int, label: str, trace: HopTrace) -> HopError:
+    fp = trace.fingerprint or "unknown fingerprint"
+    if trace.host_key == "changed":
+        return HostKeyChanged(
+            f"{label}: HOST KEY CHANGED (now {fp}); someone may be intercepting the "
+            "connection (man-in-the-middle), or the server was reinstalled",
+            hop=hop, hop_index=index, fingerprint=trace.fingerprint,
+            public_line=trace.public_line,
+            hint=(
+                "do not connect until the server's admin confirms the new fingerprint; then "
+                f"`tunnel-tui hosts forget {hop.host}` and validate again"
+            ),
+        )
+    return HostKeyUnknown(
+        f"{label}: unknown host key {fp}",
+        hop=hop, hop_index=index, fingerprint=trace.fingerprint, public_line=trace.public_line,
+        hint=(
+            f"compare {fp} with the server's (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub "
+            "on it), then validate with --accept-new-host-key"
+        ),
+    )
+
+
+async def _changed_key_type(
+    hop: SshEndpoint, index: int, label: str,
+    via: asyncssh.SSHClientConnection | None, known_hosts: KnownHostsLike,
+    settings: EngineSettings,
+) -> HopError | None:
+    tunnel: Any = via if via is not None else DirectTcp(timeout=settings.connect_timeout)
+    try:
+        key = await asyncio.wait_for(
+            asyncssh.get_server_host_key(
+                hop.host, hop.port,
+                tunnel=tunnel,
+                config=None,
+            ),
+            settings.connect_timeout,
+        )
+    except (TimeoutError, OSError, asyncssh.Error):
+        return None
+    if key is None:
+        return None
+    line = " ".join(key.export_public_key().decode().split()[:2])
+    if host_key_status(known_hosts, hop.host, hop.port, line) != "changed":
+        return None
+    trace = HopTrace(hop, index, fingerprint=key.get_fingerprint("sha256"), public_line=line,
+                     host_key="changed")
+    return _host_key_error(hop, index, label, trace)
+
+
+def key_for(hop: SshEndpoint, keys: Mapping[str, Secret], key_id: str | None) -> Secret:
+    wanted = hop.key_id or key_id
+    if wanted is None and len(keys) == 1:
+        return next(iter(keys.values()))
+    if wanted is None or wanted not in keys:
+        raise KeyMissing(
+            f"no private key for {hop.display} (key {wanted or '?'})",
+            hint="check the key is in the keyring: tunnel-tui validate NAME",
+        )
+    return keys[wanted]
+
+
+async def connect_hops(
+    hops: Sequence[SshEndpoint],
+    keys: Mapping[str, Secret],
+    known_hosts: KnownHostsLike,
+    *,
+    key_id: str | None = None,
+    accept_new: bool = False,
+    keepalive: Keepalive | None = None,
+    settings: EngineSettings | None = None,
+    on_lost: Callable[[int, Exception], None] | None = None,
+    traces: list[HopTrace] | None = None,
+) -> list[asyncssh.SSHClientConnection]:
+    """Connect every hop in order (jump hosts first, the bastion last).
+
+    Returns the connections; closing the first closes them all. On failure every
+    connection opened so far is closed and the hop's typed error is raised.
+    `on_lost(hop_index, exc)` is called when a hop dies (keepalive, reset).
+    """
+    conns: list[asyncssh.SSHClientConnection] = []
+    try:
+        for index, hop in enumerate(hops):
+            trace = HopTrace(hop, index)
+            if traces is not None:
+                traces.append(trace)
+            conn, client = await connect_hop(
+                hop, index, len(hops), key_for(hop, keys, key_id), known_hosts,
+                via=conns[-1] if conns else None, accept_new=accept_new,
+                keepalive=keepalive, settings=settings, trace=trace,
+            )
+            if on_lost is not None:
+                client.on_lost = _bind_lost(on_lost, index)
+            conns.append(conn)
+    except BaseException:
+        await close_all(conns)
+        raise
+    return conns
+
+
+def _bind_lost(
+    on_lost: Callable[[int, Exception], None], index: int
+) -> Callable[[Exception], None]:
+    return lambda exc: on_lost(index, exc)
+
+
+async def close_all(conns: Sequence[asyncssh.SSHClientConnection]) -> None:
+    for conn in reversed(conns):
+        conn.close()
+    for conn in reversed(conns):
+        try:
+            await asyncio.wait_for(conn.wait_closed(), 5.0)
+        except (TimeoutError, OSError, asyncssh.Error):
+            pass
