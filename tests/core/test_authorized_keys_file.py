@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from tunnel_tui.core.authorized_keys_file import (
     add_key,
+    add_key_like,
     contains_key,
     find_keys,
     invalid_lines,
@@ -71,6 +72,16 @@ def test_add_appends_once_and_fixes_missing_newline() -> None:
     assert added == f"# hello\n{OTHER}\n{OURS} tunnel-tui:new\n"
     assert add_key(added, OURS + " another comment") == added
     assert add_key("", OURS) == OURS + "\n"
+
+
+def test_add_like_copies_the_old_lines_options() -> None:
+    added = add_key_like(SAMPLE, OURS + " tunnel-tui:new", OLD)
+    assert added.endswith(
+        f'restrict,port-forwarding,permitopen="127.0.0.1:5432",command="a, b \\"c\\"" {OURS}'
+        " tunnel-tui:new\n"
+    )
+    assert add_key_like("", OURS, OLD) == OURS + "\n"
+    assert add_key_like(added, OURS, OLD) == added
 
 
 def test_add_keeps_crlf_files_crlf() -> None:

@@ -87,9 +87,11 @@ async def test_restricted_key_can_still_rewrite_by_sftp(sshd_factory: Any) -> No
     old, new = keys.generate(), keys.generate()
     before = _seed_file(server, old.public_line, 'restrict,port-forwarding,permitopen="h:1"')
     async with connect_with(server, old.private_pem.reveal()) as conn:
-        result = await add_authorized_key(conn, new.public_line)
+        result = await add_authorized_key(conn, new.public_line, like=old.public_line)
     assert result.method is InstallMethod.SFTP
-    assert _read(server) == before + new.public_line + "\n"
+    # The new line keeps the old line's restrictions.
+    opts = 'restrict,port-forwarding,permitopen="h:1"'
+    assert _read(server) == before + f"{opts} {new.public_line}\n"
 
 
 async def test_forced_command_account_needs_manual_install(sshd_factory: Any) -> None:

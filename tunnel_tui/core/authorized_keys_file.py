@@ -165,6 +165,18 @@ def add_key(text: str, line: str) -> str:
     return text + new + ending
 
 
+def add_key_like(text: str, line: str, like: str | bytes) -> str:
+    """Add `line` (no options) with the options of the first line holding key `like`.
+
+    Rotation installs the new key with the same restrictions (restrict, permitopen=,
+    from=, command=) the bastion's admin gave the old one.
+    """
+    found = find_keys(text, like)
+    if found and found[0].options:
+        line = f"{found[0].options} {line.strip()}"
+    return add_key(text, line)
+
+
 def remove_key(text: str, public_key: str | bytes) -> str:
     """`text` without the lines holding this key; every other byte stays as it was."""
     blob = blob_of(public_key)

@@ -24,7 +24,12 @@ from enum import StrEnum
 
 import asyncssh
 
-from tunnel_tui.core.authorized_keys_file import add_key, invalid_lines, remove_key
+from tunnel_tui.core.authorized_keys_file import (
+    add_key,
+    add_key_like,
+    invalid_lines,
+    remove_key,
+)
 from tunnel_tui.core.errors import TunnelTuiError
 
 log = logging.getLogger(__name__)
@@ -63,10 +68,21 @@ _SFTP_FAILURES = (asyncssh.SFTPError, asyncssh.ChannelOpenError, asyncssh.Error,
 
 
 async def add_authorized_key(
-    conn: asyncssh.SSHClientConnection, line: str, *, timeout: float = 20.0
+    conn: asyncssh.SSHClientConnection,
+    line: str,
+    *,
+    like: str | None = None,
+    timeout: float = 20.0,
 ) -> EditResult:
-    """Append `line` unless its key is already authorized (then nothing is written)."""
-    return await edit_authorized_keys(conn, lambda text: add_key(text, line), timeout=timeout)
+    """Append `line` unless its key is already authorized (then nothing is written).
+
+    With `like` (a public key), the new line gets the options of that key's line.
+    """
+
+    def edit(text: str) -> str:
+        return add_key(text, line) if like is None else add_key_like(text, line, like)
+
+    return await edit_authorized_keys(conn, edit, timeout=timeout)
 
 
 async def remove_authorized_key(
