@@ -1,0 +1,284 @@
+"""Talking to the agent: `AgentClient` (blocking, for the CLI) and `AsyncAgentClient`
+(for the TUI), plus `ensure_agent` which starts the agent on demand.
+
+This module is on the `tunnel-tui status` path: it imports only the standard
+library and `tunnel_tui.core` (no asyncssh, no textual, no keyring), so status
+answers in a few milliseconds from any terminal, including an SSH login.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+from tunnel_tui.agent import protocol
+from tunnel_tui.agent.address import AgentAddress, AgentSocketForeign, check_owned, resolve
+from tunnel_tui.core.errors import TunnelTuiError
+from tunnel_tui.core.secret import Secret
+from tunnel_tui.core.status import TunnelStatus
+
+__all__ = [
+    "AgentClient",
+    "AgentNotRunning",
+    "AgentSocketForeign",
+    "AsyncAgentClient",
+    "ensure_agent",
+    "start_agent",
+]
+
+CONNECT_TIMEOUT = 5.0
+START_TIMEOUT = 15.0
+_ids = count(1)
+
+
+class AgentNotRunning(TunnelTuiError):
+    """No agent answers on this home's socket."""
+
+    def __init__(self, address: AgentAddress) -> None:
+        super().__init__(
+            "no tunnels are up (the agent is not running)",
+            hint="`tunnel-tui up NAME` starts it",
+        )
+        self.address = address
+
+
+def _connect_error(address: AgentAddress, exc: OSError) -> TunnelTuiError:
+    if isinstance(exc, FileNotFoundError | ConnectionRefusedError):
+        return AgentNotRunning(address)
+    if isinstance(exc, PermissionError):
+        check_owned(address.socket)  # raises AgentSocketForeign when that is the cause
+        check_owned(address.socket.parent)
+        return AgentSocketForeign(
+            f"cannot open the agent socket {address.socket}: permission denied",
+            hint="the socket or its directory belongs to another user",
+        )
+    return TunnelTuiError(f"cannot reach the agent at {address.socket}: {exc}")
+
+
+def _reply(line: bytes, address: AgentAddress) -> dict[str, Any]:
+    if not line:
+        raise TunnelTuiError(
+            "the agent closed the connection without answering",
+            hint=f"see {address.home / 'logs' / 'agent.log'}",
+        )
+    reply = json.loads(line)
+    if not isinstance(reply, dict):
+        raise TunnelTuiError("the agent sent a malformed reply")
+    if not reply.get("ok", False) and "error" in reply:
+        raise protocol.error_from_reply(reply)
+    return reply
+
+
+class AgentClient:
+    """One short connection per call; safe to use from any thread."""
+
+    def __init__(self, home: Path | None = None, *, timeout: float = CONNECT_TIMEOUT) -> None:
+        self.address = resolve(home)
+        self.timeout = timeout
+
+    def _open(self, timeout: float | None) -> socket.socket:
+        check_owned(self.address.socket)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(os.fsencode(self.address.socket))
+        except OSError as exc:
+            sock.close()
+            raise _connect_error(self.address, exc) from None
+        sock.settimeout(timeout)
+        return sock
+
+    def call(self, op: str, *, timeout: float | None = None, **args: Any) -> dict[str, Any]:
+        with self._open(self.timeout if timeout is None else timeout) as sock:
+            sock.sendall(protocol.encode(protocol.request(op, next(_ids), **args)))
+            with sock.makefile("rb") as stream:
+                try:
+                    line = stream.readline()
+                except TimeoutError:
+                    raise TunnelTuiError(
+                        f"the agent did not answer `{op}` in time",
+                        hint=f"see {self.address.home / 'logs' / 'agent.log'}",
+                    ) from None
+            return _reply(line, self.address)
+
+    def ping(self) -> dict[str, Any]:
+        return self.call("ping")
+
+    def status(self, name: str | None = None) -> list[TunnelStatus]:
+        reply = self.call("status", name=name)
+        return [TunnelStatus.from_json(item) for item in reply["tunnels"]]
+
+    def up(self, name: str, *, timeout: float = 30.0) -> TunnelStatus:
+        reply = self.call("up", timeout=timeout + 5.0, name=name, wait=timeout)
+        return TunnelStatus.from_json(reply["tunnel"])
+
+    def down(self, name: str) -> TunnelStatus:
+        return TunnelStatus.from_json(self.call("down", timeout=30.0, name=name)["tunnel"])
+
+    def switch_key(self, old_key_id: str, new_key_id: str) -> list[str]:
+        reply = self.call("switch-key", timeout=60.0, old_key_id=old_key_id, new_key_id=new_key_id)
+        return list(reply.get("moved", []))
+
+    def reload(self) -> None:
+        self.call("reload")
+
+    def vault_unlock(self, passphrase: Secret, *, create: bool = False) -> dict[str, Any]:
+        return self.call(
+            "vault-unlock", timeout=60.0, passphrase=passphrase.reveal(), create=create
+        )
+
+    def vault_lock(self) -> None:
+        self.call("vault-lock")
+
+    def vault_status(self) -> dict[str, Any]:
+        return self.call("vault-status")
+
+    def shutdown(self) -> None:
+        self.call("shutdown", timeout=30.0)
+
+    def events(self, *, interval: float = 1.0) -> Iterator[TunnelStatus]:
+        """Every tunnel's status now, then each change (and byte counters every
+        `interval` seconds while they move), until the agent stops."""
+        sock = self._open(None)
+        with sock, sock.makefile("rb") as stream:
+            sock.sendall(protocol.encode(protocol.request("events", next(_ids), interval=interval)))
+            _reply(stream.readline(), self.address)
+            for line in stream:
+                event = json.loads(line)
+                if "tunnel" in event:
+                    yield TunnelStatus.from_json(event["tunnel"])
+
+
+class AsyncAgentClient:
+    """The same API for asyncio code (the TUI): one connection per call."""
+
+    def __init__(self, home: Path | None = None, *, timeout: float = CONNECT_TIMEOUT) -> None:
+        self.address = resolve(home)
+        self.timeout = timeout
+
+    async def _open(self) -> tuple[Any, Any]:
+        import asyncio
+
+        check_owned(self.address.socket)
+        try:
+            return await asyncio.wait_for(
+                asyncio.open_unix_connection(
+                    str(self.address.socket), limit=protocol.MAX_REQUEST_BYTES * 16
+                ),
+                self.timeout,
+            )
+        except OSError as exc:
+            raise _connect_error(self.address, exc) from None
+
+    async def call(self, op: str, *, timeout: float | None = None, **args: Any) -> dict[str, Any]:
+        import asyncio
+
+        reader, writer = await self._open()
+        try:
+            writer.write(protocol.encode(protocol.request(op, next(_ids), **args)))
+            await writer.drain()
+            line = await asyncio.wait_for(reader.readline(), timeout or self.timeout)
+            return _reply(line, self.address)
+        finally:
+            writer.close()
+
+    async def ping(self) -> dict[str, Any]:
+        return await self.call("ping")
+
+    async def status(self, name: str | None = None) -> list[TunnelStatus]:
+        reply = await self.call("status", name=name)
+        return [TunnelStatus.from_json(item) for item in reply["tunnels"]]
+
+    async def up(self, name: str, *, timeout: float = 30.0) -> TunnelStatus:
+        reply = await self.call("up", timeout=timeout + 5.0, name=name, wait=timeout)
+        return TunnelStatus.from_json(reply["tunnel"])
+
+    async def down(self, name: str) -> TunnelStatus:
+        reply = await self.call("down", timeout=30.0, name=name)
+        return TunnelStatus.from_json(reply["tunnel"])
+
+    async def switch_key(self, old_key_id: str, new_key_id: str) -> list[str]:
+        reply = await self.call(
+            "switch-key", timeout=60.0, old_key_id=old_key_id, new_key_id=new_key_id
+        )
+        return list(reply.get("moved", []))
+
+    async def vault_unlock(self, passphrase: Secret, *, create: bool = False) -> dict[str, Any]:
+        return await self.call(
+            "vault-unlock", timeout=60.0, passphrase=passphrase.reveal(), create=create
+        )
+
+    async def shutdown(self) -> None:
+        await self.call("shutdown", timeout=30.0)
+
+    async def events(self, *, interval: float = 1.0) -> AsyncIterator[TunnelStatus]:
+        reader, writer = await self._open()
+        try:
+            writer.write(protocol.encode(protocol.request("events", next(_ids), interval=interval)))
+            await writer.drain()
+            _reply(await reader.readline(), self.address)
+            while line := await reader.readline():
+                event = json.loads(line)
+                if "tunnel" in event:
+                    yield TunnelStatus.from_json(event["tunnel"])
+        finally:
+            writer.close()
+
+
+def start_agent(home: Path | None = None) -> subprocess.Popen[bytes]:
+    """Launch a detached agent for `home` (its own session, no terminal)."""
+    address = resolve(home)
+    from tunnel_tui.core import paths
+
+    logs = paths.ensure_private_dir(paths.log_dir(address.home))
+    stderr_fd = os.open(logs / "agent-stderr.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tunnel_tui.agent", "--home", str(address.home)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr_fd,
+            start_new_session=True,
+            close_fds=True,
+            cwd="/",
+        )
+    finally:
+        os.close(stderr_fd)
+
+
+def ensure_agent(home: Path | None = None, *, timeout: float = START_TIMEOUT) -> AgentClient:
+    """A client of a running agent, starting one if none answers (bounded wait)."""
+    client = AgentClient(home)
+    try:
+        client.ping()
+        return client
+    except AgentNotRunning:
+        pass
+    process = start_agent(home)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            client.ping()
+            return client
+        except AgentNotRunning:
+            pass
+        code = process.poll()
+        # Exit 0 means another agent won the start race: keep waiting for it.
+        if code not in (None, 0):
+            raise TunnelTuiError(
+                f"the agent failed to start (exit code {code})",
+                hint=f"see {client.address.home / 'logs' / 'agent-stderr.log'}",
+            )
+        time.sleep(0.02)  # a blocking CLI poll, bounded by the deadline
+    raise TunnelTuiError(
+        f"the agent did not answer within {timeout:.0f} s",
+        hint=f"see {client.address.home / 'logs' / 'agent.log'}",
+    )

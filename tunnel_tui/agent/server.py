@@ -1,0 +1,289 @@
+"""The agent's Unix socket server: one JSON line per request, peer uid checked.
+
+Defence in depth: the socket directory is 0700, the socket 0600, and every
+connection's peer credentials (SO_PEERCRED) must carry our uid. A bad request
+(garbage, too large, unknown op) gets an error reply; nothing a client sends can
+stop the agent except `shutdown` from its own user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import struct
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tunnel_tui import __version__
+from tunnel_tui.agent import protocol
+from tunnel_tui.agent.address import AgentAddress, check_owned
+from tunnel_tui.agent.service import TunnelService
+from tunnel_tui.core.errors import TunnelTuiError
+from tunnel_tui.core.secret import Secret
+
+log = logging.getLogger("tunnel_tui.agent")
+
+IDLE_CLIENT_TIMEOUT = 300.0
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    """The uid of the process on the other end, or None where the OS cannot say."""
+    if hasattr(socket, "SO_PEERCRED"):
+        fmt = "3i"  # struct ucred: pid, uid, gid
+        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize(fmt))
+        return int(struct.unpack(fmt, raw)[1])
+    if sys.platform == "darwin":
+        # LOCAL_PEERCRED (level 0 = SOL_LOCAL) returns a struct xucred: version, uid, ...
+        raw = sock.getsockopt(0, 0x001, 76)
+        return int(struct.unpack_from("2I", raw)[1])
+    return None
+
+
+class AgentServer:
+    def __init__(
+        self,
+        service: TunnelService,
+        address: AgentAddress,
+        *,
+        request_shutdown: Callable[[], None],
+    ) -> None:
+        self.service = service
+        self.address = address
+        self._request_shutdown = request_shutdown
+        self._server: asyncio.AbstractServer | None = None
+        self._clients: set[asyncio.Task[Any]] = set()
+        self._ops: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
+            "ping": self._ping,
+            "status": self._status,
+            "up": self._up,
+            "down": self._down,
+            "reload": self._reload,
+            "shutdown": self._shutdown,
+            "switch-key": self._switch_key,
+            "vault-unlock": self._vault_unlock,
+            "vault-lock": self._vault_lock,
+            "vault-status": self._vault_status,
+        }
+
+    async def start(self) -> None:
+        """Bind the socket; the caller holds the agent lock, so any file there is stale."""
+        path = self.address.socket
+        check_owned(path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+            log.info("removed a stale socket at %s", path)
+        old_umask = os.umask(0o177)  # the socket is born 0600: no window where others can connect
+        try:
+            self._server = await asyncio.start_unix_server(
+                self._serve_client, str(path), limit=protocol.MAX_REQUEST_BYTES + 2
+            )
+        finally:
+            os.umask(old_umask)
+        os.chmod(path, 0o600)
+        if self.address.is_fallback:
+            from tunnel_tui.core.atomic import write_private_file
+
+            write_private_file(self.address.addr_file, f"{path}\n".encode())
+        log.info("listening on %s", path)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._clients):
+            task.cancel()
+        if self._clients:
+            await asyncio.wait(self._clients, timeout=5.0)
+        if self._server is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+        self.remove_socket()
+
+    def remove_socket(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.address.socket)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.address.addr_file)
+
+    # -- one client ---------------------------------------------------------------
+
+    async def _serve_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._clients.add(task)
+        try:
+            await self._client_loop(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug must cost one connection, never the agent
+            log.exception("error while serving a client")
+        finally:
+            if task is not None:
+                self._clients.discard(task)
+            writer.close()
+
+    async def _client_loop(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        sock = writer.get_extra_info("socket")
+        uid = peer_uid(sock) if sock is not None else None
+        if uid != os.getuid():
+            log.warning("refused a connection from uid %s", uid)
+            await self._send(
+                writer,
+                protocol.error_reply(
+                    None,
+                    f"this agent belongs to uid {os.getuid()}; uid {uid} may not use it",
+                    code=protocol.FORBIDDEN,
+                    hint="each user runs their own agent",
+                ),
+            )
+            return
+        while True:
+            try:
+                line = await asyncio.wait_for(reader.readline(), IDLE_CLIENT_TIMEOUT)
+            except (ValueError, asyncio.LimitOverrunError):
+                # Oversized: the rest of the stream cannot be framed reliably; reply and hang up.
+                await self._send(
+                    writer,
+                    protocol.error_reply(
+                        None,
+                        f"request larger than {protocol.MAX_REQUEST_BYTES} bytes",
+                        code=protocol.TOO_LARGE,
+                    ),
+                )
+                return
+            except TimeoutError:
+                return
+            if not line:
+                return
+            if not line.strip():
+                continue
+            try:
+                request = protocol.parse_request(line)
+            except protocol.ProtocolError as exc:
+                await self._send(
+                    writer,
+                    protocol.error_reply(None, exc.message, code=exc.code, hint=exc.hint),
+                )
+                continue
+            if request["op"] == "events":
+                await self._events(request, reader, writer)
+                return
+            await self._send(writer, await self._dispatch(request))
+
+    async def _dispatch(self, request: dict[str, Any]) -> dict[str, Any]:
+        request_id = request.get("id")
+        op = request["op"]
+        try:
+            result = await self._ops[op](request)
+        except TunnelTuiError as exc:
+            return protocol.error_reply(
+                request_id, exc.message, code=protocol.code_for(exc), hint=exc.hint
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            return protocol.error_reply(
+                request_id, f"bad arguments for {op}: {exc}", code=protocol.BAD_REQUEST
+            )
+        except Exception as exc:
+            log.exception("op %s failed", op)
+            return protocol.error_reply(
+                request_id,
+                f"internal error in the agent ({type(exc).__name__})",
+                code=protocol.INTERNAL,
+                hint=f"see {self.address.home / 'logs' / 'agent.log'}",
+            )
+        return protocol.ok_reply(request_id, **result)
+
+    @staticmethod
+    async def _send(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
+        writer.write(protocol.encode(message))
+        await writer.drain()
+
+    # -- ops ------------------------------------------------------------------------
+
+    async def _ping(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"pid": os.getpid(), "version": __version__, "home": str(self.address.home)}
+
+    async def _status(self, request: dict[str, Any]) -> dict[str, Any]:
+        name = _optional_str(request, "name")
+        return {"tunnels": [s.to_json() for s in self.service.statuses(name)]}
+
+    async def _up(self, request: dict[str, Any]) -> dict[str, Any]:
+        wait = float(request.get("wait") or 30.0)
+        status = await self.service.up(_str(request, "name"), wait=min(max(wait, 0.1), 3600.0))
+        return {"tunnel": status.to_json()}
+
+    async def _down(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"tunnel": (await self.service.down(_str(request, "name"))).to_json()}
+
+    async def _reload(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"connections": len(self.service.connections(force=True))}
+
+    async def _shutdown(self, request: dict[str, Any]) -> dict[str, Any]:
+        log.info("shutdown requested over the socket")
+        asyncio.get_running_loop().call_soon(self._request_shutdown)
+        return {"pid": os.getpid()}
+
+    async def _switch_key(self, request: dict[str, Any]) -> dict[str, Any]:
+        moved = await self.service.switch_key(
+            _str(request, "old_key_id"), _str(request, "new_key_id")
+        )
+        return {"moved": moved}
+
+    async def _vault_unlock(self, request: dict[str, Any]) -> dict[str, Any]:
+        passphrase = Secret(_str(request, "passphrase"))
+        request.pop("passphrase", None)
+        return await self.service.vault_unlock(passphrase, create=bool(request.get("create")))
+
+    async def _vault_lock(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.service.vault_lock()
+
+    async def _vault_status(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.service.vault_status()
+
+    async def _events(
+        self, request: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        request_id = request.get("id")
+        try:
+            interval = float(request.get("interval") or 1.0)
+        except (TypeError, ValueError):
+            interval = 1.0
+        await self._send(writer, protocol.ok_reply(request_id, subscribed=True))
+
+        async def pump() -> None:
+            async for status in self.service.watch(interval):
+                message = {"v": protocol.VERSION, "id": request_id, "event": "status"}
+                await self._send(writer, {**message, "tunnel": status.to_json()})
+
+        # The client ends a subscription by closing its end: watch for EOF alongside.
+        pump_task = asyncio.ensure_future(pump())
+        eof_task = asyncio.ensure_future(reader.read())
+        try:
+            await asyncio.wait({pump_task, eof_task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (pump_task, eof_task):
+                task.cancel()
+            await asyncio.gather(pump_task, eof_task, return_exceptions=True)
+
+
+def _str(request: dict[str, Any], key: str) -> str:
+    value = request.get(key)
+    if not isinstance(value, str) or not value:
+        raise protocol.ProtocolError(f"`{key}` must be a non-empty string")
+    return value
+
+
+def _optional_str(request: dict[str, Any], key: str) -> str | None:
+    value = request.get(key)
+    if value is None:
+        return None
+    return _str(request, key)

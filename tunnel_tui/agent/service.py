@@ -1,0 +1,354 @@
+"""What the agent does: owns one TunnelEngine, brings tunnels up and down, merges
+live tunnels with the configured ones for `status`, and fans engine events out to
+`events` subscribers.
+
+Secrets are read only when a tunnel comes up (keyring, or the vault whose
+passphrase the agent holds in memory); status and down never touch them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunnel_tui.agent.snapshot import down_status, load_connections, unknown
+from tunnel_tui.core import paths
+from tunnel_tui.core.errors import TunnelError, TunnelTuiError
+from tunnel_tui.core.model import Connection
+from tunnel_tui.core.secret import Secret
+from tunnel_tui.core.status import TunnelState, TunnelStatus
+
+log = logging.getLogger("tunnel_tui.agent")
+
+ACTIVE = (TunnelState.UP, TunnelState.CONNECTING, TunnelState.RECONNECTING)
+DEFAULT_VAULT_IDLE = 15 * 60.0
+
+
+@dataclass
+class _Subscriber:
+    pending: dict[str, TunnelStatus] = field(default_factory=dict)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class TunnelService:
+    def __init__(
+        self,
+        home: Path,
+        *,
+        engine_factory: Callable[[], Any] | None = None,
+        vault_idle: float | None = None,
+        alert: Callable[[TunnelStatus], None] | None = None,
+    ) -> None:
+        self.home = home
+        self._engine_factory = engine_factory or self._default_engine
+        self._engine: Any = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._subscribers: set[_Subscriber] = set()
+        self._failures: dict[str, TunnelStatus] = {}
+        self._states: dict[str, TunnelState] = {}
+        self._starting: set[str] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._config_stamp: tuple[int, int] | None = None
+        self._connections_cache: dict[str, Connection] = {}
+        self._vault: Secret | None = None
+        self._vault_idle = (
+            vault_idle
+            if vault_idle is not None
+            else _env_float("TUNNEL_TUI_VAULT_IDLE", DEFAULT_VAULT_IDLE)
+        )
+        self._vault_timer: asyncio.TimerHandle | None = None
+        self._alert = alert
+
+    # -- engine -----------------------------------------------------------------
+
+    def _default_engine(self) -> Any:
+        from tunnel_tui.core.known_hosts import KnownHosts
+        from tunnel_tui.engine import TunnelEngine
+
+        return TunnelEngine(KnownHosts(paths.known_hosts_path(self.home)))
+
+    def engine(self) -> Any:
+        if self._engine is None:
+            self._loop = asyncio.get_running_loop()
+            self._engine = self._engine_factory()
+            self._unsubscribe = self._engine.subscribe(self._on_engine_event)
+        return self._engine
+
+    def _live(self) -> dict[str, TunnelStatus]:
+        if self._engine is None:
+            return {}
+        return {status.name: status for status in self._engine.statuses()}
+
+    async def aclose(self) -> None:
+        if self._vault_timer is not None:
+            self._vault_timer.cancel()
+        self._vault = None
+        if self._engine is None:
+            return
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        await self._engine.aclose()
+
+    # -- config -----------------------------------------------------------------
+
+    def connections(self, *, force: bool = False) -> dict[str, Connection]:
+        """The configured connections, re-read whenever the config file changes."""
+        try:
+            info = os.stat(paths.config_path(self.home))
+            stamp: tuple[int, int] | None = (info.st_mtime_ns, info.st_size)
+        except FileNotFoundError:
+            stamp = None
+        if force or stamp != self._config_stamp:
+            self._connections_cache = load_connections(self.home) if stamp else {}
+            if self._config_stamp is not None:
+                log.info("config reloaded: %d connections", len(self._connections_cache))
+            self._config_stamp = stamp
+        return self._connections_cache
+
+    def connection(self, name: str) -> Connection:
+        conn = self.connections().get(name)
+        if conn is None:
+            conn = self.connections(force=True).get(name)
+        if conn is None:
+            raise unknown(name)
+        return conn
+
+    # -- status -----------------------------------------------------------------
+
+    def statuses(self, name: str | None = None) -> list[TunnelStatus]:
+        connections = self.connections()
+        live = self._live()
+        names = list(connections) + sorted(n for n in live if n not in connections)
+        if name is not None:
+            if name not in names:
+                raise unknown(name)
+            names = [name]
+        result = []
+        for each in names:
+            status = live.get(each) or self._failures.get(each)
+            result.append(status or down_status(connections[each]))
+        return result
+
+    # -- up / down ----------------------------------------------------------------
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name, asyncio.Lock())
+
+    async def up(self, name: str, *, wait: float = 30.0) -> TunnelStatus:
+        conn = self.connection(name)
+        async with self._lock(name):
+            engine = self.engine()
+            current: TunnelStatus | None = engine.status(name)
+            if current is not None and current.state in ACTIVE:
+                return current
+            self._starting.add(name)
+            try:
+                keys = await asyncio.to_thread(self._load_keys, conn)
+                self._failures.pop(name, None)
+                log.info("bringing %s up via %s", name, conn.bastion.display)
+                status: TunnelStatus = await asyncio.wait_for(engine.start(conn, keys), wait)
+            except TimeoutError:
+                await self._stop_quietly(name)
+                error = TunnelError(
+                    f"{name} did not come up within {wait:g} s",
+                    hint=f"`tunnel-tui validate {name}` shows which step hangs",
+                )
+                self._record_failure(conn, error)
+                raise error from None
+            except TunnelTuiError as exc:
+                self._record_failure(conn, exc)
+                raise
+            finally:
+                self._starting.discard(name)
+            log.info("%s up on %s:%s", name, status.local_host, status.local_port)
+            if conn.local_port is None and status.local_port:
+                await asyncio.to_thread(self._save_local_port, name, status.local_port)
+            return status
+
+    async def down(self, name: str) -> TunnelStatus:
+        connections = self.connections()
+        live = self._live()
+        if name not in connections and name not in live and name not in self._failures:
+            raise unknown(self.connection(name).name)  # re-reads the config first
+        async with self._lock(name):
+            if name in live:
+                await self.engine().stop(name)
+                log.info("%s down", name)
+            self._failures.pop(name, None)
+        remaining = self._live().get(name)
+        if remaining is not None and remaining.state is not TunnelState.DOWN:
+            return remaining
+        if name in connections:
+            return down_status(connections[name])
+        return TunnelStatus(name, TunnelState.DOWN, "127.0.0.1", None, "", "")
+
+    async def _stop_quietly(self, name: str) -> None:
+        try:
+            await self.engine().stop(name)
+        except (TunnelTuiError, OSError, KeyError):
+            pass
+
+    async def switch_key(self, old_key_id: str, new_key_id: str) -> list[str]:
+        private = (await asyncio.to_thread(self._load_secrets, [new_key_id]))[new_key_id]
+        moved = await self.engine().switch_key(old_key_id, new_key_id, private)
+        log.info("switched %d tunnel(s) from key %s to %s", len(moved), old_key_id, new_key_id)
+        return list(moved)
+
+    def _record_failure(self, conn: Connection, exc: TunnelTuiError) -> None:
+        log.warning("%s failed: %s", conn.name, exc.message)
+        live = self._live().get(conn.name)
+        if live is not None and live.state is TunnelState.FAILED:
+            return
+        base = down_status(conn)
+        self._failures[conn.name] = TunnelStatus(
+            **{
+                **base.__dict__,
+                "state": TunnelState.FAILED,
+                "since": _now(),
+                "last_error": exc.message,
+                "hint": exc.hint,
+            }
+        )
+        self._publish(self._failures[conn.name])
+
+    # -- secrets (only on up) -----------------------------------------------------
+
+    def _load_keys(self, conn: Connection) -> Mapping[str, Secret]:
+        key_ids = [conn.key_id] + [hop.key_id for hop in conn.hops if hop.key_id]
+        return self._load_secrets(list(dict.fromkeys(key_ids)))
+
+    def _load_secrets(self, key_ids: list[str]) -> dict[str, Secret]:
+        from tunnel_tui.core.catalog import Catalog
+        from tunnel_tui.core.secrets import open_store
+
+        store = open_store(self.home, vault_passphrase=self.vault_passphrase())
+        catalog = Catalog(self.home, secrets=store)
+        return {key_id: catalog.private_key(key_id) for key_id in key_ids}
+
+    def _save_local_port(self, name: str, port: int) -> None:
+        from tunnel_tui.core.catalog import Catalog
+
+        try:
+            Catalog(self.home).set_local_port(name, port)
+        except TunnelTuiError as exc:
+            # The tunnel is up; a port that cannot be pinned is worth a log line, not a failure.
+            log.warning("could not save local port %d for %s: %s", port, name, exc.message)
+
+    # -- vault ------------------------------------------------------------------
+
+    def vault_passphrase(self) -> Secret | None:
+        if self._vault is not None:
+            self._arm_vault_timer()
+        return self._vault
+
+    async def vault_unlock(self, passphrase: Secret, *, create: bool = False) -> dict[str, Any]:
+        from tunnel_tui.agent import vaultkeeper
+
+        await asyncio.to_thread(vaultkeeper.check_or_create, self.home, passphrase, create)
+        self._vault = passphrase
+        self._arm_vault_timer()
+        log.info("vault unlocked (idle timeout %g s)", self._vault_idle)
+        return self.vault_status()
+
+    def vault_lock(self) -> dict[str, Any]:
+        self._vault = None
+        if self._vault_timer is not None:
+            self._vault_timer.cancel()
+            self._vault_timer = None
+        log.info("vault locked")
+        return self.vault_status()
+
+    def vault_status(self) -> dict[str, Any]:
+        return {
+            "unlocked": self._vault is not None,
+            "exists": paths.vault_path(self.home).exists(),
+            "idle_timeout": self._vault_idle,
+        }
+
+    def _arm_vault_timer(self) -> None:
+        if self._vault_timer is not None:
+            self._vault_timer.cancel()
+        loop: asyncio.AbstractEventLoop | None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = self._loop
+        if loop is not None and self._vault_idle > 0:
+            self._vault_timer = loop.call_later(self._vault_idle, self._vault_idle_expired)
+
+    def _vault_idle_expired(self) -> None:
+        if self._vault is not None:
+            log.info("vault locked after %g s idle", self._vault_idle)
+        self._vault = None
+        self._vault_timer = None
+
+    # -- events -----------------------------------------------------------------
+
+    def _on_engine_event(self, status: TunnelStatus) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(self._publish, status)
+
+    def _publish(self, status: TunnelStatus) -> None:
+        previous = self._states.get(status.name)
+        self._states[status.name] = status.state
+        if status.state is TunnelState.UP:
+            self._failures.pop(status.name, None)
+        if (
+            status.state is TunnelState.FAILED
+            and previous is not TunnelState.FAILED
+            and status.name not in self._starting
+        ):
+            log.warning("%s failed: %s", status.name, status.last_error)
+            if self._alert is not None:
+                self._alert(status)
+        for subscriber in self._subscribers:
+            subscriber.pending[status.name] = status
+            subscriber.wakeup.set()
+
+    async def watch(self, interval: float = 1.0) -> AsyncIterator[TunnelStatus]:
+        """Every status now, then changes as they happen; counters are sampled every
+        `interval` seconds so byte counts move even when the engine is quiet."""
+        subscriber = _Subscriber()
+        self._subscribers.add(subscriber)
+        sent: dict[str, dict[str, Any]] = {}
+        interval = min(max(interval, 0.05), 60.0)
+        try:
+            for status in self.statuses():
+                sent[status.name] = status.to_json()
+                yield status
+            while True:
+                try:
+                    await asyncio.wait_for(subscriber.wakeup.wait(), interval)
+                    updates = list(subscriber.pending.values())
+                except TimeoutError:
+                    updates = self.statuses()
+                subscriber.wakeup.clear()
+                subscriber.pending.clear()
+                for status in updates:
+                    data = status.to_json()
+                    if sent.get(status.name) != data:
+                        sent[status.name] = data
+                        yield status
+        finally:
+            self._subscribers.discard(subscriber)
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default

@@ -1,0 +1,50 @@
+"""Statuses of configured connections from the config file alone (no agent, no
+keyring, no D-Bus): what `status` shows when no agent runs, and the `down` rows
+the agent merges with its live tunnels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tunnel_tui.core.errors import NotFoundError
+from tunnel_tui.core.status import TunnelState, TunnelStatus
+
+if TYPE_CHECKING:
+    from tunnel_tui.core.model import Connection
+
+
+def down_status(conn: Connection) -> TunnelStatus:
+    return TunnelStatus(
+        name=conn.name,
+        state=TunnelState.DOWN,
+        local_host=conn.local_host,
+        local_port=conn.local_port,
+        bastion=conn.bastion.display,
+        target=conn.database.target,
+    )
+
+
+def load_connections(home: Path | None = None) -> dict[str, Connection]:
+    """The configured connections, read from the config file only."""
+    from tunnel_tui.core import config, paths
+
+    if not paths.config_path(home).exists():
+        return {}
+    return dict(config.load(home).connections)
+
+
+def unknown(name: str) -> NotFoundError:
+    return NotFoundError(
+        f"no connection named {name!r}", hint="`tunnel-tui list` shows the configured ones"
+    )
+
+
+def configured_statuses(home: Path | None = None, name: str | None = None) -> list[TunnelStatus]:
+    connections = load_connections(home)
+    if name is not None:
+        if name not in connections:
+            raise unknown(name)
+        return [down_status(connections[name])]
+    return [down_status(conn) for conn in connections.values()]
