@@ -21,6 +21,7 @@ declare -A NEED=(
   [psql]=postgresql-client
   [pgbench]=postgresql-contrib
   [setpriv]=util-linux
+  [clickhouse-server]=clickhouse-server
 )
 
 missing=()

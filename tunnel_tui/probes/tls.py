@@ -127,7 +127,7 @@ def negotiated(ssl_object: Any, mode: TlsMode, cafile: str | None, server_name: 
     version = ssl_object.version() or "TLS"
     cipher = (ssl_object.cipher() or ("?",))[0]
     if ssl_object.context.verify_mode == ssl.CERT_NONE:
-        verified = f"certificate not verified (sslmode {mode.label})"
+        verified = f"certificate not verified (TLS mode {mode.label})"
     else:
         source = cafile or "the system CAs"
         verified = f"certificate verified against {source}"
