@@ -1,0 +1,621 @@
+"""The catalog: connections and keys, the one service the CLI, the TUI and the agent use.
+
+It joins the config file (references) and the secret store (private keys, DB
+passwords). Order of work, so that a failure never leaves half a change:
+1. check every input and the current config (nothing written yet);
+2. write secrets (remembering what was there before);
+3. commit the config under its lock, re-checking against the fresh copy;
+   if that fails, the secrets written in 2 are put back as they were;
+4. only after the config no longer references them, delete secrets.
+
+The secret store is opened lazily: listing and showing never touch the keyring.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets as _random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from tunnel_tui.core import config, paths
+from tunnel_tui.core.config import Config
+from tunnel_tui.core.errors import NotFoundError, SecretStoreError, UsageError
+from tunnel_tui.core.model import (
+    Connection,
+    Keepalive,
+    Key,
+    KeyType,
+    secret_name_for_db_password,
+    secret_name_for_key,
+)
+from tunnel_tui.core.secret import Secret
+from tunnel_tui.core.urls import check_local_port, parse_db_url, parse_ssh_url, validate_name
+
+if TYPE_CHECKING:
+    from tunnel_tui.core.keys import KeyMaterial
+
+T = TypeVar("T")
+KEY_COMMENT_PREFIX = "tunnel-tui:"
+
+
+class SecretStore(Protocol):
+    """What the catalog needs of `tunnel_tui.core.secrets.SecretStore`."""
+
+    @property
+    def backend_name(self) -> str: ...
+
+    def get(self, name: str) -> Secret | None: ...
+
+    def set(self, name: str, value: Secret) -> None: ...
+
+    def delete(self, name: str) -> None: ...
+
+
+# --- how a connection gets its key ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class GenerateKey:
+    key_type: KeyType | str = KeyType.ED25519
+    name: str | None = None  # default: the connection's name
+
+
+@dataclass(frozen=True)
+class ImportKey:
+    data: bytes = field(repr=False)  # the private key file's bytes (maybe encrypted)
+    passphrase: Secret | None = None
+    name: str | None = None  # default: the connection's name
+
+
+@dataclass(frozen=True)
+class ReuseKey:
+    key_id_or_name: str
+
+
+KeyChoice = GenerateKey | ImportKey | ReuseKey
+
+
+@dataclass(frozen=True)
+class AddResult:
+    connection: Connection
+    key: Key
+    generated: bool  # a new key pair was generated: its public key must be installed
+    new_key: bool = False  # a new key record was created (generated or imported)
+
+
+@dataclass(frozen=True)
+class RemoveResult:
+    connection: Connection
+    deleted_keys: list[Key]  # keys nobody uses any more, removed with their secrets
+    kept_keys: dict[str, list[str]]  # key id -> connections still using it (shared)
+    db_password_deleted: bool
+    warnings: list[str] = field(default_factory=list)  # secrets that could not be deleted
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
+
+class Catalog:
+    def __init__(
+        self,
+        home: Path | None = None,
+        secrets: SecretStore | None = None,
+        *,
+        vault_passphrase: Secret | None = None,
+    ) -> None:
+        self.home = home or paths.home_dir()
+        self._store = secrets
+        self._vault_passphrase = vault_passphrase
+
+    def __repr__(self) -> str:
+        return f"Catalog(home={str(self.home)!r})"
+
+    # --- the secret store, opened on first need ------------------------------------
+
+    @property
+    def store(self) -> SecretStore:
+        if self._store is None:
+            from tunnel_tui.core import secrets
+
+            store: SecretStore = secrets.open_store(
+                self.home, vault_passphrase=self._vault_passphrase
+            )
+            self._store = store
+        return self._store
+
+    # --- reading (config only) -------------------------------------------------------
+
+    def load(self) -> Config:
+        return config.load(self.home)
+
+    def connections(self) -> list[Connection]:
+        return [c for _, c in sorted(self.load().connections.items())]
+
+    def get(self, name: str) -> Connection:
+        return _get(self.load(), name)
+
+    def keys(self) -> list[Key]:
+        return sorted(self.load().keys.values(), key=lambda k: (k.name, k.id))
+
+    def key(self, key_id_or_name: str) -> Key:
+        return _key(self.load(), key_id_or_name)
+
+    def key_of(self, name: str) -> Key:
+        """The key of connection `name`."""
+        cfg = self.load()
+        return cfg.keys[_get(cfg, name).key_id]
+
+    def users_of(self, key_id: str) -> list[str]:
+        cfg = self.load()
+        return cfg.users_of(_key(cfg, key_id).id)
+
+    def restrict_targets(self, key_id: str) -> list[tuple[str, int]]:
+        """Where a key may forward to, for `permitopen`: on each SSH server it logs in
+        to, the next hop (or the database behind the bastion)."""
+        cfg = self.load()
+        kid = _key(cfg, key_id).id
+        targets: list[tuple[str, int]] = []
+        for _, conn in sorted(cfg.connections.items()):
+            hops = conn.hops
+            for i, hop in enumerate(hops):
+                if (hop.key_id or conn.key_id) != kid:
+                    continue
+                nxt = (
+                    (hops[i + 1].host, hops[i + 1].port)
+                    if i + 1 < len(hops)
+                    else (conn.database.host, conn.database.port)
+                )
+                if nxt not in targets:
+                    targets.append(nxt)
+        return targets
+
+    def rotations(self) -> dict[str, dict[str, Any]]:
+        return self.load().rotations
+
+    # --- reading secrets ---------------------------------------------------------------
+
+    def private_key(self, key_id: str) -> Secret:
+        key = self.key(key_id)
+        value = self.store.get(secret_name_for_key(key.id))
+        if value is None:
+            raise SecretStoreError(
+                f"the private key {key.name!r} ({key.id}) is missing from the "
+                f"{self.store.backend_name}",
+                hint="import it again (tunnel-tui edit NAME --identity FILE) or generate a "
+                "new one (tunnel-tui edit NAME --generate-key)",
+            )
+        return value
+
+    def db_password(self, name: str) -> Secret | None:
+        self.get(name)
+        return self.store.get(secret_name_for_db_password(name))
+
+    # --- connections -----------------------------------------------------------------
+
+    def add(
+        self,
+        name: str,
+        db_url: str,
+        ssh_url: str,
+        *,
+        jumps: Sequence[str] = (),
+        key: KeyChoice = GenerateKey(),  # noqa: B008 - frozen, so sharing is harmless
+        local_port: int | None = None,
+        db_password: Secret | None = None,
+        keepalive: Keepalive | None = None,
+    ) -> AddResult:
+        validate_name(name)
+        database = parse_db_url(db_url)
+        bastion = parse_ssh_url(ssh_url)
+        hops = tuple(parse_ssh_url(j, field="jump") for j in jumps)
+        check_local_port(local_port)
+        _check_name_free(self.load(), name)  # before a key is generated or decrypted
+        pending = _PendingKey.resolve(self.load(), key, default_name=name)
+
+        def mutate(cfg: Config) -> AddResult:
+            _check_name_free(cfg, name)
+            key_record = pending.commit(cfg)
+            conn = Connection(
+                name=name,
+                database=database,
+                bastion=bastion,
+                key_id=key_record.id,
+                jumps=hops,
+                local_port=local_port,
+                keepalive=keepalive or Keepalive(),
+            )
+            _check_port_free(cfg, conn)
+            cfg.connections[name] = conn
+            return AddResult(conn, key_record, pending.generated, pending.is_new)
+
+        mutate(self.load())  # every check before anything is written
+        txn = _SecretTxn(self.store)
+        pending.store(txn)
+        if db_password is not None:
+            txn.set(secret_name_for_db_password(name), db_password)
+        return self._commit(mutate, txn)
+
+    def edit(
+        self,
+        name: str,
+        *,
+        db_url: str | None = None,
+        ssh_url: str | None = None,
+        jumps: Sequence[str] | None = None,
+        key: KeyChoice | None = None,
+        local_port: int | None | _Unset = UNSET,
+        db_password: Secret | None = None,
+        clear_db_password: bool = False,
+        keepalive: Keepalive | None = None,
+    ) -> AddResult:
+        """Change the given parts of a connection; the rest stays. `local_port=None`
+        means "pick a free one on next up"."""
+        changes: dict[str, Any] = {}
+        if db_url is not None:
+            changes["database"] = parse_db_url(db_url)
+        if ssh_url is not None:
+            changes["bastion"] = parse_ssh_url(ssh_url)
+        if jumps is not None:
+            changes["jumps"] = tuple(parse_ssh_url(j, field="jump") for j in jumps)
+        if not isinstance(local_port, _Unset):
+            changes["local_port"] = check_local_port(local_port)
+        if keepalive is not None:
+            changes["keepalive"] = keepalive
+        self.get(name)  # NotFoundError before a key is generated or decrypted
+        pending = _PendingKey.resolve(self.load(), key, default_name=name) if key else None
+
+        def mutate(cfg: Config) -> AddResult:
+            conn = _get(cfg, name)
+            new = dataclasses.replace(conn, **changes)
+            key_record = cfg.keys[new.key_id]
+            if pending is not None:
+                key_record = pending.commit(cfg)
+                new = dataclasses.replace(new, key_id=key_record.id)
+            _check_port_free(cfg, new)
+            cfg.connections[name] = new
+            return AddResult(
+                new,
+                key_record,
+                pending.generated if pending else False,
+                pending.is_new if pending else False,
+            )
+
+        mutate(self.load())
+        needs_store = pending is not None or db_password is not None or clear_db_password
+        txn = _SecretTxn(self.store) if needs_store else _SecretTxn(None)
+        if pending is not None:
+            pending.store(txn)
+        if db_password is not None:
+            txn.set(secret_name_for_db_password(name), db_password)
+        result = self._commit(mutate, txn)
+        if clear_db_password and db_password is None:
+            _delete_quietly(self.store, secret_name_for_db_password(name), [])
+        return result
+
+    def remove(self, name: str) -> RemoveResult:
+        self.get(name)
+        store = self.store  # no keyring, no removal: never leave orphaned secrets silently
+
+        def mutate(cfg: Config) -> tuple[Connection, list[Key], dict[str, list[str]]]:
+            removed = cfg.connections.pop(name, None)
+            if removed is None:
+                raise NotFoundError(f"no connection named {name!r}", field="name")
+            deleted: list[Key] = []
+            kept: dict[str, list[str]] = {}
+            for kid in _key_ids_of(removed):
+                users = cfg.users_of(kid)
+                if users:
+                    kept[kid] = users
+                elif kid in cfg.keys:
+                    deleted.append(cfg.keys.pop(kid))
+            return removed, deleted, kept
+
+        removed, deleted, kept = self._commit(mutate, _SecretTxn(None))
+        warnings: list[str] = []
+        for key in deleted:
+            _delete_quietly(store, secret_name_for_key(key.id), warnings)
+        had_password = _delete_quietly(store, secret_name_for_db_password(name), warnings)
+        return RemoveResult(removed, deleted, kept, had_password, warnings)
+
+    def set_local_port(self, name: str, port: int | None) -> Connection:
+        check_local_port(port)
+
+        def mutate(cfg: Config) -> Connection:
+            new = dataclasses.replace(_get(cfg, name), local_port=port)
+            _check_port_free(cfg, new)
+            cfg.connections[name] = new
+            return new
+
+        return self._commit(mutate, _SecretTxn(None))
+
+    # --- keys ------------------------------------------------------------------------
+
+    def generate_key(self, name: str, key_type: KeyType | str = KeyType.ED25519) -> Key:
+        return self._new_key(name, GenerateKey(key_type, name))
+
+    def import_key(self, name: str, data: bytes, passphrase: Secret | None = None) -> Key:
+        return self._new_key(name, ImportKey(data, passphrase, name))
+
+    def add_key_material(
+        self, name: str, material: KeyMaterial, *, key_id: str | None = None
+    ) -> Key:
+        """Store key material made elsewhere (rotation). Repeating it with the same
+        `key_id` and material is a no-op that returns the stored key."""
+        cfg = self.load()
+        if key_id is not None and key_id in cfg.keys:
+            existing = cfg.keys[key_id]
+            if existing.fingerprint != material.fingerprint:
+                raise UsageError(f"key id {key_id} already holds another key", field="key")
+            if self.store.get(secret_name_for_key(key_id)) is None:
+                self.store.set(secret_name_for_key(key_id), material.private_pem)
+            return existing
+        pending = _PendingKey.from_material(cfg, material, name, key_id=key_id)
+        return self._commit_new_key(pending)
+
+    def _new_key(self, name: str, choice: GenerateKey | ImportKey) -> Key:
+        validate_name(name, field="key.name")
+        cfg = self.load()
+        if any(k.name == name for k in cfg.keys.values()):
+            raise UsageError(f"a key named {name!r} already exists", field="key.name")
+        pending = _PendingKey.resolve(cfg, choice, default_name=name)
+        if not pending.is_new:
+            raise UsageError(
+                f"this key is already stored as {pending.key.name!r} ({pending.key.id})",
+                field="key",
+                hint=f"use it with --use-key {pending.key.name}",
+            )
+        return self._commit_new_key(pending)
+
+    def _commit_new_key(self, pending: _PendingKey) -> Key:
+        txn = _SecretTxn(self.store)
+        pending.store(txn)
+        return self._commit(pending.commit, txn)
+
+    def delete_key(self, key_id_or_name: str) -> Key:
+        key = self.key(key_id_or_name)
+
+        def mutate(cfg: Config) -> Key:
+            users = cfg.users_of(key.id)
+            if users:
+                raise UsageError(
+                    f"key {key.name!r} ({key.id}) is used by: {', '.join(users)}",
+                    field="key",
+                    hint="give those connections another key first "
+                    "(tunnel-tui edit NAME --generate-key) or remove them",
+                )
+            return cfg.keys.pop(key.id)
+
+        mutate(self.load())
+        store = self.store
+        removed = self._commit(mutate, _SecretTxn(None))
+        warnings: list[str] = []
+        _delete_quietly(store, secret_name_for_key(removed.id), warnings)
+        if warnings:
+            raise SecretStoreError(warnings[0])
+        return removed
+
+    def replace_key(self, old_key_id: str, new_key_id: str) -> list[str]:
+        """Every connection (and jump) using the old key now uses the new one; returns
+        their names. The old key itself stays until deleted."""
+
+        def mutate(cfg: Config) -> list[str]:
+            old = _key(cfg, old_key_id).id
+            new = _key(cfg, new_key_id).id
+            names = cfg.users_of(old)
+            for name in names:
+                conn = cfg.connections[name]
+                cfg.connections[name] = dataclasses.replace(
+                    conn,
+                    key_id=new if conn.key_id == old else conn.key_id,
+                    jumps=tuple(
+                        dataclasses.replace(j, key_id=new) if j.key_id == old else j
+                        for j in conn.jumps
+                    ),
+                )
+            return names
+
+        return self._commit(mutate, _SecretTxn(None))
+
+    # --- rotations (records owned by core.rotation_record, keyed by old key id) -------
+
+    def save_rotation(self, key_id: str, record: dict[str, Any] | None) -> None:
+        def mutate(cfg: Config) -> None:
+            if record is None:
+                cfg.rotations.pop(key_id, None)
+            else:
+                cfg.rotations[key_id] = record
+
+        self._commit(mutate, _SecretTxn(None))
+
+    # --- plumbing ------------------------------------------------------------------
+
+    def _commit(self, mutate: Callable[[Config], T], txn: _SecretTxn) -> T:
+        try:
+            with config.update(self.home) as cfg:
+                return mutate(cfg)
+        except BaseException:
+            txn.rollback()
+            raise
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+def _get(cfg: Config, name: str) -> Connection:
+    try:
+        return cfg.connections[name]
+    except KeyError:
+        raise NotFoundError(
+            f"no connection named {name!r}", field="name", hint="see: tunnel-tui list"
+        ) from None
+
+
+def _key(cfg: Config, key_id_or_name: str) -> Key:
+    if key_id_or_name in cfg.keys:
+        return cfg.keys[key_id_or_name]
+    for key in cfg.keys.values():
+        if key.name == key_id_or_name:
+            return key
+    raise NotFoundError(
+        f"no key with id or name {key_id_or_name!r}", field="key", hint="see: tunnel-tui key list"
+    )
+
+
+def _check_name_free(cfg: Config, name: str) -> None:
+    if name in cfg.connections:
+        raise UsageError(
+            f"a connection named {name!r} already exists",
+            field="name",
+            hint=f"choose another name, or change it with: tunnel-tui edit {name}",
+        )
+
+
+def _key_ids_of(conn: Connection) -> list[str]:
+    ids = [conn.key_id]
+    ids += [j.key_id for j in conn.jumps if j.key_id and j.key_id not in ids]
+    return ids
+
+
+def _check_port_free(cfg: Config, conn: Connection) -> None:
+    if conn.local_port is None:
+        return
+    for other in cfg.connections.values():
+        if other.name != conn.name and other.local_port == conn.local_port:
+            raise UsageError(
+                f"local port {conn.local_port} is already used by connection {other.name!r}; "
+                f"{conn.name!r} needs its own",
+                field="local_port",
+                hint="choose another --local-port, or leave it out to pick a free one",
+            )
+
+
+def _unique_key_name(cfg: Config, base: str) -> str:
+    taken = {k.name for k in cfg.keys.values()}
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+def _new_key_id(cfg: Config) -> str:
+    while True:
+        kid = "k-" + _random.token_hex(4)
+        if kid not in cfg.keys:
+            return kid
+
+
+def _delete_quietly(store: SecretStore, name: str, warnings: list[str]) -> bool:
+    """Delete a secret; True if it existed. Failures become warnings: the config no
+    longer points at it, so an orphaned entry is harmless but worth saying."""
+    try:
+        existed = store.get(name) is not None
+        if existed:
+            store.delete(name)
+        return existed
+    except SecretStoreError as exc:
+        warnings.append(f"could not delete {name} from the {store.backend_name}: {exc.message}")
+        return False
+
+
+class _SecretTxn:
+    """Secrets written before the config commit, put back as they were on failure."""
+
+    def __init__(self, store: SecretStore | None) -> None:
+        self._store = store
+        self._before: list[tuple[str, Secret | None]] = []
+
+    def set(self, name: str, value: Secret) -> None:
+        assert self._store is not None
+        self._before.append((name, self._store.get(name)))
+        self._store.set(name, value)
+
+    def rollback(self) -> None:
+        if self._store is None:
+            return
+        for name, previous in reversed(self._before):
+            try:
+                if previous is None:
+                    self._store.delete(name)
+                else:
+                    self._store.set(name, previous)
+            except SecretStoreError:
+                pass  # the original error matters more; the entry is unreferenced
+        self._before.clear()
+
+
+@dataclass
+class _PendingKey:
+    """The key a change will use: an existing record, or a new one to store."""
+
+    key: Key
+    is_new: bool
+    generated: bool
+    private_pem: Secret | None = field(default=None, repr=False)
+
+    @classmethod
+    def resolve(cls, cfg: Config, choice: KeyChoice, *, default_name: str) -> _PendingKey:
+        if isinstance(choice, ReuseKey):
+            return cls(_key(cfg, choice.key_id_or_name), is_new=False, generated=False)
+        from tunnel_tui.core import keys
+
+        if isinstance(choice, GenerateKey):
+            try:
+                key_type = KeyType(choice.key_type)
+            except ValueError:
+                raise UsageError(
+                    f"unknown key type {choice.key_type!r}",
+                    field="key_type",
+                    hint="ed25519 (default) or rsa",
+                ) from None
+            material = keys.generate(key_type)
+            pending = cls.from_material(cfg, material, choice.name or default_name)
+            pending.generated = True
+            return pending
+        material = keys.load_private(choice.data, choice.passphrase)
+        for existing in cfg.keys.values():
+            if existing.fingerprint == material.fingerprint:
+                return cls(existing, is_new=False, generated=False)
+        return cls.from_material(cfg, material, choice.name or default_name)
+
+    @classmethod
+    def from_material(
+        cls, cfg: Config, material: KeyMaterial, name: str, *, key_id: str | None = None
+    ) -> _PendingKey:
+        key_name = _unique_key_name(cfg, name)
+        key = Key(
+            id=key_id or _new_key_id(cfg),
+            name=key_name,
+            type=material.key_type,
+            public_key=material.public_line,
+            fingerprint=material.fingerprint,
+            created=datetime.now(UTC).replace(microsecond=0),
+            comment=KEY_COMMENT_PREFIX + key_name,
+        )
+        return cls(key, is_new=True, generated=False, private_pem=material.private_pem)
+
+    def store(self, txn: _SecretTxn) -> None:
+        if self.is_new and self.private_pem is not None:
+            txn.set(secret_name_for_key(self.key.id), self.private_pem)
+
+    def commit(self, cfg: Config) -> Key:
+        if not self.is_new:
+            return _key(cfg, self.key.id)  # still there (NotFoundError otherwise)
+        if self.key.id in cfg.keys:
+            raise UsageError(f"key id {self.key.id} was taken meanwhile; try again")
+        if any(k.name == self.key.name for k in cfg.keys.values()):
+            # Someone took the name since we checked: keep ours unique.
+            name = _unique_key_name(cfg, self.key.name)
+            self.key = dataclasses.replace(self.key, name=name, comment=KEY_COMMENT_PREFIX + name)
+        cfg.keys[self.key.id] = self.key
+        return self.key
