@@ -12,6 +12,7 @@ import pytest
 
 from tests.fixtures.binaries import require_binary
 from tests.fixtures.keyfiles import SSH_KEYGEN_CASES, KeyFile, KeyFiles
+from tests.fixtures.secret_service import SecretServiceHandle
 from tunnel_tui.core import keys
 from tunnel_tui.core.errors import KeyImportError
 from tunnel_tui.core.model import KeyType
@@ -214,3 +215,22 @@ def test_restricted_line_is_accepted_by_sshd_syntax(tmp_path: Path) -> None:
     path.write_text(line + "\n")
     out = subprocess.run([_keygen(), "-lf", str(path)], capture_output=True, text=True, check=True)
     assert out.stdout.split()[1] == material.fingerprint
+
+
+def test_every_format_round_trips_through_the_real_keyring(
+    keyfiles: KeyFiles, secret_service: SecretServiceHandle
+) -> None:
+    """Import, store in the Secret Service, read back: asyncssh loads what comes back."""
+    from tunnel_tui.core.secrets import open_store
+
+    store = open_store()
+    assert store.backend_name == "Secret Service"
+    for case in GOOD_CASES:
+        keyfile = keyfiles.good[case]
+        passphrase = Secret(keyfile.passphrase) if keyfile.passphrase else None
+        material = keys.load_private(keyfile.read(), passphrase)
+        store.set(f"key:{case}", material.private_pem)
+        back = store.get(f"key:{case}")
+        assert back == material.private_pem, case
+        loaded = asyncssh.import_private_key(back.reveal())
+        assert loaded.get_fingerprint("sha256") == material.fingerprint, case
