@@ -1,0 +1,129 @@
+"""rotate() against real OpenSSH bastions (StrictModes yes) and a real keyring."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.rotation.conftest import RotationWorld
+from tests.rotation.helpers import openssh_login_works, write_identity
+from tunnel_tui.core import keys
+from tunnel_tui.core.authorized_keys_file import find_keys, invalid_lines, split_lines
+from tunnel_tui.core.errors import NotFoundError
+from tunnel_tui.core.rotation_record import ROTATION_STEPS
+from tunnel_tui.core.steps import StepResult, StepStatus
+from tunnel_tui.engine.rotation import rotate
+
+pytestmark = pytest.mark.timeout(90)
+
+
+async def _run(world: RotationWorld, name: str, **kwargs: Any) -> list[StepResult]:
+    return [
+        row async for row in rotate(world.catalog, name, known_hosts=world.known_hosts, **kwargs)
+    ]
+
+
+def _final(rows: list[StepResult]) -> list[tuple[str, str]]:
+    return [(r.step, r.status.value) for r in rows if r.status is not StepStatus.RUNNING]
+
+
+def _identity(world: RotationWorld, key_id: str, tmp_path: Path, name: str) -> Path:
+    return write_identity(tmp_path, world.catalog.private_key(key_id).reveal(), name)
+
+
+async def test_rotation_old_rejected_new_accepted_other_lines_intact(
+    world: RotationWorld, sshd_factory: Any, tmp_path: Path
+) -> None:
+    server = sshd_factory(strict_modes=True)
+    other = keys.generate().public_line
+    server.authorize("# shared bastion, keys below")
+    server.authorize(other + " alice@laptop", 'restrict,port-forwarding,permitopen="db:5432"')
+    old = world.add("prod", server, options="restrict,port-forwarding")
+    server.authorize(keys.generate().public_line + " bob")
+    before = server.authorized_keys_path.read_bytes().decode()
+    old_identity = _identity(world, old.id, tmp_path, "old")
+
+    rows = await _run(world, "prod")
+
+    assert _final(rows) == [(step, "ok") for step in ROTATION_STEPS]
+    new_id = world.catalog.get("prod").key_id
+    assert new_id != old.id
+    new = world.catalog.key(new_id)
+    with pytest.raises(NotFoundError):
+        world.catalog.key(old.id)  # the old private key is gone from the store too
+    assert not openssh_login_works(server, old_identity)
+    assert openssh_login_works(server, _identity(world, new_id, tmp_path, "new"))
+
+    after = server.authorized_keys_path.read_bytes().decode()
+    assert invalid_lines(after) == []
+    kept = [line for line in split_lines(before) if old.public_key.split()[1] not in line]
+    assert split_lines(after)[: len(kept)] == kept  # every other line byte-identical
+    (line,) = find_keys(after, new.public_key)
+    assert line.options == "restrict,port-forwarding"  # the old line's options kept
+    assert "connections touched: prod" in rows[-1].detail
+    assert world.catalog.rotations()[old.id]["step"] == "done"
+
+
+async def test_shared_key_rotates_once_for_all_connections(
+    world: RotationWorld, sshd_factory: Any, tmp_path: Path
+) -> None:
+    first, second = sshd_factory(strict_modes=True), sshd_factory(strict_modes=True)
+    old = world.add("prod", first)
+    world.add("replica", first, reuse=old.id, db_port=5433)  # same bastion: edited once
+    world.add("staging", second, reuse=old.id, db_port=5434)
+    old_identity = _identity(world, old.id, tmp_path, "old")
+
+    rows = await _run(world, "replica")
+
+    assert _final(rows)[-1] == ("cleanup", "ok")
+    ids = {world.catalog.get(n).key_id for n in ("prod", "replica", "staging")}
+    assert len(ids) == 1 and old.id not in ids
+    new_identity = _identity(world, ids.pop(), tmp_path, "new")
+    for server in (first, second):
+        assert not openssh_login_works(server, old_identity)
+        assert openssh_login_works(server, new_identity)
+        assert len(split_lines(server.authorized_keys_path.read_text())) == 1
+    assert "prod, replica, staging" in rows[-1].detail
+
+
+async def test_manual_install_waits_until_the_key_is_added(
+    world: RotationWorld, sshd_factory: Any, tmp_path: Path
+) -> None:
+    server = sshd_factory(strict_modes=True)
+    old = world.add("prod", server)
+    old_identity = _identity(world, old.id, tmp_path, "old")
+    seen: list[StepResult] = []
+
+    async def consume() -> None:
+        async for row in rotate(
+            world.catalog,
+            "prod",
+            known_hosts=world.known_hosts,
+            manual=True,
+            wait_seconds=30,
+            poll_interval=0.2,
+        ):
+            seen.append(row)
+
+    task = asyncio.create_task(consume())
+    try:
+        for _ in range(300):  # bounded: up to ~30 s, until progress with time left shows
+            if any(r.status is StepStatus.RUNNING and "s left" in r.detail for r in seen):
+                break
+            await asyncio.sleep(0.1)
+        shown = [r for r in seen if r.step == "install" and "add this line" in r.detail]
+        line = shown[0].detail.split(": ", 1)[1]
+        assert line.startswith("ssh-ed25519 ") and "tunnel-tui:" in line
+        assert openssh_login_works(server, old_identity)  # nothing changed meanwhile
+        server.authorize(line)  # what the person does on the bastion
+        await asyncio.wait_for(task, 60)
+    finally:
+        task.cancel()
+    assert _final(seen) == [(step, "ok") for step in ROTATION_STEPS]
+    assert "manual" in [r for r in seen if r.step == "install"][-1].detail
+    assert not openssh_login_works(server, old_identity)
+    new_identity = _identity(world, world.catalog.get("prod").key_id, tmp_path, "new")
+    assert openssh_login_works(server, new_identity)
