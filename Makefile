@@ -6,9 +6,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run demo test lint system-deps bench screenshots clean
+.PHONY: run demo test lint system-deps python-deps bench screenshots clean
 
 $(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || PYTHON=$(PYTHON) bash scripts/install-system-deps.sh --venv
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
@@ -21,9 +22,13 @@ demo: $(STAMP)
 	$(VENV)/bin/tunnel-tui demo
 
 system-deps:
-	@bash scripts/install-system-deps.sh
+	@PYTHON=$(PYTHON) bash scripts/install-system-deps.sh
 
-test: $(STAMP) system-deps
+# The stamp follows pyproject.toml's mtime; this also catches a venv that drifted from it.
+python-deps: $(STAMP)
+	@$(PY) tests/harness_deps.py dev || $(PY) -m pip install -q -e '.[dev]'
+
+test: system-deps python-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
