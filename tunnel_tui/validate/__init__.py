@@ -1,4 +1,5 @@
-"""Step-by-step validation of a connection: an async stream of StepResult
-(config, keyring, resolve, tcp, host-key, ssh-auth, channel, db-tls, db-auth, query),
-each failure with a hint a person can act on.
-"""
+"""Step-by-step validation of a connection: `run(conn, catalog, ...)` yields StepResults."""
+
+from tunnel_tui.validate.runner import SecretsSource, first_failure, run
+
+__all__ = ["SecretsSource", "first_failure", "run"]

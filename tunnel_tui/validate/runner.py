@@ -1,0 +1,433 @@
+"""The step-by-step check of one connection, as an async stream of StepResult.
+
+config → keyring → resolve → (tcp → host-key → ssh-auth) per hop → channel →
+db-tls → db-auth → query. Stops at the first failure and marks the rest `skip`.
+Every failure carries a hint a person can act on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
+
+import asyncssh
+
+from tunnel_tui.core.errors import TunnelTuiError
+from tunnel_tui.core.model import Connection, SshEndpoint
+from tunnel_tui.core.secret import Secret
+from tunnel_tui.core.steps import VALIDATION_STEPS, StepResult, StepStatus
+from tunnel_tui.engine.adhoc import temporary_forward
+from tunnel_tui.engine.errors import (
+    AuthRejected,
+    BastionUnreachable,
+    HopError,
+    HostKeyProblem,
+    HostKeyUnknown,
+)
+from tunnel_tui.engine.forward import channel_error
+from tunnel_tui.engine.settings import EngineSettings
+from tunnel_tui.engine.ssh import (
+    HopTrace,
+    KnownHostsLike,
+    close_all,
+    connect_hop,
+    hop_label,
+    import_key,
+    unreachable_hint,
+)
+from tunnel_tui.engine.transport import open_tcp
+
+HOP_STEPS = ("tcp", "host-key", "ssh-auth")
+DB_STEPS = ("db-tls", "db-auth", "query")
+
+HostKeyPrompt = Callable[[SshEndpoint, str], "bool | Awaitable[bool]"]
+
+
+class SecretsSource(Protocol):
+    """What validation needs of the Catalog (tests may pass a small object)."""
+
+    def private_key(self, key_id: str) -> Secret: ...
+
+    def db_password(self, name: str) -> Secret | None: ...
+
+
+class _Failed(Exception):
+    """Internal: a step failed; its result was already yielded."""
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0
+
+
+def _default_known_hosts() -> KnownHostsLike:
+    from tunnel_tui.core.known_hosts import KnownHosts  # H3's; imported when needed
+
+    known: KnownHostsLike = KnownHosts()
+    return known
+
+
+async def run(
+    conn: Connection,
+    catalog: SecretsSource,
+    *,
+    accept_new_host_key: bool = False,
+    wait_for_key_seconds: float = 0,
+    on_host_key: HostKeyPrompt | None = None,
+    known_hosts: KnownHostsLike | None = None,
+    settings: EngineSettings | None = None,
+    db_timeout: float = 10.0,
+) -> AsyncIterator[StepResult]:
+    """Validate `conn`. `on_host_key(hop, fingerprint)` is asked (once per hop) about an
+    unknown host key when `accept_new_host_key` is False; True trusts and saves it."""
+    run_ = _Validation(
+        conn, catalog, known_hosts or _default_known_hosts(), settings or EngineSettings(),
+        accept_new_host_key, wait_for_key_seconds, on_host_key, db_timeout,
+    )
+    async for result in run_.results():
+        yield result
+
+
+class _Validation:
+    def __init__(
+        self, conn: Connection, catalog: SecretsSource, known_hosts: KnownHostsLike,
+        settings: EngineSettings, accept_new: bool, wait_seconds: float,
+        on_host_key: HostKeyPrompt | None, db_timeout: float,
+    ) -> None:
+        self.conn = conn
+        self.catalog = catalog
+        self.known_hosts = known_hosts
+        self.settings = settings
+        self.accept_new = accept_new
+        self.wait_seconds = wait_seconds
+        self.on_host_key = on_host_key
+        self.db_timeout = db_timeout
+        self.keys: dict[str, Secret] = {}
+        self.conns: list[asyncssh.SSHClientConnection] = []
+        self.done: list[str] = []  # steps reported, to skip the rest in order
+
+    # ------------------------------------------------------------- driver
+
+    async def results(self) -> AsyncIterator[StepResult]:
+        try:
+            async for result in self._steps():
+                yield result
+        except _Failed:
+            for result in self._skips():
+                yield result
+        finally:
+            await close_all(self.conns)
+
+    def _report(self, result: StepResult) -> StepResult:
+        if result.status is not StepStatus.RUNNING:
+            self.done.append(result.step)
+        return result
+
+    def _skips(self) -> list[StepResult]:
+        out = []
+        hops = self.conn.hops
+        reported_hops = self.done.count("ssh-auth")
+        failed_step = self.done[-1] if self.done else ""
+        # The rest of the current hop, then the following hops, then the later steps.
+        if failed_step in HOP_STEPS:
+            hop_index = self.done.count("tcp") - 1
+            for step in HOP_STEPS[HOP_STEPS.index(failed_step) + 1 :]:
+                out.append(StepResult(step, StepStatus.SKIP,
+                                      detail=self._hop_name(hop_index)))
+            first_pending_hop = hop_index + 1
+        else:
+            first_pending_hop = reported_hops if failed_step in ("config", "keyring",
+                                                                  "resolve") else len(hops)
+        for step in VALIDATION_STEPS:
+            if step in HOP_STEPS or step in self.done:
+                if step == "tcp":
+                    for index in range(first_pending_hop, len(hops)):
+                        out.extend(StepResult(s, StepStatus.SKIP, detail=self._hop_name(index))
+                                   for s in HOP_STEPS)
+                continue
+            out.append(StepResult(step, StepStatus.SKIP))
+        return out
+
+    def _hop_name(self, index: int) -> str:
+        hops = self.conn.hops
+        return hop_label(hops[index], index, len(hops))
+
+    async def _steps(self) -> AsyncIterator[StepResult]:
+        config = self._config()
+        yield self._report(config)
+        if config.status is StepStatus.FAIL:
+            raise _Failed
+        async for r in self._keyring():
+            yield self._report(r)
+        async for r in self._resolve():
+            yield self._report(r)
+        for index in range(len(self.conn.hops)):
+            async for r in self._hop(index):
+                yield self._report(r)
+        async for r in self._channel():
+            yield self._report(r)
+        async for r in self._database():
+            yield self._report(r)
+
+    # ------------------------------------------------------------- steps
+
+    def _fail(self, step: str, start: float, detail: str, hint: str | None) -> StepResult:
+        return StepResult(step, StepStatus.FAIL, _ms(start), detail, hint)
+
+    def _config(self) -> StepResult:
+        start = time.perf_counter()
+        c = self.conn
+        problems = []
+        for hop in c.hops:
+            if not hop.host or not hop.user or not 0 < hop.port < 65536:
+                problems.append(f"SSH server {hop.display} needs a host, a user and a port")
+        if not c.database.host or not 0 < c.database.port < 65536:
+            problems.append("the database needs a host and a port")
+        if not c.key_id:
+            problems.append("no SSH key is set")
+        if problems:
+            return self._fail(
+                "config", start, "; ".join(problems), f"fix it with tunnel-tui edit {c.name}"
+            )
+        via = " → ".join(h.display for h in c.hops)
+        return StepResult("config", StepStatus.OK, _ms(start),
+                          f"{c.database.kind.label} {c.database.target} via {via}")
+
+    async def _keyring(self) -> AsyncIterator[StepResult]:
+        start = time.perf_counter()
+        wanted = [self.conn.key_id] + [h.key_id for h in self.conn.jumps if h.key_id]
+        details = []
+        for key_id in dict.fromkeys(wanted):
+            try:
+                secret = await asyncio.to_thread(self.catalog.private_key, key_id)
+            except TunnelTuiError as exc:
+                yield self._fail("keyring", start, exc.message,
+                                 exc.hint or "unlock the keyring, or re-import the key")
+                raise _Failed from exc
+            if secret is None:
+                yield self._fail("keyring", start, f"no private key {key_id} in the keyring",
+                                 f"re-import it: tunnel-tui edit {self.conn.name} --identity FILE")
+                raise _Failed
+            try:
+                key = import_key(secret)
+            except (asyncssh.KeyImportError, ValueError) as exc:
+                yield self._fail(
+                    "keyring", start, f"the stored key {key_id} cannot be read ({exc})",
+                    f"re-import it: tunnel-tui edit {self.conn.name} --identity FILE",
+                )
+                raise _Failed from exc
+            self.keys[key_id] = secret
+            algo = key.get_algorithm().removeprefix("ssh-")
+            details.append(f"{algo} {key.get_fingerprint('sha256')}")
+        yield StepResult("keyring", StepStatus.OK, _ms(start), ", ".join(details))
+
+    async def _resolve(self) -> AsyncIterator[StepResult]:
+        start = time.perf_counter()
+        first = self.conn.hops[0]
+        try:
+            infos = await asyncio.wait_for(
+                asyncio.get_running_loop().getaddrinfo(
+                    first.host, first.port, type=socket.SOCK_STREAM
+                ),
+                self.settings.connect_timeout,
+            )
+        except (OSError, TimeoutError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "timed out"
+            yield self._fail(
+                "resolve", start, f"{first.host} does not resolve: {why}",
+                f"check the host name {first.host!r} (typo? VPN or DNS needed to see it?)",
+            )
+            raise _Failed from exc
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        shown = ", ".join(addresses[:3])
+        detail = shown if addresses == [first.host] else f"{first.host} → {shown}"
+        self.address = addresses[0]
+        yield StepResult("resolve", StepStatus.OK, _ms(start), detail)
+
+    async def _hop(self, index: int) -> AsyncIterator[StepResult]:
+        hop = self.conn.hops[index]
+        name = self._hop_name(index)
+        asked = False
+        deadline = time.monotonic() + self.wait_seconds
+        auth_started: float | None = None
+        tcp_reported = False
+        while True:
+            start = time.perf_counter()
+            sock = None
+            if index == 0:
+                try:
+                    sock = await open_tcp(hop.host, hop.port, self.settings.connect_timeout)
+                except OSError as exc:
+                    step = "ssh-auth" if tcp_reported else "tcp"
+                    yield self._fail(
+                        step, start, f"{name}: {_os_text(exc)}", unreachable_hint(hop, 0)
+                    )
+                    raise _Failed from exc
+            trace = HopTrace(hop, index)
+            try:
+                conn, _ = await connect_hop(
+                    hop, index, len(self.conn.hops), self._key_for(hop), self.known_hosts,
+                    via=self.conns[-1] if self.conns else None, sock=sock,
+                    accept_new=self.accept_new, keepalive=self.conn.keepalive,
+                    settings=self.settings, trace=trace, key_comment=self._comment(hop),
+                )
+            except BastionUnreachable as exc:
+                if trace.tcp_at is None and not tcp_reported:
+                    yield self._fail("tcp", start, exc.message, exc.hint)
+                    raise _Failed from exc
+                if tcp_reported:
+                    yield self._fail("ssh-auth", start, exc.message, exc.hint)
+                    raise _Failed from exc
+                yield self._tcp_ok(trace, start, name)
+                yield self._fail("host-key", start, exc.message, exc.hint)
+                raise _Failed from exc
+            except HostKeyProblem as exc:
+                if not tcp_reported:
+                    yield self._tcp_ok(trace, start, name)
+                    tcp_reported = True
+                if isinstance(exc, HostKeyUnknown) and self.on_host_key and not asked:
+                    asked = True
+                    answer = self.on_host_key(hop, exc.fingerprint)
+                    if inspect.isawaitable(answer):
+                        answer = await answer
+                    if answer:
+                        self.known_hosts.add(hop.host, hop.port, exc.public_line)
+                        continue
+                yield self._fail("host-key", start, exc.message, exc.hint)
+                raise _Failed from exc
+            except AuthRejected as exc:
+                if not tcp_reported:
+                    yield self._tcp_ok(trace, start, name)
+                    yield self._host_key_ok(trace, name)
+                    tcp_reported = True
+                if auth_started is None:
+                    auth_started = time.perf_counter()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    yield StepResult("ssh-auth", StepStatus.FAIL, _ms(auth_started),
+                                     f"{name}: {exc.message.split(': ', 1)[-1]}"
+                                     + (" (gave up waiting)" if self.wait_seconds else ""),
+                                     exc.hint)
+                    raise _Failed from exc
+                yield StepResult(
+                    "ssh-auth", StepStatus.RUNNING, _ms(auth_started),
+                    f"{name}: key not accepted yet, retrying for {_duration(remaining)}",
+                    exc.hint,
+                )
+                await asyncio.sleep(min(self.settings.auth_poll_interval, remaining))
+                continue
+            except HopError as exc:
+                yield self._fail("ssh-auth", start, exc.message, exc.hint)
+                raise _Failed from exc
+            break
+        self.conns.append(conn)
+        if not tcp_reported:
+            yield self._tcp_ok(trace, start, name)
+            yield self._host_key_ok(trace, name)
+        auth_from = trace.host_key_at or trace.tcp_at or trace.started
+        elapsed = (
+            _ms(auth_started) if auth_started is not None
+            else ((trace.done_at or auth_from) - auth_from) * 1000.0
+        )
+        yield StepResult("ssh-auth", StepStatus.OK, elapsed,
+                         f"{name}: publickey accepted for {hop.user}")
+
+    def _tcp_ok(self, trace: HopTrace, start: float, name: str) -> StepResult:
+        tcp_at = trace.tcp_at or time.monotonic()
+        elapsed = (time.perf_counter() - start) * 1000.0 - (time.monotonic() - tcp_at) * 1000.0
+        hop = trace.hop
+        return StepResult("tcp", StepStatus.OK, max(elapsed, 0.0),
+                          f"{name}: {hop.host}:{hop.port} open")
+
+    def _host_key_ok(self, trace: HopTrace, name: str) -> StepResult:
+        base = trace.tcp_at or trace.started
+        elapsed = ((trace.host_key_at or base) - base) * 1000.0
+        how = {"accepted": "new, accepted and saved"}.get(trace.host_key, "trusted")
+        return StepResult("host-key", StepStatus.OK, elapsed,
+                          f"{name}: {trace.fingerprint} ({how})")
+
+    def _key_for(self, hop: SshEndpoint) -> Secret:
+        return self.keys[hop.key_id or self.conn.key_id]
+
+    def _comment(self, hop: SshEndpoint) -> str:
+        key_id = hop.key_id or self.conn.key_id
+        lookup = getattr(self.catalog, "key", None)
+        if lookup is not None:
+            try:
+                return f"tunnel-tui:{lookup(key_id).name}"
+            except (TunnelTuiError, KeyError, AttributeError):
+                pass
+        return f"tunnel-tui:{self.conn.name}"
+
+    async def _channel(self) -> AsyncIterator[StepResult]:
+        start = time.perf_counter()
+        db = self.conn.database
+        try:
+            channel, _ = await asyncio.wait_for(
+                self.conns[-1].create_connection(asyncssh.SSHTCPSession, db.host, db.port),
+                self.settings.connect_timeout,
+            )
+        except asyncssh.ChannelOpenError as exc:
+            error = channel_error(exc, db.host, db.port)
+            yield self._fail("channel", start, error.message, error.hint)
+            raise _Failed from exc
+        except (TimeoutError, OSError, asyncssh.Error) as exc:
+            yield self._fail("channel", start, f"opening the channel failed: {exc}",
+                             "the SSH connection dropped; try again")
+            raise _Failed from exc
+        channel.close()
+        yield StepResult("channel", StepStatus.OK, _ms(start),
+                         f"the bastion reached {db.target}")
+
+    async def _database(self) -> AsyncIterator[StepResult]:
+        db = self.conn.database
+        try:
+            from tunnel_tui.probes.base import probe_for
+        except ImportError:  # probes not installed: say what was (not) checked
+            for step in DB_STEPS:
+                yield StepResult(step, StepStatus.SKIP, detail="no database probe available")
+            return
+        password = await asyncio.to_thread(self.catalog.db_password, self.conn.name)
+        probe = probe_for(db.kind)
+        async with temporary_forward(self.conns[-1], db.host, db.port, self.settings) as (
+            port, _,
+        ):
+            seen = set()
+            async for result in probe.check(
+                host="127.0.0.1", port=port, database=db, password=password,
+                timeout=self.db_timeout, name=self.conn.name,
+            ):
+                seen.add(result.step)
+                yield result
+                if result.status is StepStatus.FAIL:
+                    raise _Failed
+        for step in DB_STEPS:
+            if step not in seen:
+                yield StepResult(step, StepStatus.SKIP, detail="not checked by this probe")
+
+
+def _os_text(exc: OSError) -> str:
+    if isinstance(exc, socket.gaierror):
+        return f"name does not resolve ({exc.strerror})"
+    if exc.errno:
+        import os
+
+        return os.strerror(exc.errno).lower()
+    return str(exc) or type(exc).__name__
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds + 0.5))
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds} s"
+
+
+def first_failure(results: list[StepResult]) -> StepResult | None:
+    return next((r for r in results if r.status is StepStatus.FAIL), None)
+
+
+__all__: list[Any] = ["run", "SecretsSource", "first_failure"]
