@@ -26,9 +26,11 @@ from tunnel_tui.core.config import Config
 from tunnel_tui.core.errors import NotFoundError, SecretStoreError, UsageError
 from tunnel_tui.core.model import (
     Connection,
+    Database,
     Keepalive,
     Key,
     KeyType,
+    SshEndpoint,
     secret_name_for_db_password,
     secret_name_for_key,
 )
@@ -213,12 +215,9 @@ class Catalog:
         db_password: Secret | None = None,
         keepalive: Keepalive | None = None,
     ) -> AddResult:
-        validate_name(name)
-        database = parse_db_url(db_url)
-        bastion = parse_ssh_url(ssh_url)
-        hops = tuple(parse_ssh_url(j, field="jump") for j in jumps)
-        check_local_port(local_port)
-        _check_name_free(self.load(), name)  # before a key is generated or decrypted
+        database, bastion, hops = self.check_new(
+            name, db_url, ssh_url, jumps=jumps, local_port=local_port
+        )
         pending = _PendingKey.resolve(self.load(), key, default_name=name)
 
         def mutate(cfg: Config) -> AddResult:
@@ -233,7 +232,7 @@ class Catalog:
                 local_port=local_port,
                 keepalive=keepalive or Keepalive(),
             )
-            _check_port_free(cfg, conn)
+            _check_port_free(cfg, conn.name, conn.local_port)
             cfg.connections[name] = conn
             return AddResult(conn, key_record, pending.generated, pending.is_new)
 
@@ -243,6 +242,27 @@ class Catalog:
         if db_password is not None:
             txn.set(secret_name_for_db_password(name), db_password)
         return self._commit(mutate, txn)
+
+    def check_new(
+        self,
+        name: str,
+        db_url: str,
+        ssh_url: str,
+        *,
+        jumps: Sequence[str] = (),
+        local_port: int | None = None,
+    ) -> tuple[Database, SshEndpoint, tuple[SshEndpoint, ...]]:
+        """Every check of `add` that needs no key or keyring (for forms, and for the CLI
+        before it asks a passphrase). Raises UsageError with the field."""
+        validate_name(name)
+        database = parse_db_url(db_url)
+        bastion = parse_ssh_url(ssh_url)
+        hops = tuple(parse_ssh_url(j, field="jump") for j in jumps)
+        check_local_port(local_port)
+        cfg = self.load()
+        _check_name_free(cfg, name)
+        _check_port_free(cfg, name, local_port)
+        return database, bastion, hops
 
     def edit(
         self,
@@ -280,7 +300,7 @@ class Catalog:
             if pending is not None:
                 key_record = pending.commit(cfg)
                 new = dataclasses.replace(new, key_id=key_record.id)
-            _check_port_free(cfg, new)
+            _check_port_free(cfg, new.name, new.local_port)
             cfg.connections[name] = new
             return AddResult(
                 new,
@@ -331,7 +351,7 @@ class Catalog:
 
         def mutate(cfg: Config) -> Connection:
             new = dataclasses.replace(_get(cfg, name), local_port=port)
-            _check_port_free(cfg, new)
+            _check_port_free(cfg, new.name, new.local_port)
             cfg.connections[name] = new
             return new
 
@@ -361,11 +381,15 @@ class Catalog:
         pending = _PendingKey.from_material(cfg, material, name, key_id=key_id)
         return self._commit_new_key(pending)
 
-    def _new_key(self, name: str, choice: GenerateKey | ImportKey) -> Key:
+    def key_name_free(self, name: str) -> None:
+        """UsageError unless `name` is a valid name no key has yet."""
         validate_name(name, field="key.name")
-        cfg = self.load()
-        if any(k.name == name for k in cfg.keys.values()):
+        if any(k.name == name for k in self.load().keys.values()):
             raise UsageError(f"a key named {name!r} already exists", field="key.name")
+
+    def _new_key(self, name: str, choice: GenerateKey | ImportKey) -> Key:
+        self.key_name_free(name)
+        cfg = self.load()
         pending = _PendingKey.resolve(cfg, choice, default_name=name)
         if not pending.is_new:
             raise UsageError(
@@ -485,14 +509,14 @@ def _key_ids_of(conn: Connection) -> list[str]:
     return ids
 
 
-def _check_port_free(cfg: Config, conn: Connection) -> None:
-    if conn.local_port is None:
+def _check_port_free(cfg: Config, name: str, port: int | None) -> None:
+    if port is None:
         return
     for other in cfg.connections.values():
-        if other.name != conn.name and other.local_port == conn.local_port:
+        if other.name != name and other.local_port == port:
             raise UsageError(
-                f"local port {conn.local_port} is already used by connection {other.name!r}; "
-                f"{conn.name!r} needs its own",
+                f"local port {port} is already used by connection {other.name!r}; "
+                f"{name!r} needs its own",
                 field="local_port",
                 hint="choose another --local-port, or leave it out to pick a free one",
             )

@@ -1,0 +1,196 @@
+"""`add/edit/list/show/remove` as a user runs them: real subprocesses, a real Secret
+Service; bad input is one line on stderr, exit 2, and the config file unchanged."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tunnel_tui.core.catalog import Catalog
+from tunnel_tui.core.paths import config_path
+
+CANARY = "pw-canary-5d0b2e77"
+DB = "postgresql://app@db.internal:5432/appdb?sslmode=require"
+SSH = "ssh://tunnel@bastion.example.com:22"
+
+
+@pytest.fixture
+def tt(secret_service):
+    env = dict(secret_service.env)
+    env["TUNNEL_TUI_HOME"] = os.environ["TUNNEL_TUI_HOME"]
+
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tunnel_tui", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+
+    return run
+
+
+def config_bytes() -> bytes:
+    path = config_path()
+    return path.read_bytes() if path.exists() else b""
+
+
+def test_add_with_generated_key_prints_the_line_to_install(tt) -> None:
+    out = tt("add", "prod", "--db", DB, "--ssh", SSH, "--local-port", "15432")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    public = next(line for line in lines if line.startswith("ssh-ed25519 "))
+    assert public.endswith(" tunnel-tui:prod")
+    assert (
+        "Add this line to ~tunnel/.ssh/authorized_keys on bastion.example.com, "
+        "then run: tunnel-tui validate prod"
+    ) in lines
+    assert tt("key", "show", "prod").stdout.strip() == public
+
+    listed = json.loads(tt("list", "--json").stdout)
+    assert [c["name"] for c in listed] == ["prod"]
+    conn = listed[0]
+    assert conn["target"] == "db.internal:5432"
+    assert conn["bastion"] == "tunnel@bastion.example.com:22"
+    assert conn["database"]["options"] == {"sslmode": "require"}
+    assert conn["local_port"] == 15432 and conn["local_host"] == "127.0.0.1"
+    assert conn["key"]["name"] == "prod" and conn["key"]["fingerprint"].startswith("SHA256:")
+    shown = json.loads(tt("show", "prod", "--json").stdout)
+    assert shown == conn
+    text = tt("show", "prod").stdout
+    assert "db.internal:5432 (as the bastion sees it)" in text
+    table = tt("list").stdout.splitlines()
+    assert table[0].split() == ["NAME", "KIND", "TARGET", "BASTION", "LOCAL", "KEY"]
+    assert table[1].split()[:2] == ["prod", "postgresql"]
+
+
+def test_db_password_from_stdin_goes_to_the_keyring_only(tt) -> None:
+    out = tt("add", "prod", "--db", DB, "--ssh", SSH, "--db-password-stdin", stdin=CANARY + "\n")
+    assert out.returncode == 0, out.stderr
+    assert Catalog().db_password("prod").reveal() == CANARY  # trailing newline stripped
+    assert CANARY.encode() not in config_bytes()
+    assert CANARY not in out.stdout + out.stderr
+
+
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(tt) -> None:
+    assert tt("add", "prod", "--db", DB, "--ssh", SSH, "--local-port", "15432").returncode == 0
+    before = config_bytes()
+    cases = [
+        (["add", "x", "--db", f"postgresql://app:{CANARY}@db/x", "--ssh", SSH], "password"),
+        (["add", "x", "--db", "oracle://u@db/x", "--ssh", SSH], "unknown database scheme"),
+        (["add", "x", "--db", DB, "--ssh", "ssh://bastion"], "SSH user is missing"),
+        (["add", "x", "--db", "mysql://u@db:99999", "--ssh", SSH], "out of range"),
+        (["add", "prod", "--db", DB, "--ssh", SSH], "already exists"),
+        (["add", "x", "--db", DB, "--ssh", SSH, "--local-port", "15432"], "'prod'"),
+        (["add", "x", "--db", DB, "--ssh", SSH, "--local-port", "0"], "out of range"),
+        (["add", "x", "--db", DB, "--ssh", SSH, "--use-key", "nope"], "no key"),
+        (["add", "x", "--db", DB, "--ssh", SSH, "--generate-key", "--use-key", "prod"], "exclude"),
+        (["add", "x", "--db", DB, "--ssh", SSH, "--identity", "/nonexistent/k"], "cannot read"),
+        (["add", "x", "--db", DB, "--ssh", SSH, "--db-password-stdin"], "no database password"),
+        (["add", "bad name", "--db", DB, "--ssh", SSH], "invalid name"),
+        (["edit", "nope", "--db", DB], "no connection named"),
+        (["edit", "prod", "--ssh", "ssh://u@b:x"], "must be a number"),
+        (["show", "nope"], "no connection named"),
+        (["remove", "nope", "--yes"], "no connection named"),
+    ]
+    for args, words in cases:
+        out = tt(*args)
+        assert out.returncode == 2, (args, out.stderr)
+        assert out.stderr.startswith("error: "), (args, out.stderr)
+        assert words in out.stderr.splitlines()[0], (args, out.stderr)
+        assert len(out.stderr.splitlines()) <= 2, out.stderr  # the error, maybe a hint
+        assert CANARY not in out.stderr + out.stdout
+        assert out.stdout == ""
+        assert config_bytes() == before, args
+
+
+def test_missing_required_flag_is_a_usage_error(tt) -> None:
+    out = tt("add", "x", "--db", DB)
+    assert out.returncode == 2
+    assert "--ssh" in out.stderr
+
+
+def test_identity_import_with_passphrase_and_password_on_stdin(tt, keyfiles) -> None:
+    kf = keyfiles.good["rsa-pkcs8-enc"]
+    wrong = tt(
+        "add",
+        "x",
+        "--db",
+        DB,
+        "--ssh",
+        SSH,
+        "--identity",
+        str(kf.path),
+        "--passphrase-stdin",
+        stdin="not it\n",
+    )
+    assert wrong.returncode == 2 and "wrong passphrase" in wrong.stderr
+    assert config_bytes() == b""
+
+    out = tt(
+        "add",
+        "prod",
+        "--db",
+        DB,
+        "--ssh",
+        SSH,
+        "--identity",
+        str(kf.path),
+        "--passphrase-stdin",
+        "--db-password-stdin",
+        "--json",
+        stdin=f"{kf.passphrase}\n{CANARY}\n",
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["key_created"] and not result["key_generated"]
+    assert result["authorized_keys_line"].split()[:2] == kf.public_line.split()[:2]
+    catalog = Catalog()
+    assert catalog.db_password("prod").reveal() == CANARY
+    assert "ENCRYPTED" not in catalog.private_key(result["key"]["id"]).reveal()
+
+
+def test_world_readable_identity_warns_like_openssh(tt, keyfiles, isolated_env) -> None:
+    kf = keyfiles.good["ed25519-openssh"]
+    loose = isolated_env.root / "loose_key"
+    loose.write_bytes(kf.read())
+    os.chmod(loose, 0o644)
+    out = tt("add", "prod", "--db", DB, "--ssh", SSH, "--identity", str(loose))
+    assert out.returncode == 0, out.stderr
+    assert "WARNING: UNPROTECTED PRIVATE KEY FILE!" in out.stderr
+    assert "0644" in out.stderr
+
+
+def test_encrypted_identity_without_terminal_or_stdin_flag(tt, keyfiles) -> None:
+    kf = keyfiles.good["ed25519-openssh-enc"]
+    out = tt("add", "x", "--db", DB, "--ssh", SSH, "--identity", str(kf.path))
+    assert out.returncode == 2
+    assert "--passphrase-stdin" in out.stderr
+    assert config_bytes() == b""
+
+
+def test_edit_and_remove(tt) -> None:
+    assert tt("add", "prod", "--db", DB, "--ssh", SSH).returncode == 0
+    assert tt("add", "ro", "--db", DB, "--ssh", SSH, "--use-key", "prod").returncode == 0
+    out = tt("edit", "ro", "--db", "mysql://reader@maria.internal/shop", "--local-port", "13306")
+    assert out.returncode == 0, out.stderr
+    conn = json.loads(tt("show", "ro", "--json").stdout)
+    assert conn["target"] == "maria.internal:3306" and conn["local_port"] == 13306
+    assert conn["key"]["name"] == "prod"
+
+    out = tt("remove", "ro", "--json")
+    assert out.returncode == 0, out.stderr
+    removed = json.loads(out.stdout)
+    assert removed["deleted_keys"] == []
+    assert list(removed["kept_keys"].values()) == [["prod"]]
+    out = tt("remove", "prod")
+    assert out.returncode == 0
+    assert "Deleted key prod" in out.stdout
+    assert json.loads(tt("list", "--json").stdout) == []
+    assert json.loads(tt("key", "list", "--json").stdout) == []

@@ -1,0 +1,517 @@
+"""`add`, `edit`, `list`, `show`, `remove`: connections (a database behind a bastion).
+
+Bad input is one line on stderr and exit 2, with nothing changed on disk: the catalog
+checks everything before it writes. Secrets come from stdin or a hidden prompt,
+never from argv or the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tunnel_tui.commands.output import (
+    CONNECTION_JSON_HELP,
+    connection_json,
+    print_json,
+    table,
+    warn,
+)
+from tunnel_tui.core.catalog import (
+    UNSET,
+    AddResult,
+    Catalog,
+    GenerateKey,
+    ImportKey,
+    KeyChoice,
+    ReuseKey,
+    SecretStore,
+)
+from tunnel_tui.core.errors import KeyImportError, SecretStoreError, UsageError
+from tunnel_tui.core.model import Connection, Key
+from tunnel_tui.core.secret import Secret
+from tunnel_tui.core.urls import format_db_url, parse_port
+
+# --- secrets from stdin or a prompt -------------------------------------------------
+
+
+class StdinLines:
+    """Secrets piped on stdin, one per line, in a fixed order (passphrase first)."""
+
+    def read(self, what: str, flag: str) -> Secret:
+        if sys.stdin.isatty():
+            value = click.prompt(
+                what[:1].upper() + what[1:], hide_input=True, default="", show_default=False
+            )
+        else:
+            line = sys.stdin.readline()
+            value = line[:-1] if line.endswith("\n") else line
+            value = value[:-1] if value.endswith("\r") else value
+        if not value:
+            raise UsageError(f"no {what} on stdin", hint=f"{flag} reads one line from stdin")
+        return Secret(value)
+
+
+class _LazyStore:
+    """Opens the secret store on first use; with no keyring and a terminal, asks the
+    vault passphrase (the agent's unlocked vault is not shared with this process)."""
+
+    def __init__(self, home: Path | None = None) -> None:
+        self._home = home
+        self._store: SecretStore | None = None
+
+    def _open(self) -> SecretStore:
+        if self._store is None:
+            from tunnel_tui.core import secrets
+
+            try:
+                self._store = secrets.open_store(self._home)
+            except SecretStoreError as exc:
+                if not (sys.stdin.isatty() and "vault" in exc.message):
+                    raise
+                passphrase = click.prompt("Vault passphrase", hide_input=True, err=True)
+                self._store = secrets.open_store(self._home, vault_passphrase=Secret(passphrase))
+        return self._store
+
+    @property
+    def backend_name(self) -> str:
+        return self._open().backend_name
+
+    def get(self, name: str) -> Secret | None:
+        return self._open().get(name)
+
+    def set(self, name: str, value: Secret) -> None:
+        self._open().set(name, value)
+
+    def delete(self, name: str) -> None:
+        self._open().delete(name)
+
+
+def open_catalog() -> Catalog:
+    return Catalog(secrets=_LazyStore())
+
+
+# --- the key options (shared by add, edit and key import) -----------------------------
+
+
+def read_identity(path_text: str, stdin: StdinLines, passphrase_stdin: bool) -> ImportKey:
+    """An --identity file, copied (never referenced); asks the passphrase if needed."""
+    from tunnel_tui.core import keys
+
+    path = Path(path_text).expanduser()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read the identity file {str(path)!r}: {exc.strerror}", field="identity"
+        ) from None
+    warning = keys.file_permission_warning(path)
+    if warning:
+        warn(warning)
+    if passphrase_stdin:
+        return ImportKey(data, stdin.read("key passphrase", "--passphrase-stdin"))
+    try:
+        keys.load_private(data)
+    except KeyImportError as exc:
+        if exc.field != "passphrase":
+            raise
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"{path} is encrypted and there is no terminal to ask its passphrase on",
+                field="passphrase",
+                hint="pipe it with --passphrase-stdin",
+            ) from None
+        value = click.prompt(f"Passphrase for {path}", hide_input=True, err=True)
+        return ImportKey(data, Secret(value))
+    return ImportKey(data, None)
+
+
+def key_choice(
+    generate_key: bool,
+    key_type: str | None,
+    identity: str | None,
+    use_key: str | None,
+    key_name: str | None,
+    passphrase_stdin: bool,
+    stdin: StdinLines,
+) -> KeyChoice | None:
+    chosen = [
+        flag
+        for flag, on in (
+            ("--generate-key", generate_key or key_type is not None),
+            ("--identity", identity is not None),
+            ("--use-key", use_key is not None),
+        )
+        if on
+    ]
+    if len(chosen) > 1:
+        raise UsageError(
+            f"{' and '.join(chosen)} exclude each other",
+            field="key",
+            hint="pick one way to get the key",
+        )
+    if passphrase_stdin and identity is None:
+        raise UsageError("--passphrase-stdin goes with --identity", field="passphrase")
+    if key_name is not None and use_key is not None:
+        raise UsageError("--key-name names a new key; --use-key reuses one", field="key.name")
+    if identity is not None:
+        imported = read_identity(identity, stdin, passphrase_stdin)
+        return ImportKey(imported.data, imported.passphrase, key_name)
+    if use_key is not None:
+        return ReuseKey(use_key)
+    if chosen or key_name is not None:
+        return GenerateKey(key_type or "ed25519", key_name)
+    return None
+
+
+def parse_local_port(text: str | None) -> Any:
+    """None -> unchanged; "auto" -> None (picked on first up); else the port."""
+    if text is None:
+        return UNSET
+    if text.strip().lower() == "auto":
+        return None
+    return parse_port(text, field="local_port", what="local port")
+
+
+def key_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option(
+            "--generate-key", is_flag=True, help="Generate a new key pair (the default for add)."
+        ),
+        click.option(
+            "--key-type",
+            type=click.Choice(["ed25519", "rsa"]),
+            default=None,
+            help="Type of a generated key: ed25519 (default) or rsa (4096 bits).",
+        ),
+        click.option(
+            "--identity",
+            metavar="FILE",
+            help="Import a private key file (OpenSSH, PKCS#1, PKCS#8, SEC1; maybe "
+            "encrypted). It is copied into the keyring, decrypted.",
+        ),
+        click.option("--use-key", metavar="KEY", help="Reuse a stored key (id or name)."),
+        click.option(
+            "--key-name", metavar="NAME", help="Name of a new key (default: the connection's name)."
+        ),
+        click.option(
+            "--passphrase-stdin",
+            is_flag=True,
+            help="Read the --identity passphrase from stdin (first line).",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+# --- printing ----------------------------------------------------------------------
+
+
+def _describe(conn: Connection) -> str:
+    via = " -> ".join(h.display for h in conn.hops)
+    port = conn.local_port if conn.local_port is not None else "auto"
+    return f"{conn.database.kind.label} {conn.database.target} via {via} (local port {port})"
+
+
+def _print_key_to_install(result: AddResult, catalog: Catalog) -> None:
+    from tunnel_tui.core.keys import authorized_keys_line
+
+    conn = result.connection
+    click.echo(authorized_keys_line(result.key.public_key, result.key.comment))
+    first = conn.hops[0]
+    where = f"~{first.user}/.ssh/authorized_keys on {first.host}"
+    if len(conn.hops) > 1:
+        where += " (and on " + ", ".join(h.host for h in conn.hops[1:]) + ")"
+    click.echo(f"Add this line to {where}, then run: tunnel-tui validate {conn.name}")
+
+
+def _result_json(result: AddResult) -> dict[str, Any]:
+    from tunnel_tui.core.keys import authorized_keys_line
+
+    out = connection_json(result.connection, result.key)
+    out["key_generated"] = result.generated
+    out["key_created"] = result.new_key
+    out["authorized_keys_line"] = authorized_keys_line(result.key.public_key, result.key.comment)
+    return out
+
+
+# --- commands ------------------------------------------------------------------------
+
+_ADD_HELP = """Add a connection: the database as the bastion sees it, and the bastion.
+
+\b
+  tunnel-tui add prod --db postgresql://app@10.0.12.34:5432/app?sslmode=require \\
+      --ssh ssh://tunnel@bastion.example.com:22 --db-password-stdin < pw.txt
+
+By default a new ed25519 key is generated and its public key line printed, ready
+for the bastion's authorized_keys. With both --passphrase-stdin and
+--db-password-stdin the passphrase is the first line and the password the second.
+
+--json prints the connection (see `list --help`) plus key_generated, key_created
+and authorized_keys_line.
+"""
+
+
+@click.command(help=_ADD_HELP)
+@click.argument("name")
+@click.option(
+    "--db",
+    "db_url",
+    required=True,
+    metavar="URL",
+    help="postgresql://, mysql://, mariadb://, clickhouse://, vertica://, trino://",
+)
+@click.option("--ssh", "ssh_url", required=True, metavar="URL", help="ssh://user@bastion:22")
+@click.option(
+    "--jump",
+    "jumps",
+    multiple=True,
+    metavar="URL",
+    help="A jump host before the bastion (repeatable, workstation outward).",
+)
+@key_options
+@click.option(
+    "--local-port",
+    metavar="N|auto",
+    help="Local port on 127.0.0.1 (default: picked free on first up, then kept).",
+)
+@click.option(
+    "--db-password-stdin", is_flag=True, help="Read the database password from stdin (one line)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def add(
+    name: str,
+    db_url: str,
+    ssh_url: str,
+    jumps: tuple[str, ...],
+    generate_key: bool,
+    key_type: str | None,
+    identity: str | None,
+    use_key: str | None,
+    key_name: str | None,
+    passphrase_stdin: bool,
+    local_port: str | None,
+    db_password_stdin: bool,
+    as_json: bool,
+) -> None:
+    stdin = StdinLines()
+    parsed_port = parse_local_port(local_port)
+    port: int | None = None if parsed_port is UNSET else parsed_port
+    catalog = open_catalog()
+    # Cheap checks first, so a taken name is reported before a passphrase is asked.
+    catalog.check_new(name, db_url, ssh_url, jumps=jumps, local_port=port)
+    choice = key_choice(
+        generate_key, key_type, identity, use_key, key_name, passphrase_stdin, stdin
+    )
+    password = stdin.read("database password", "--db-password-stdin") if db_password_stdin else None
+    result = catalog.add(
+        name,
+        db_url,
+        ssh_url,
+        jumps=jumps,
+        key=choice or GenerateKey(),
+        local_port=port,
+        db_password=password,
+    )
+    if as_json:
+        print_json(_result_json(result))
+        return
+    click.echo(f"Added {name}: {_describe(result.connection)}")
+    _key_summary(result)
+    if result.generated or result.new_key:
+        _print_key_to_install(result, catalog)
+
+
+def _key_summary(result: AddResult) -> None:
+    key = result.key
+    how = "new key" if result.generated else "imported key" if result.new_key else "key"
+    click.echo(f"Uses {how} {key.name} ({key.id}, {key.type.value}, {key.fingerprint})")
+
+
+@click.command(
+    help="Change a connection: the flags of add; what is not given stays.\n\n"
+    "--local-port auto forgets the saved port. --json prints the connection "
+    "as in `show --json`."
+)
+@click.argument("name")
+@click.option("--db", "db_url", metavar="URL", help="New database URL.")
+@click.option("--ssh", "ssh_url", metavar="URL", help="New bastion ssh://user@host:port.")
+@click.option(
+    "--jump", "jumps", multiple=True, metavar="URL", help="Replace the jump hosts (repeatable)."
+)
+@click.option("--no-jumps", is_flag=True, help="Remove all jump hosts.")
+@key_options
+@click.option("--local-port", metavar="N|auto", help="A fixed local port, or auto.")
+@click.option("--db-password-stdin", is_flag=True, help="Read a new database password (one line).")
+@click.option("--clear-db-password", is_flag=True, help="Delete the stored database password.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def edit(
+    name: str,
+    db_url: str | None,
+    ssh_url: str | None,
+    jumps: tuple[str, ...],
+    no_jumps: bool,
+    generate_key: bool,
+    key_type: str | None,
+    identity: str | None,
+    use_key: str | None,
+    key_name: str | None,
+    passphrase_stdin: bool,
+    local_port: str | None,
+    db_password_stdin: bool,
+    clear_db_password: bool,
+    as_json: bool,
+) -> None:
+    if jumps and no_jumps:
+        raise UsageError("--jump and --no-jumps exclude each other", field="jump")
+    if db_password_stdin and clear_db_password:
+        raise UsageError(
+            "--db-password-stdin and --clear-db-password exclude each other", field="db.password"
+        )
+    stdin = StdinLines()
+    port = parse_local_port(local_port)
+    catalog = open_catalog()
+    catalog.get(name)
+    choice = key_choice(
+        generate_key, key_type, identity, use_key, key_name, passphrase_stdin, stdin
+    )
+    password = stdin.read("database password", "--db-password-stdin") if db_password_stdin else None
+    result = catalog.edit(
+        name,
+        db_url=db_url,
+        ssh_url=ssh_url,
+        jumps=() if no_jumps else (jumps or None),
+        key=choice,
+        local_port=port,
+        db_password=password,
+        clear_db_password=clear_db_password,
+    )
+    if as_json:
+        print_json(_result_json(result))
+        return
+    click.echo(f"Changed {name}: {_describe(result.connection)}")
+    if choice is not None:
+        _key_summary(result)
+        if result.generated or result.new_key:
+            _print_key_to_install(result, catalog)
+
+
+@click.command(name="list", help="List connections.\n\n" + CONNECTION_JSON_HELP)
+@click.option("--json", "as_json", is_flag=True, help="An array of connection objects.")
+def list_(as_json: bool) -> None:
+    catalog = Catalog()
+    cfg = catalog.load()
+    conns = [c for _, c in sorted(cfg.connections.items())]
+    if as_json:
+        print_json([connection_json(c, cfg.keys.get(c.key_id)) for c in conns])
+        return
+    if not conns:
+        click.echo("No connections yet. Add one with: tunnel-tui add NAME --db URL --ssh URL")
+        return
+    rows = [
+        (
+            c.name,
+            c.database.kind.value,
+            c.database.target,
+            " -> ".join(h.display for h in c.hops),
+            c.local_port if c.local_port is not None else "auto",
+            _key_label(cfg.keys.get(c.key_id), c.key_id),
+        )
+        for c in conns
+    ]
+    click.echo(table(("NAME", "KIND", "TARGET", "BASTION", "LOCAL", "KEY"), rows))
+
+
+def _key_label(key: Key | None, key_id: str) -> str:
+    return key.name if key else key_id
+
+
+@click.command(help="Show one connection.\n\n" + CONNECTION_JSON_HELP)
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="The connection as one JSON object.")
+def show(name: str, as_json: bool) -> None:
+    catalog = Catalog()
+    cfg = catalog.load()
+    conn = catalog.get(name)
+    key = cfg.keys.get(conn.key_id)
+    if as_json:
+        print_json(connection_json(conn, key))
+        return
+    ka = conn.keepalive
+    local = (
+        f"{conn.local_host}:{conn.local_port}"
+        if conn.local_port is not None
+        else f"{conn.local_host} (port picked on first up, then kept)"
+    )
+    users = cfg.users_of(conn.key_id)
+    shared = [u for u in users if u != name]
+    key_text = _key_label(key, conn.key_id)
+    if key:
+        key_text += f" ({key.id}, {key.type.value}, {key.fingerprint})"
+    if shared:
+        key_text += f", shared with {', '.join(shared)}"
+    rows: list[tuple[str, str]] = [
+        ("database", format_db_url(conn.database)),
+        ("target", f"{conn.database.target} (as the bastion sees it)"),
+        ("bastion", conn.bastion.display),
+    ]
+    if conn.jumps:
+        rows.append(("jumps", " -> ".join(j.display for j in conn.jumps)))
+    rows += [
+        ("key", key_text),
+        ("local", local),
+        (
+            "keepalive",
+            f"every {ka.interval:g} s, down after {ka.count_max} missed "
+            f"(~{ka.interval * (ka.count_max + 1):g} s)",
+        ),
+    ]
+    click.echo(conn.name)
+    width = max(len(k) for k, _ in rows)
+    for label, value in rows:
+        click.echo(f"  {label.ljust(width)}  {value}")
+
+
+@click.command(
+    help="Remove a connection and its keyring entries (a key shared with other "
+    "connections is kept).\n\n--json prints {name, deleted_keys [ids], kept_keys "
+    "{id: [users]}, db_password_deleted, warnings}."
+)
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask (a terminal asks by default).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def remove(name: str, yes: bool, as_json: bool) -> None:
+    catalog = open_catalog()
+    conn = catalog.get(name)
+    if not yes and sys.stdin.isatty() and not os.environ.get("CI"):
+        click.confirm(f"Remove {name} ({_describe(conn)})?", abort=True, err=True)
+    result = catalog.remove(name)
+    for line in result.warnings:
+        warn(f"warning: {line}")
+    if as_json:
+        print_json(
+            {
+                "name": name,
+                "deleted_keys": [k.id for k in result.deleted_keys],
+                "kept_keys": result.kept_keys,
+                "db_password_deleted": result.db_password_deleted,
+                "warnings": result.warnings,
+            }
+        )
+        return
+    click.echo(f"Removed {name}.")
+    for key in result.deleted_keys:
+        click.echo(f"Deleted key {key.name} ({key.id}) from the keyring.")
+        hop = conn.bastion
+        click.echo(
+            f"Its line (ending in {key.comment}) may remain in ~{hop.user}/.ssh/authorized_keys "
+            f"on {hop.host}: remove it there."
+        )
+    for kid, users in result.kept_keys.items():
+        click.echo(f"Kept key {kid}: still used by {', '.join(users)}.")
