@@ -269,6 +269,8 @@ class AgentServer:
         eof_task = asyncio.ensure_future(reader.read())
         try:
             await asyncio.wait({pump_task, eof_task}, return_when=asyncio.FIRST_COMPLETED)
+            if pump_task.done() and not pump_task.cancelled() and pump_task.exception():
+                log.error("events stream failed", exc_info=pump_task.exception())
         finally:
             for task in (pump_task, eof_task):
                 task.cancel()

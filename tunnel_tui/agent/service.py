@@ -29,7 +29,7 @@ ACTIVE = (TunnelState.UP, TunnelState.CONNECTING, TunnelState.RECONNECTING)
 DEFAULT_VAULT_IDLE = 15 * 60.0
 
 
-@dataclass
+@dataclass(eq=False)  # identity semantics: subscribers live in a set
 class _Subscriber:
     pending: dict[str, TunnelStatus] = field(default_factory=dict)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
@@ -68,10 +68,18 @@ class TunnelService:
     # -- engine -----------------------------------------------------------------
 
     def _default_engine(self) -> Any:
-        from tunnel_tui.core.known_hosts import KnownHosts
         from tunnel_tui.engine import TunnelEngine
 
-        return TunnelEngine(KnownHosts(paths.known_hosts_path(self.home)))
+        path = paths.known_hosts_path(self.home)
+        try:
+            from tunnel_tui.core.known_hosts import KnownHosts
+
+            known_hosts: Any = KnownHosts(path)
+        except ImportError:
+            from tunnel_tui.agent.known_hosts_fallback import ReadOnlyKnownHosts
+
+            known_hosts = ReadOnlyKnownHosts(path)
+        return TunnelEngine(known_hosts)
 
     def engine(self) -> Any:
         if self._engine is None:
@@ -144,7 +152,7 @@ class TunnelService:
         conn = self.connection(name)
         async with self._lock(name):
             engine = self.engine()
-            current: TunnelStatus | None = engine.status(name)
+            current = self._live().get(name)
             if current is not None and current.state in ACTIVE:
                 return current
             self._starting.add(name)
@@ -225,10 +233,8 @@ class TunnelService:
 
     def _load_secrets(self, key_ids: list[str]) -> dict[str, Secret]:
         from tunnel_tui.core.catalog import Catalog
-        from tunnel_tui.core.secrets import open_store
 
-        store = open_store(self.home, vault_passphrase=self.vault_passphrase())
-        catalog = Catalog(self.home, secrets=store)
+        catalog = Catalog(self.home, vault_passphrase=self.vault_passphrase())
         return {key_id: catalog.private_key(key_id) for key_id in key_ids}
 
     def _save_local_port(self, name: str, port: int) -> None:

@@ -1,0 +1,331 @@
+"""Tunnels held by the agent, driven through the real CLI in separate processes,
+against a real OpenSSH sshd bastion and real PostgreSQL / MariaDB behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.fixtures.agent import AgentProcess, pid_alive
+from tunnel_tui.agent.address import resolve
+from tunnel_tui.agent.client import AgentClient
+from tunnel_tui.core import paths
+from tunnel_tui.core.atomic import write_private_file
+from tunnel_tui.core.catalog import Catalog, ImportKey
+from tunnel_tui.core.secret import Secret
+from tunnel_tui.core.status import TunnelState
+
+UP_LINE = re.compile(r"^(?P<name>\S+) up on 127\.0\.0\.1:(?P<port>\d+)$")
+
+
+def cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout=60.0):
+    return subprocess.run(
+        [sys.executable, "-m", "tunnel_tui", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        input=stdin,
+    )
+
+
+def no_keyring_env() -> dict[str, str]:
+    """A plain SSH login: no D-Bus session, no keyring backend at all."""
+    env = dict(os.environ)
+    env.pop("DBUS_SESSION_BUS_ADDRESS", None)
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    return env
+
+
+def status_json(name: str | None = None) -> list[dict[str, Any]]:
+    result = cli("status", *([name] if name else []), "--json", env=no_keyring_env())
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert isinstance(data, list)
+    return data
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        time.sleep(0.05)
+
+
+def refused(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return False
+    except ConnectionRefusedError:
+        return True
+
+
+def trust_host(sshd: Any) -> None:
+    """The bastion's host key, as `validate --accept-new-host-key` would have recorded it."""
+    path = paths.known_hosts_path()
+    existing = path.read_bytes() if path.exists() else b""
+    write_private_file(path, existing + sshd.known_hosts_line().encode() + b"\n")
+
+
+@dataclass
+class Setup:
+    name: str
+    sshd: Any
+    db: Any
+
+
+def add_connection(name: str, scheme: str, db: Any, sshd: Any, keypair: Any) -> Setup:
+    Catalog().add(
+        name,
+        f"{scheme}://{db.user}@{db.host}:{db.port}/{db.database}",
+        f"ssh://{sshd.user}@{sshd.host}:{sshd.port}",
+        key=ImportKey(keypair.private_pem.encode()),
+        db_password=Secret(db.password),
+    )
+    return Setup(name, sshd, db)
+
+
+@pytest.fixture
+def pg_setup(sshd, postgres, client_keypair, secret_service, agent_reaper) -> Setup:
+    sshd.authorize(client_keypair.public_line)
+    trust_host(sshd)
+    return add_connection("pg", "postgresql", postgres, sshd, client_keypair)
+
+
+async def pg_query(port: int, db: Any, sql: str) -> Any:
+    import asyncpg
+
+    conn = await asyncpg.connect(
+        host="127.0.0.1", port=port, user=db.user, password=db.password, database=db.database
+    )
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()
+
+
+def up(name: str, *extra: str) -> int:
+    result = cli("up", name, *extra)
+    assert result.returncode == 0, result.stderr
+    match = UP_LINE.match(result.stdout.strip())
+    assert match and match["name"] == name, result.stdout
+    return int(match["port"])
+
+
+def test_up_query_status_from_ssh_login_then_down(pg_setup: Setup) -> None:
+    port = up("pg")
+    # The `up` process has exited: the tunnel lives on in the agent.
+    assert asyncio.run(pg_query(port, pg_setup.db, "SELECT 1")) == 1
+    (before,) = status_json("pg")
+    assert before["state"] == "up" and before["local_port"] == port
+    assert before["bastion"] == f"{pg_setup.sshd.user}@127.0.0.1:{pg_setup.sshd.port}"
+    assert before["target"] == f"127.0.0.1:{pg_setup.db.port}"
+    assert before["last_error"] is None and before["since"].endswith("Z")
+    assert set(before) >= {
+        "name",
+        "state",
+        "local_host",
+        "local_port",
+        "bastion",
+        "target",
+        "since",
+        "bytes_in",
+        "bytes_out",
+        "channels",
+        "reconnects",
+        "last_error",
+    }
+
+    asyncio.run(pg_query(port, pg_setup.db, "SELECT repeat('x', 200000)"))
+    grown = wait_until(
+        lambda: [s for s in status_json() if s["bytes_in"] > before["bytes_in"] + 200000],
+        what="bytes_in to grow",
+    )
+    assert grown[0]["name"] == "pg" and grown[0]["bytes_out"] > before["bytes_out"]
+
+    # The picked port is saved, and `up` again is a no-op printing the same line.
+    assert Catalog().get("pg").local_port == port
+    assert up("pg") == port
+    table = cli("status", env=no_keyring_env())
+    assert table.returncode == 0
+    assert all(len(line) <= 80 for line in table.stdout.splitlines())
+    assert re.search(rf"^pg\s+up\s+127\.0\.0\.1:{port}\s", table.stdout, re.M)
+
+    result = cli("down", "pg")
+    assert result.returncode == 0, result.stderr
+    assert refused(port)
+    assert status_json("pg")[0]["state"] == "down"
+
+
+def test_sigkill_agent_then_up_again_on_the_same_port(pg_setup: Setup) -> None:
+    port = up("pg")
+    pid = AgentClient().ping()["pid"]
+    assert isinstance(pid, int)
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not pid_alive(pid), what="agent death")
+    assert resolve().socket.exists()
+    assert up("pg") == port
+    assert AgentClient().ping()["pid"] != pid
+    assert asyncio.run(pg_query(port, pg_setup.db, "SELECT 2")) == 2
+
+
+def test_sigterm_closes_tunnels_and_sessions(
+    sshd, postgres, client_keypair, secret_service, agent_process: AgentProcess
+) -> None:
+    sshd.authorize(client_keypair.public_line)
+    trust_host(sshd)
+    setup = add_connection("pg", "postgresql", postgres, sshd, client_keypair)
+    status = agent_process.client().up("pg", timeout=20)
+    assert status.state is TunnelState.UP and status.local_port
+    assert asyncio.run(pg_query(status.local_port, setup.db, "SELECT 3")) == 3
+    assert agent_process.stop(signal.SIGTERM) == 0
+    assert refused(status.local_port)
+    assert not agent_process.socket.exists()
+    wait_until(lambda: not sshd.session_pids(), what="sshd sessions to end")
+
+
+def test_failures_exit_1_with_reason_and_hint(
+    sshd, postgres, client_keypair, secret_service, agent_reaper
+) -> None:
+    sshd.authorize(client_keypair.public_line)
+    add_connection("pg", "postgresql", postgres, sshd, client_keypair)
+
+    # Host key never trusted: refused with the way forward.
+    result = cli("up", "pg")
+    assert result.returncode == 1
+    assert "hint:" in result.stderr and "--accept-new-host-key" in result.stderr
+    (failed,) = status_json("pg")
+    assert failed["state"] == "failed" and failed["last_error"]
+    table = cli("status", env=no_keyring_env()).stdout
+    assert "pg: " in table and "hint: " in table
+
+    # Trusted host, but the key is not in authorized_keys.
+    trust_host(sshd)
+    sshd.deauthorize(client_keypair.public_line)
+    result = cli("up", "pg")
+    assert result.returncode == 1 and "hint:" in result.stderr, result.stderr
+
+    # Nothing listens where the bastion should be.
+    Catalog().edit("pg", ssh_url=f"ssh://{sshd.user}@127.0.0.1:{_closed_port()}")
+    result = cli("up", "pg", "--timeout", "10")
+    assert result.returncode == 1 and "hint:" in result.stderr, result.stderr
+
+    assert cli("up", "nope").returncode == 2
+    assert cli("down", "nope").returncode == 2
+    assert cli("status", "nope").returncode == 2
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_status_without_agent_lists_configured_connections_down(
+    sshd, postgres, client_keypair, secret_service
+) -> None:
+    add_connection("pg", "postgresql", postgres, sshd, client_keypair)
+    (row,) = status_json()
+    assert row["name"] == "pg" and row["state"] == "down" and row["since"] is None
+    result = cli("status", env=no_keyring_env())
+    assert "no tunnels are up" in result.stdout
+    assert not resolve().socket.exists()  # status never starts an agent
+
+
+def test_mariadb_through_the_agent(
+    sshd, mariadb, client_keypair, secret_service, agent_reaper
+) -> None:
+    import aiomysql
+
+    sshd.authorize(client_keypair.public_line)
+    trust_host(sshd)
+    add_connection("my", "mysql", mariadb, sshd, client_keypair)
+    port = up("my")
+
+    async def query() -> Any:
+        conn = await aiomysql.connect(
+            host="127.0.0.1",
+            port=port,
+            user=mariadb.user,
+            password=mariadb.password,
+            db=mariadb.database,
+        )
+        try:
+            async with conn.cursor() as cur:
+                await cur.execute("SELECT 40 + 2")
+                return (await cur.fetchone())[0]
+        finally:
+            conn.close()
+
+    assert asyncio.run(query()) == 42
+    assert status_json("my")[0]["bytes_in"] > 0
+
+
+async def test_async_client_sees_up_events_for_the_tui(pg_setup: Setup) -> None:
+    from tunnel_tui.agent.client import AsyncAgentClient, ensure_agent
+
+    await asyncio.to_thread(ensure_agent)
+    client = AsyncAgentClient()
+    seen: list[TunnelState] = []
+
+    async def watch() -> None:
+        async for status in client.events(interval=0.1):
+            seen.append(status.state)
+            if status.state is TunnelState.UP:
+                return
+
+    watcher = asyncio.create_task(watch())
+    status = await client.up("pg", timeout=20)
+    await asyncio.wait_for(watcher, 10)
+    assert seen[0] is TunnelState.DOWN and seen[-1] is TunnelState.UP
+    assert [s.state for s in await client.status()] == [TunnelState.UP]
+    assert (await client.down("pg")).state is TunnelState.DOWN
+    assert refused(status.local_port or 0)
+
+
+def test_vault_unlock_lets_the_agent_bring_tunnels_up(
+    sshd, postgres, client_keypair, agent_reaper, monkeypatch
+) -> None:
+    # An SSH login with no keyring: secrets live in the vault the agent unlocks.
+    monkeypatch.setenv("TUNNEL_TUI_SECRETS", "vault")
+    assert "no vault" in cli("vault", "status").stdout
+    result = cli("vault", "unlock", "--passphrase-stdin", stdin="correct horse\n")
+    assert result.returncode == 0, result.stderr
+    assert "created and unlocked" in result.stdout
+    sshd.authorize(client_keypair.public_line)
+    trust_host(sshd)
+    Catalog(vault_passphrase=Secret("correct horse")).add(
+        "pg",
+        f"postgresql://{postgres.user}@{postgres.host}:{postgres.port}/{postgres.database}",
+        f"ssh://{sshd.user}@{sshd.host}:{sshd.port}",
+        key=ImportKey(client_keypair.private_pem.encode()),
+    )
+    port = up("pg")
+    assert asyncio.run(pg_query(port, postgres, "SELECT 4")) == 4
+    assert cli("down", "pg").returncode == 0
+
+    assert cli("vault", "lock").returncode == 0
+    assert "vault locked" in cli("vault", "status").stdout
+    result = cli("up", "pg")
+    assert result.returncode == 1 and "vault unlock" in result.stderr
+
+    wrong = cli("vault", "unlock", "--passphrase-stdin", stdin="wrong\n")
+    assert wrong.returncode == 1 and "passphrase" in wrong.stderr
+    assert cli("vault", "unlock", "--passphrase-stdin", stdin="correct horse\n").returncode == 0
+    assert up("pg") == port
