@@ -1,0 +1,147 @@
+"""`rotate-key NAME`: replace a connection's key with zero downtime.
+
+Human output is the step list with times (like `validate`); `--json` prints one JSON
+object per step per line (StepResult.to_json(), plus running rows while waiting).
+Exit 0 when every step passed, 1 when one failed (running again resumes), 2 for bad
+input (unknown name, bad flag; nothing changed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import click
+
+from tunnel_tui.core.steps import StepResult, StepStatus
+
+_MARK = {
+    StepStatus.OK: "ok",
+    StepStatus.FAIL: "FAIL",
+    StepStatus.SKIP: "skip",
+    StepStatus.RUNNING: "...",
+}
+# Progress rows while waiting for a manual install: at most one line this often.
+_PROGRESS_EVERY = 30.0
+
+
+def _human(row: StepResult) -> str:
+    text = f"  {_MARK[row.status]:<5}{row.step:<11}{row.elapsed_ms / 1000:>7.1f}s  {row.detail}"
+    if row.hint:
+        text += f"\n{'':18}hint: {row.hint}"
+    return text
+
+
+async def _run(
+    name: str,
+    *,
+    as_json: bool,
+    manual: bool,
+    key_type: str | None,
+    wait_seconds: float,
+    poll_interval: float,
+) -> bool:
+    from tunnel_tui.commands.connections import open_catalog
+    from tunnel_tui.engine.rotation import rotate
+
+    catalog = open_catalog()
+    ok = True
+    last_progress = 0.0
+    async for row in rotate(
+        catalog,
+        name,
+        manual=manual,
+        key_type=key_type,
+        wait_seconds=wait_seconds,
+        poll_interval=poll_interval,
+    ):
+        if row.status is StepStatus.FAIL:
+            ok = False
+        if as_json:
+            click.echo(json.dumps(row.to_json(), ensure_ascii=False))
+            continue
+        if row.status is StepStatus.RUNNING and "s left" in row.detail:
+            now = time.monotonic()
+            if now - last_progress < _PROGRESS_EVERY:
+                continue
+            last_progress = now
+        click.echo(_human(row))
+    return ok
+
+
+@click.command("rotate-key")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per step per line.")
+@click.option(
+    "--manual",
+    is_flag=True,
+    help="Do not edit authorized_keys: show the new key and wait until it works.",
+)
+@click.option(
+    "--key-type",
+    type=click.Choice(["ed25519", "rsa"]),
+    default=None,
+    help="Type of the new key (default: the old key's type).",
+)
+@click.option(
+    "--wait-minutes",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="How long to wait for a manually installed key.",
+)
+@click.option(
+    "--poll-seconds",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="How often to try the new key while waiting.",
+)
+@click.option(
+    "--rollback",
+    is_flag=True,
+    help="Undo an unfinished rotation instead (only before its switch step).",
+)
+@click.pass_context
+def rotate_key(
+    ctx: click.Context,
+    name: str,
+    as_json: bool,
+    manual: bool,
+    key_type: str | None,
+    wait_minutes: float,
+    poll_seconds: float,
+    rollback: bool,
+) -> None:
+    """Rotate the key of connection NAME (and of every connection sharing it).
+
+    \b
+    Steps: generate, store (keyring), install (SFTP, else exec, else shows the key and
+    waits), verify (fresh login with only the new key), switch (connections and live
+    tunnels move to the new key), remove-old (the old line, matched by key, options of
+    other lines untouched), cleanup (old private key deleted when unused).
+    Interrupted? Run the same command again: it resumes from the recorded step.
+    """
+    if rollback:
+        from tunnel_tui.commands.connections import open_catalog
+        from tunnel_tui.engine.rotation import roll_back
+
+        done = asyncio.run(roll_back(open_catalog(), name))
+        if as_json:
+            click.echo(json.dumps({"rolled_back": True, "detail": done}))
+        else:
+            click.echo(f"rotation of {name} rolled back: {done}")
+        return
+    ok = asyncio.run(
+        _run(
+            name,
+            as_json=as_json,
+            manual=manual,
+            key_type=key_type,
+            wait_seconds=wait_minutes * 60,
+            poll_interval=poll_seconds,
+        )
+    )
+    if not ok:
+        ctx.exit(1)
