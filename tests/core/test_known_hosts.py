@@ -259,3 +259,84 @@ def test_parse_host_port(text: str, expected: tuple[str, int]) -> None:
 def test_parse_host_port_rejects(text: str) -> None:
     with pytest.raises(UsageError):
         parse_host_port(text)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tunnel_tui", "hosts", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_cli_hosts_list_and_forget(isolated_env: IsolatedEnv) -> None:
+    import json
+
+    empty = _cli("list")
+    assert empty.returncode == 0 and "no trusted host keys yet" in empty.stdout
+    known = KnownHosts()
+    known.add("10.0.0.1", 2222, A)
+    _user_file(isolated_env, f"[10.0.0.1]:2222 {A}\n")
+
+    listed = _cli("list")
+    assert listed.returncode == 0
+    assert keys.fingerprint(A) in listed.stdout and "ssh-ed25519" in listed.stdout
+    as_json = json.loads(_cli("list", "--json").stdout)
+    assert [e["fingerprint"] for e in as_json] == [keys.fingerprint(A)]
+    assert as_json[0]["hashed"] is True
+    assert len(json.loads(_cli("list", "--json", "--all").stdout)) == 2
+
+    forgot = _cli("forget", "10.0.0.1:2222")
+    assert forgot.returncode == 0
+    assert forgot.stdout.strip() == "forgot 1 host key of 10.0.0.1:2222"
+    assert "~/.ssh/known_hosts also trusts 10.0.0.1:2222" in forgot.stderr
+    assert "ssh-keygen -R '[10.0.0.1]:2222'" in forgot.stderr
+    again = _cli("forget", "10.0.0.1:2222", "--json")
+    assert json.loads(again.stdout) == {
+        "host": "10.0.0.1",
+        "port": 2222,
+        "removed": 0,
+        "in_user_known_hosts": True,
+    }
+    nothing = _cli("forget", "10.9.9.9")
+    assert nothing.returncode == 0 and "nothing to forget" in nothing.stdout
+
+
+def test_cli_hosts_forget_bad_input_exits_2() -> None:
+    bad = _cli("forget", "host:notaport")
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error: port is not a number")
+
+
+def test_cli_hosts_list_names_the_connections() -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from tunnel_tui.core import config
+    from tunnel_tui.core.model import Connection, Key, KeyType
+    from tunnel_tui.core.urls import parse_db_url, parse_ssh_url
+
+    material = keys.generate()
+    key = Key(
+        id="k1",
+        name="main",
+        type=KeyType.ED25519,
+        public_key=material.public_line,
+        fingerprint=material.fingerprint,
+        created=datetime.now(UTC),
+        comment="",
+    )
+    with config.update() as cfg:
+        cfg.keys[key.id] = key
+        cfg.connections["prod"] = Connection(
+            name="prod",
+            database=parse_db_url("postgresql://app@db.internal:5432/appdb"),
+            bastion=parse_ssh_url("ssh://tunnel@10.0.0.1:2222"),
+            key_id=key.id,
+        )
+    KnownHosts().add("10.0.0.1", 2222, A)
+    listed = json.loads(_cli("list", "--json").stdout)
+    assert listed[0]["hosts"] == "10.0.0.1:2222"
+    assert listed[0]["connections"] == ["prod"]
+    assert "prod" in _cli("list").stdout
