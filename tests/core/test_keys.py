@@ -234,3 +234,11 @@ def test_every_format_round_trips_through_the_real_keyring(
         assert back == material.private_pem, case
         loaded = asyncssh.import_private_key(back.reveal())
         assert loaded.get_fingerprint("sha256") == material.fingerprint, case
+
+
+def test_short_rsa_key_is_refused(tmp_path: Path) -> None:
+    openssl = require_binary("openssl", "openssl")
+    path = tmp_path / "short"
+    subprocess.run([openssl, "genrsa", "-out", str(path), "512"], capture_output=True, check=True)
+    with pytest.raises(KeyImportError, match="only 512 bits; OpenSSH refuses keys under 1024"):
+        keys.load_private(path.read_bytes())

@@ -118,3 +118,24 @@ def test_set_refuses_plain_strings(secret_service: SecretServiceHandle) -> None:
 def test_stores_satisfy_the_protocol(secret_service: SecretServiceHandle) -> None:
     assert isinstance(secrets.open_store(), secrets.SecretStore)
     assert isinstance(vault.create(None, Secret("p4ss"), params=FAST), secrets.SecretStore)
+
+
+def test_secret_service_daemon_gone_is_explained(secret_service: SecretServiceHandle) -> None:
+    secret_service.daemon.stop_keyring()  # the fixture brings it back afterwards
+    usable, _, reason = secrets.keyring_status(timeout=2)
+    assert not usable
+    assert "Secret Service" in reason and "neither running nor activatable" in reason
+
+
+def test_locked_keyring_error_never_carries_the_value(
+    locked_secret_service: SecretServiceHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    from keyring.backends.SecretService import Keyring
+
+    caplog.set_level(logging.DEBUG)
+    store = KeyringStore(Keyring(), timeout=2)
+    with pytest.raises(SecretStoreError) as info:
+        store.set("db-password:prod", Secret(CANARY))
+    assert "locked" in info.value.message
+    everything = f"{info.value.render()} {info.value!r} {info.value.__cause__!r} {caplog.text}"
+    assert CANARY not in everything

@@ -13,6 +13,7 @@ with `keyrings.alt` installed it silently stores base64 plaintext in a file. So:
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import sys
@@ -46,6 +47,7 @@ _NO_STORAGE = {
 }
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class KeyringStatus(NamedTuple):
@@ -290,10 +292,12 @@ def select(timeout: float = DEFAULT_TIMEOUT) -> tuple[KeyringStore | None, Keyri
             notes.append(exc.message)
             continue
         store = KeyringStore(backend, timeout)
+        log.debug("keyring: using %s (%s)", store.backend_name, qualified_name(backend))
         return store, KeyringStatus(True, store.backend_name, "; ".join(notes))
 
     if not ranked:
         notes.append(_no_dbus_reason() or "; ".join(why_not) or "no supported keyring found")
+    log.debug("keyring: none usable: %s", "; ".join(notes))
     name = ""
     if ranked:
         name = ALLOWED.get((ranked[0][1].__module__, ranked[0][1].__qualname__), "")

@@ -27,6 +27,7 @@ from tunnel_tui.core.model import KeyType
 from tunnel_tui.core.secret import Secret
 
 RSA_BITS = 4096
+MIN_RSA_BITS = 1024  # OpenSSH >= 9.1 refuses shorter keys (RequiredRSASize)
 _EC_CURVES = {"secp256r1", "secp384r1", "secp521r1"}  # the ones OpenSSH speaks
 _PUBLIC_TYPES: dict[str, KeyType] = {
     "ssh-ed25519": KeyType.ED25519,
@@ -241,7 +242,15 @@ def _load_der(raw: bytes, passphrase: Secret | None) -> PrivateKey:
 
 
 def _check_type(key: object) -> PrivateKey:
-    if isinstance(key, ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey):
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key
+    if isinstance(key, rsa.RSAPrivateKey):
+        if key.key_size < MIN_RSA_BITS:
+            raise KeyImportError(
+                f"this RSA key has only {key.key_size} bits; OpenSSH refuses keys under "
+                f"{MIN_RSA_BITS} bits",
+                hint="generate a new key (ed25519, or RSA 4096)",
+            )
         return key
     if isinstance(key, ec.EllipticCurvePrivateKey):
         if key.curve.name not in _EC_CURVES:
