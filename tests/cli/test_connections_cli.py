@@ -180,11 +180,14 @@ def test_edit_and_remove(tt) -> None:
     assert tt("add", "ro", "--db", DB, "--ssh", SSH, "--use-key", "prod").returncode == 0
     out = tt("edit", "ro", "--db", "mysql://reader@maria.internal/shop", "--local-port", "13306")
     assert out.returncode == 0, out.stderr
-    conn = json.loads(tt("show", "ro", "--json").stdout)
+    out = tt("edit", "ro", "--rename", "reader")
+    assert out.returncode == 0, out.stderr
+    assert "now reader" in out.stdout
+    conn = json.loads(tt("show", "reader", "--json").stdout)
     assert conn["target"] == "maria.internal:3306" and conn["local_port"] == 13306
     assert conn["key"]["name"] == "prod"
 
-    out = tt("remove", "ro", "--json")
+    out = tt("remove", "reader", "--json")
     assert out.returncode == 0, out.stderr
     removed = json.loads(out.stdout)
     assert removed["deleted_keys"] == []

@@ -4,6 +4,7 @@ config, and nothing half-written when something fails."""
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,6 @@ from tunnel_tui.core.secret import Secret
 CANARY = "db-pw-canary-7c1e9f"
 DB = "postgresql://app@db.internal:5432/appdb?sslmode=require"
 SSH = "ssh://tunnel@bastion.example.com:22"
-
-
-@pytest.fixture
-def catalog(secret_service) -> Catalog:
-    return Catalog()
 
 
 def config_bytes() -> bytes:
@@ -223,3 +219,34 @@ def test_config_after_catalog_work_round_trips(catalog: Catalog) -> None:
     catalog.add("prod", DB, SSH, jumps=["ssh://ops@[::1]:2200"], local_port=15000)
     cfg = config.load()
     assert config.parse(config.dumps(cfg), Path("x")) == cfg
+
+
+def test_rename_moves_the_password_and_keeps_the_key(catalog: Catalog) -> None:
+    key = catalog.add("old", DB, SSH, db_password=Secret(CANARY)).key
+    catalog.add("taken", DB, SSH, key=ReuseKey(key.id))
+    with pytest.raises(UsageError) as info:
+        catalog.edit("old", rename="taken")
+    assert info.value.field == "name"
+    result = catalog.edit("old", rename="new", ssh_url="ssh://ops@b2:2222")
+    assert result.connection.name == "new" and result.key == key
+    assert [c.name for c in catalog.connections()] == ["new", "taken"]
+    assert catalog.db_password("new") == Secret(CANARY)
+    assert catalog.store.get(secret_name_for_db_password("old")) is None
+    assert catalog.users_of(key.id) == ["new", "taken"]
+
+
+def test_generated_key_logs_in_to_real_openssh(add_tunnel_connection, sshd, isolated_env) -> None:
+    """The key the catalog stored is accepted by a real sshd once authorized."""
+    setup = add_tunnel_connection("app", bastion=sshd)
+    identity = isolated_env.root / "id_from_keyring"
+    identity.write_text(setup.private_pem.reveal())
+    identity.chmod(0o600)
+    out = subprocess.run(
+        ["ssh", *sshd.ssh_args(identity, None), "echo", "ok"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+    assert setup.connection.bastion.display == f"{sshd.user}@127.0.0.1:{sshd.port}"

@@ -350,6 +350,7 @@ def _key_summary(result: AddResult) -> None:
 @click.option("--local-port", metavar="N|auto", help="A fixed local port, or auto.")
 @click.option("--db-password-stdin", is_flag=True, help="Read a new database password (one line).")
 @click.option("--clear-db-password", is_flag=True, help="Delete the stored database password.")
+@click.option("--rename", metavar="NEW", help="Give the connection a new name.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def edit(
     name: str,
@@ -366,6 +367,7 @@ def edit(
     local_port: str | None,
     db_password_stdin: bool,
     clear_db_password: bool,
+    rename: str | None,
     as_json: bool,
 ) -> None:
     if jumps and no_jumps:
@@ -391,11 +393,13 @@ def edit(
         local_port=port,
         db_password=password,
         clear_db_password=clear_db_password,
+        rename=rename,
     )
     if as_json:
         print_json(_result_json(result))
         return
-    click.echo(f"Changed {name}: {_describe(result.connection)}")
+    renamed = f" (now {result.connection.name})" if result.connection.name != name else ""
+    click.echo(f"Changed {name}{renamed}: {_describe(result.connection)}")
     if choice is not None:
         _key_summary(result)
         if result.generated or result.new_key:

@@ -276,9 +276,11 @@ class Catalog:
         db_password: Secret | None = None,
         clear_db_password: bool = False,
         keepalive: Keepalive | None = None,
+        rename: str | None = None,
     ) -> AddResult:
         """Change the given parts of a connection; the rest stays. `local_port=None`
-        means "pick a free one on next up"."""
+        means "pick a free one on next up". `rename` gives it a new name (its DB
+        password moves along; the rotation records, keyed by key, are unaffected)."""
         changes: dict[str, Any] = {}
         if db_url is not None:
             changes["database"] = parse_db_url(db_url)
@@ -291,17 +293,26 @@ class Catalog:
         if keepalive is not None:
             changes["keepalive"] = keepalive
         self.get(name)  # NotFoundError before a key is generated or decrypted
+        new_name = name
+        if rename is not None and rename != name:
+            validate_name(rename)
+            _check_name_free(self.load(), rename)
+            new_name = rename
+            changes["name"] = rename
         pending = _PendingKey.resolve(self.load(), key, default_name=name) if key else None
 
         def mutate(cfg: Config) -> AddResult:
             conn = _get(cfg, name)
+            if new_name != name:
+                _check_name_free(cfg, new_name)
             new = dataclasses.replace(conn, **changes)
             key_record = cfg.keys[new.key_id]
             if pending is not None:
                 key_record = pending.commit(cfg)
                 new = dataclasses.replace(new, key_id=key_record.id)
-            _check_port_free(cfg, new.name, new.local_port)
-            cfg.connections[name] = new
+            _check_port_free(cfg, name, new.local_port)
+            del cfg.connections[name]
+            cfg.connections[new_name] = new
             return AddResult(
                 new,
                 key_record,
@@ -310,15 +321,20 @@ class Catalog:
             )
 
         mutate(self.load())
+        renamed = new_name != name
         needs_store = pending is not None or db_password is not None or clear_db_password
-        txn = _SecretTxn(self.store) if needs_store else _SecretTxn(None)
+        txn = _SecretTxn(self.store) if needs_store or renamed else _SecretTxn(None)
         if pending is not None:
             pending.store(txn)
+        clear = clear_db_password and db_password is None
+        if db_password is None and renamed and not clear:
+            db_password = self.store.get(secret_name_for_db_password(name))  # moves along
         if db_password is not None:
-            txn.set(secret_name_for_db_password(name), db_password)
+            txn.set(secret_name_for_db_password(new_name), db_password)
         result = self._commit(mutate, txn)
-        if clear_db_password and db_password is None:
-            _delete_quietly(self.store, secret_name_for_db_password(name), [])
+        stale = ({name} if renamed else set()) | ({name, new_name} if clear else set())
+        for gone in sorted(stale):
+            _delete_quietly(self.store, secret_name_for_db_password(gone), [])
         return result
 
     def remove(self, name: str) -> RemoveResult:
