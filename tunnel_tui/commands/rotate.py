@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 
 import click
@@ -103,9 +104,7 @@ async def _run(
     is_flag=True,
     help="Undo an unfinished rotation instead (only before its switch step).",
 )
-@click.pass_context
 def rotate_key(
-    ctx: click.Context,
     name: str,
     as_json: bool,
     manual: bool,
@@ -144,4 +143,6 @@ def rotate_key(
         )
     )
     if not ok:
-        ctx.exit(1)
+        # sys.exit, not ctx.exit: main() runs click with standalone_mode=False, where
+        # ctx.exit's code is returned and lost.
+        sys.exit(1)
