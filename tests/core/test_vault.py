@@ -151,3 +151,13 @@ def test_json_inside_is_a_flat_map() -> None:
     plain = AESGCM(key).decrypt(blob[19 + salt_len : nonce_end], blob[nonce_end:], blob[:nonce_end])
     assert json.loads(plain) == {"a": CANARY}
     assert os.environ.get("TUNNEL_TUI_HOME")  # the isolated home, never the user's
+
+
+def test_lock_forgets_the_passphrase() -> None:
+    v = _new()
+    v.set("a", Secret(CANARY))
+    v.lock()
+    assert v.locked and "locked" in repr(v)
+    with pytest.raises(SecretStoreError, match="the vault is locked"):
+        v.get("a")
+    assert vault.Vault.open(paths.vault_path(), PASS).get("a") == Secret(CANARY)

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from tunnel_tui.core import paths
 from tunnel_tui.core.atomic import read_private_file, write_private_file
 from tunnel_tui.core.errors import ConfigError, SecretStoreError
-from tunnel_tui.core.filelock import locked
+from tunnel_tui.core.filelock import locked as file_lock
 from tunnel_tui.core.secret import Secret
 
 MAGIC = b"TTVAULT\x00"
@@ -113,7 +113,8 @@ class Vault:
         self._params = params
 
     def __repr__(self) -> str:
-        return f"Vault(path={str(self.path)!r}, unlocked)"
+        state = "locked" if self.locked else "unlocked"
+        return f"Vault(path={str(self.path)!r}, {state})"
 
     # -- opening
 
@@ -156,12 +157,23 @@ class Vault:
     def names(self) -> list[str]:
         return sorted(self._load())
 
+    def lock(self) -> None:
+        """Drop the passphrase and key from this object; later calls fail clearly."""
+        self._passphrase = Secret("")
+        self._key = b""
+
+    @property
+    def locked(self) -> bool:
+        return not self._key
+
     # -- internals
 
     def _lock(self) -> AbstractContextManager[None]:
-        return locked(self.path.with_name(self.path.name + ".lock"))
+        return file_lock(self.path.with_name(self.path.name + ".lock"))
 
     def _load(self) -> dict[str, str]:
+        if not self._key:
+            raise SecretStoreError("the vault is locked", hint="unlock it: tunnel-tui vault unlock")
         blob = _read(self.path)
         if blob is None:
             raise SecretStoreError(
@@ -220,7 +232,7 @@ def create(path: Path | None, passphrase: Secret, *, params: ScryptParams | None
     params = params or ScryptParams()
     salt = os.urandom(SALT_BYTES)
     key = _derive(passphrase, salt, params)
-    with locked(path.with_name(path.name + ".lock")):
+    with file_lock(path.with_name(path.name + ".lock")):
         if _read(path) is not None:
             raise SecretStoreError(
                 f"a vault already exists at {path}",
