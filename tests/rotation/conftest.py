@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,20 +28,28 @@ class RotationWorld:
         reuse: str | None = None,
         options: str | None = None,
         db_port: int = 5432,
+        jumps: Sequence[Any] = (),
     ) -> Key:
-        """A connection through `server`; its key is authorized there (with `options`)."""
+        """A connection through `jumps` to `server`; its key is authorized on each of them
+        (with `options`) and their host keys trusted."""
         choice = ReuseKey(reuse) if reuse else GenerateKey()
         result = self.catalog.add(
             name,
             f"postgresql://app@127.0.0.1:{db_port}/appdb",
-            f"ssh://{server.user}@{server.host}:{server.port}",
+            _url(server),
+            jumps=[_url(j) for j in jumps],
             key=choice,
         )
-        trust(self.known_hosts, server.host, server.port, server.host_public_key)
-        text = server.authorized_keys_path.read_text()
-        if result.key.public_key.split()[1] not in text:
-            server.authorize(f"{result.key.public_key} tunnel-tui:{result.key.name}", options)
+        for each in (*jumps, server):
+            trust(self.known_hosts, each.host, each.port, each.host_public_key)
+            text = each.authorized_keys_path.read_text()
+            if result.key.public_key.split()[1] not in text:
+                each.authorize(f"{result.key.public_key} tunnel-tui:{result.key.name}", options)
         return result.key
+
+
+def _url(server: Any) -> str:
+    return f"ssh://{server.user}@{server.host}:{server.port}"
 
 
 @pytest.fixture

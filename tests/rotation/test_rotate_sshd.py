@@ -127,3 +127,70 @@ async def test_manual_install_waits_until_the_key_is_added(
     assert not openssh_login_works(server, old_identity)
     new_identity = _identity(world, world.catalog.get("prod").key_id, tmp_path, "new")
     assert openssh_login_works(server, new_identity)
+
+
+async def test_verify_failure_rolls_back_and_old_key_keeps_working(
+    world: RotationWorld, sshd_factory: Any, tmp_path: Path
+) -> None:
+    # The bastion refuses RSA keys: installing one works, logging in with it does not.
+    server = sshd_factory(strict_modes=True, options={"PubkeyAcceptedAlgorithms": "ssh-ed25519"})
+    old = world.add("prod", server)
+    before = server.authorized_keys_path.read_bytes()
+
+    rows = await _run(world, "prod", key_type="rsa")
+
+    assert _final(rows)[-1] == ("verify", "fail")
+    assert "rolled back" in rows[-1].detail and rows[-1].hint
+    assert server.authorized_keys_path.read_bytes() == before  # new line taken off again
+    assert [k.id for k in world.catalog.keys()] == [old.id]
+    assert world.catalog.get("prod").key_id == old.id
+    assert world.catalog.rotations() == {}
+    assert openssh_login_works(server, _identity(world, old.id, tmp_path, "old"))
+
+
+async def test_forced_command_account_falls_back_to_waiting(
+    world: RotationWorld, sshd_factory: Any, tmp_path: Path
+) -> None:
+    server = sshd_factory(strict_modes=True)
+    old = world.add("prod", server, options='command="echo forced-cmd"')
+    old_identity = _identity(world, old.id, tmp_path, "old")
+    seen: list[StepResult] = []
+
+    async def consume() -> None:
+        async for row in rotate(
+            world.catalog, "prod", known_hosts=world.known_hosts, wait_seconds=30, poll_interval=0.2
+        ):
+            seen.append(row)
+
+    task = asyncio.create_task(consume())
+    try:
+        for _ in range(300):  # bounded: ~30 s
+            shown = [r for r in seen if "add this line" in r.detail]
+            if shown:
+                break
+            await asyncio.sleep(0.1)
+        assert any("neither SFTP nor a shell" in r.detail for r in seen)
+        server.authorize(shown[0].detail.split(": ", 1)[1])
+        await asyncio.wait_for(task, 60)
+    finally:
+        task.cancel()
+    assert _final(seen) == [(step, "ok") for step in ROTATION_STEPS]
+    assert not find_keys(server.authorized_keys_path.read_text(), old.public_key)
+    assert not openssh_login_works(server, old_identity)
+
+
+async def test_jump_host_and_bastion_sharing_the_key_both_rotate(
+    world: RotationWorld, sshd_factory: Any, tmp_path: Path
+) -> None:
+    jump, bastion = sshd_factory(strict_modes=True), sshd_factory(strict_modes=True)
+    old = world.add("prod", bastion, jumps=[jump])
+    old_identity = _identity(world, old.id, tmp_path, "old")
+
+    rows = await _run(world, "prod")
+
+    assert _final(rows) == [(step, "ok") for step in ROTATION_STEPS]
+    assert jump.user in rows[2].detail and bastion.user in rows[2].detail
+    new_identity = _identity(world, world.catalog.get("prod").key_id, tmp_path, "new")
+    for server in (jump, bastion):
+        assert not openssh_login_works(server, old_identity)
+        assert openssh_login_works(server, new_identity)
