@@ -242,3 +242,26 @@ def test_short_rsa_key_is_refused(tmp_path: Path) -> None:
     subprocess.run([openssl, "genrsa", "-out", str(path), "512"], capture_output=True, check=True)
     with pytest.raises(KeyImportError, match="only 512 bits; OpenSSH refuses keys under 1024"):
         keys.load_private(path.read_bytes())
+
+
+def test_key_inside_a_bigger_paste(keyfiles: KeyFiles, tmp_path: Path) -> None:
+    """A certificate before the key, text after it: the private key block is found."""
+    openssl = require_binary("openssl", "openssl")
+    source = keyfiles.good["rsa-pkcs8"]
+    cert = subprocess.run(
+        [openssl, "req", "-new", "-x509", "-key", str(source.path), "-subj", "/CN=t", "-days", "1"],
+        capture_output=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    for case in ("rsa-pkcs8", "ed25519-openssh"):
+        keyfile = keyfiles.good[case]
+        pasted = b"Bag Attributes\n" + cert + keyfile.read() + b"trailing notes\n"
+        assert keys.load_private(pasted).public_line == keyfile.public_line
+
+
+def test_authorized_keys_line_pasted_as_private_key() -> None:
+    material = keys.generate()
+    line = keys.authorized_keys_line(material.public_line, "c", [("db", 5432)])
+    with pytest.raises(KeyImportError, match="this is a public key"):
+        keys.load_private(line)

@@ -90,11 +90,17 @@ def load_private(data: bytes | str, passphrase: Secret | None = None) -> KeyMate
         raise KeyImportError("the key is empty", hint="paste the whole private key file")
     _refuse_non_private(text)
 
-    begin = _BEGIN.search(text)
-    if begin is None:
+    # A private key block wins over others in the same paste (a certificate first, say).
+    blocks = list(_BEGIN.finditer(text))
+    private = [b for b in blocks if b.group(1).endswith(b"PRIVATE KEY")]
+    candidates = private or blocks
+    if not candidates:
         return _material(_load_der(raw, passphrase))
+    begin = candidates[0]
     label = begin.group(1).decode()
-    pem = text[begin.start() :]
+    end_marker = b"-----END " + begin.group(1) + b"-----"
+    end = text.find(end_marker, begin.end())
+    pem = text[begin.start() : end + len(end_marker)] + b"\n" if end >= 0 else text[begin.start() :]
     if label == "OPENSSH PRIVATE KEY":
         key = _load_openssh(pem, passphrase)
     elif label == "DSA PRIVATE KEY":
@@ -128,11 +134,15 @@ def _refuse_non_private(text: bytes) -> None:
             "this is a PuTTY .ppk key, which tunnel-tui does not read",
             hint="convert it with puttygen key.ppk -O private-openssh -o key",
         )
+    if b"PRIVATE KEY-----" in text:
+        return
     first = text.split(b"\n", 1)[0].strip()
-    word = first.split(b" ", 1)[0].decode(errors="replace")
+    words = first.decode(errors="replace").split()
     if (
-        word in _PUBLIC_TYPES
-        or word.startswith(("ssh-", "ecdsa-sha2-", "sk-"))
+        any(
+            w.startswith(("ssh-", "ecdsa-sha2-", "sk-")) and nxt.startswith("AAAA")
+            for w, nxt in zip(words, words[1:], strict=False)
+        )
         or b"PUBLIC KEY" in head
         or head.startswith(b"---- BEGIN SSH2")
     ):

@@ -236,7 +236,11 @@ class KnownHosts:
         entries = [e for e in self._all_entries() if e.marker != "@cert-authority"]
         exact = host_name(host, port)
         names = [exact] if port == 22 else [exact, host_name(host, 22)]
-        revoked = [e.public_line for e in entries if e.marker == "@revoked" and e.matches(exact)]
+        revoked = [
+            e.public_line
+            for e in entries
+            if e.marker == "@revoked" and any(e.matches(name) for name in names)
+        ]
         for name in names:
             plain = [e for e in entries if e.marker is None and e.matches(name)]
             if plain:
