@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
 import signal
@@ -309,7 +310,37 @@ def configs(draw: st.DrawFn) -> config.Config:
     return config.Config(conns, keys, rotations, settings_)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configs())
 def test_any_valid_config_round_trips(cfg: config.Config) -> None:
     assert config.parse(config.dumps(cfg), Path("config.toml")) == cfg
+
+
+def test_nested_update_is_refused_at_once(isolated_env) -> None:
+    with config.update(), pytest.raises(RuntimeError, match="nested"), config.update():
+        pass
+
+
+def test_lock_held_elsewhere_times_out_with_a_clear_error(isolated_env) -> None:
+    with config.update():
+        pass
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child holds the lock until killed
+        fd = os.open(isolated_env.home / config.LOCK_NAME, os.O_RDWR)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(w, b"1")
+        os.pause()
+        os._exit(0)
+    os.close(w)
+    try:
+        assert os.read(r, 1) == b"1"
+        before = config_path().read_bytes()
+        with pytest.raises(ConfigError, match="another tunnel-tui process"):
+            with config.update(lock_timeout=0.2) as cfg:
+                cfg.settings["x"] = 1
+        assert config_path().read_bytes() == before
+    finally:
+        os.close(r)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)

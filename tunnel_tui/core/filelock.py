@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,16 +15,29 @@ from tunnel_tui.core.errors import ConfigError
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_held = threading.local()
 
 
 @contextmanager
 def locked(path: Path, *, timeout: float = 10.0) -> Iterator[None]:
     """Hold an exclusive flock on `path` (created 0600) for the block.
 
-    flock locks belong to the open file description, so a second `locked()` on the
-    same path in the same process waits too: do not nest.
+    flock locks belong to the open file description: threads of one process exclude
+    each other like processes do, and nesting in one thread would wait on itself, so
+    that is refused at once (a programming error, not a user's).
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC, 0o600)
+    held: set[str] = getattr(_held, "paths", set())
+    _held.paths = held
+    key = str(path)
+    if key in held:
+        raise RuntimeError(f"{path} is already locked by this thread (nested config.update?)")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC, 0o600)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot open the lock file {path}: {exc.strerror}",
+            hint="it must be a regular file (not a symbolic link) in a directory you own",
+        ) from None
     try:
         deadline = time.monotonic() + timeout
         delay = 0.001
@@ -40,6 +54,10 @@ def locked(path: Path, *, timeout: float = 10.0) -> Iterator[None]:
                 # Polling: a blocking flock could not be bounded in time.
                 time.sleep(delay)
                 delay = min(delay * 2, 0.05)
-        yield
+        held.add(key)
+        try:
+            yield
+        finally:
+            held.discard(key)
     finally:
         os.close(fd)  # closing releases the lock
