@@ -197,3 +197,28 @@ def test_edit_and_remove(tt) -> None:
     assert "Deleted key prod" in out.stdout
     assert json.loads(tt("list", "--json").stdout) == []
     assert json.loads(tt("key", "list", "--json").stdout) == []
+
+
+def test_no_usable_keyring_fails_cleanly_and_writes_nothing(isolated_env) -> None:
+    """No D-Bus session and the vault fallback forbidden: exit 1, one clear error,
+    no config written; list still works (it never needs the keyring)."""
+    env = dict(os.environ, TUNNEL_TUI_SECRETS="keyring")
+    env.pop("DBUS_SESSION_BUS_ADDRESS", None)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tunnel_tui", *args],
+            input="",
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+
+    out = run("add", "prod", "--db", DB, "--ssh", SSH)
+    assert out.returncode == 1, out.stderr
+    assert out.stderr.startswith("error: ")
+    assert "Traceback" not in out.stderr
+    assert not config_path().exists()
+    listed = run("list", "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []
