@@ -9,7 +9,6 @@ the location in `run_dir()/agent.addr` for people looking for it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from dataclasses import dataclass
@@ -44,6 +43,8 @@ def resolve(home: Path | None = None) -> AgentAddress:
     run = paths.run_dir(home)
     sock = run / "agent.sock"
     if len(os.fsencode(sock)) > MAX_SOCKET_PATH:
+        import hashlib  # only for deep homes: keep the status path lean
+
         digest = hashlib.sha256(os.fsencode(home)).hexdigest()[:16]
         sock = Path("/tmp") / f"tunnel-tui-{os.getuid()}" / digest / "agent.sock"
     return AgentAddress(

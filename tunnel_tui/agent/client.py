@@ -11,19 +11,21 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from itertools import count
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunnel_tui.agent import protocol
 from tunnel_tui.agent.address import AgentAddress, AgentSocketForeign, check_owned, resolve
 from tunnel_tui.core.errors import TunnelTuiError
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.status import TunnelStatus
+
+if TYPE_CHECKING:
+    import subprocess
 
 __all__ = [
     "AgentClient",
@@ -146,11 +148,21 @@ class AgentClient:
 
     def events(self, *, interval: float = 1.0) -> Iterator[TunnelStatus]:
         """Every tunnel's status now, then each change (and byte counters every
-        `interval` seconds while they move), until the agent stops."""
+        `interval` seconds while they move), until the agent stops. Subscribed when
+        this returns, so nothing that happens afterwards is missed."""
         sock = self._open(None)
-        with sock, sock.makefile("rb") as stream:
+        try:
+            stream = sock.makefile("rb")
             sock.sendall(protocol.encode(protocol.request("events", next(_ids), interval=interval)))
             _reply(stream.readline(), self.address)
+        except BaseException:
+            sock.close()
+            raise
+        return self._event_stream(sock, stream)
+
+    @staticmethod
+    def _event_stream(sock: socket.socket, stream: Any) -> Iterator[TunnelStatus]:
+        with sock, stream:
             for line in stream:
                 event = json.loads(line)
                 if "tunnel" in event:
@@ -235,6 +247,8 @@ class AsyncAgentClient:
 
 def start_agent(home: Path | None = None) -> subprocess.Popen[bytes]:
     """Launch a detached agent for `home` (its own session, no terminal)."""
+    import subprocess
+
     address = resolve(home)
     from tunnel_tui.core import paths
 

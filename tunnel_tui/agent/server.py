@@ -121,7 +121,9 @@ class AgentServer:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         except asyncio.CancelledError:
-            raise
+            # Only our own shutdown cancels client tasks; ending quietly keeps asyncio
+            # from logging a traceback per connected client.
+            pass
         except Exception:  # a bug must cost one connection, never the agent
             log.exception("error while serving a client")
         finally:

@@ -1,0 +1,192 @@
+"""The agent's CLI as a person sees it: the 80-column status table, `--watch`,
+`agent` in the foreground and `agent stop`, a socket owned by someone else, and
+the vault forgetting its passphrase after the idle timeout."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures.agent import AgentProcess, start_agent_process
+from tunnel_tui.agent.address import resolve
+from tunnel_tui.commands.agentctl import render_table
+from tunnel_tui.core.catalog import Catalog, GenerateKey
+from tunnel_tui.core.status import TunnelState, TunnelStatus
+
+
+def cli(*args: str, timeout: float = 60.0, **kw: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tunnel_tui", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kw,
+    )
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+NOW = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
+
+
+def test_table_fits_80_columns_and_explains_failures() -> None:
+    rows = [
+        TunnelStatus(
+            "analytics-production-replica",
+            TunnelState.UP,
+            "127.0.0.1",
+            54321,
+            "tunnel@bastion.example.com:22",
+            "db.internal:5432",
+            since=NOW - timedelta(hours=3, minutes=7),
+            bytes_in=5_300_000,
+            bytes_out=12_345,
+            channels=2,
+        ),
+        TunnelStatus(
+            "staging",
+            TunnelState.FAILED,
+            "127.0.0.1",
+            None,
+            "tunnel@bastion.example.com:22",
+            "db.internal:5432",
+            since=NOW,
+            last_error="ssh-auth on tunnel@bastion.example.com:22: the server rejected the key "
+            "SHA256:abcdefabcdefabcdefabcdefabcdefabcdefabcdefa",
+            hint="add this public key to ~tunnel/.ssh/authorized_keys on bastion.example.com: "
+            "tunnel-tui key show staging",
+        ),
+        TunnelStatus("idle", TunnelState.DOWN, "127.0.0.1", 6000, "a@b:22", "c:1"),
+    ]
+    table = render_table(rows, running=True, now=NOW)
+    lines = table.splitlines()
+    assert all(len(line) <= 80 for line in lines), table
+    assert lines[0].split() == ["NAME", "STATE", "LOCAL", "IN/OUT", "UP", "ERROR"]
+    assert lines[1].startswith("analytics-pro… ") and "127.0.0.1:54321" in lines[1]
+    assert "5.1M/12K" in lines[1] and "3h07m" in lines[1]
+    assert "failed" in lines[2] and "ssh-auth on" in lines[2]
+    # The full error and its hint follow the table, wrapped, nothing cut.
+    rest = "\n".join(lines[4:])
+    assert "staging: ssh-auth on tunnel@bastion.example.com:22" in rest
+    assert "hint: add this public key" in rest and "tunnel-tui key show staging" in rest
+    assert "no tunnels are up" not in table
+    assert "no tunnels are up" in render_table(rows[2:], running=False, now=NOW)
+
+
+def test_agent_foreground_and_stop(isolated_env: Any) -> None:
+    home = Path(os.environ["TUNNEL_TUI_HOME"])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tunnel_tui", "agent"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while not resolve(home).socket.exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        result = cli("agent", "stop")
+        assert result.returncode == 0 and f"agent {proc.pid} stopping" in result.stdout
+        assert proc.wait(15) == 0
+        assert "listening on" in (proc.stderr.read() if proc.stderr else "")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    assert "not running" in cli("agent", "stop").stdout
+
+
+def test_socket_owned_by_another_user_is_named(isolated_env: Any) -> None:
+    if os.getuid() != 0:
+        pytest.skip("needs root to create a file owned by another uid")
+    address = resolve()
+    address.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    address.socket.write_bytes(b"")
+    os.chown(address.socket, 65534, 65534)
+    result = cli("status")
+    assert result.returncode == 1
+    assert "belongs to another user (uid 65534)" in result.stderr
+    assert "hint:" in result.stderr
+
+
+class LineReader:
+    """Lines of a child's stdout through a thread (select() cannot see Python's buffer)."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        assert proc.stdout is not None
+        stream = proc.stdout
+        threading.Thread(target=lambda: [self.lines.put(x) for x in stream], daemon=True).start()
+
+    def json(self, timeout: float = 15.0) -> list[dict[str, Any]]:
+        try:
+            return json.loads(self.lines.get(timeout=timeout))  # type: ignore[no-any-return]
+        except queue.Empty:
+            raise AssertionError("status --watch printed nothing") from None
+
+
+def test_watch_follows_changes_until_ctrl_c(
+    secret_service: Any, agent_process: AgentProcess
+) -> None:
+    Catalog().add(
+        "pg",
+        "postgresql://app@127.0.0.1:5432/app",
+        f"ssh://tunnel@127.0.0.1:{_closed_port()}",
+        key=GenerateKey(),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tunnel_tui", "status", "--watch", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines = LineReader(proc)
+    try:
+        first = lines.json()
+        assert [(s["name"], s["state"]) for s in first] == [("pg", "down")]
+        assert cli("up", "pg", "--timeout", "10").returncode == 1  # nothing listens there
+        states = []
+        for _ in range(5):
+            states = [s["state"] for s in lines.json()]
+            if states == ["failed"]:
+                break
+        assert states == ["failed"]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+
+
+def test_vault_forgets_its_passphrase_after_idle_timeout(isolated_env: Any) -> None:
+    home = Path(os.environ["TUNNEL_TUI_HOME"])
+    env = dict(os.environ, TUNNEL_TUI_VAULT_IDLE="0.5")
+    agent = start_agent_process(home, env)
+    try:
+        result = cli("vault", "unlock", "--passphrase-stdin", input="hunter22\n")
+        assert result.returncode == 0, result.stderr
+        deadline = time.monotonic() + 10
+        while "vault locked" not in cli("vault", "status").stdout:
+            assert time.monotonic() < deadline, "vault still unlocked"
+        assert "hunter22" not in agent.log_text()
+        assert "locked after 0.5 s idle" in agent.log_text()
+    finally:
+        agent.stop()
