@@ -12,6 +12,8 @@ from pathlib import Path
 
 import asyncssh
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.fixtures.binaries import require_binary
 from tests.fixtures.env import IsolatedEnv
@@ -340,3 +342,22 @@ def test_cli_hosts_list_names_the_connections() -> None:
     assert listed[0]["hosts"] == "10.0.0.1:2222"
     assert listed[0]["connections"] == ["prod"]
     assert "prod" in _cli("list").stdout
+
+
+_hosts = st.one_of(
+    st.from_regex(r"[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?(\.[a-z0-9]{1,10}){0,3}", fullmatch=True),
+    st.ip_addresses().map(str),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(host=_hosts, port=st.integers(1, 65535), other_port=st.integers(1, 65535))
+def test_hashed_names_match_only_their_host_and_port(host: str, port: int, other_port: int) -> None:
+    from tunnel_tui.core.known_hosts import _patterns_match, host_name
+
+    hashed = hash_name(host_name(host, port))
+    assert _patterns_match(hashed, host_name(host, port))
+    if other_port != port:
+        assert not _patterns_match(hashed, host_name(host, other_port))
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    assert parse_host_port(shown) == (host, port)

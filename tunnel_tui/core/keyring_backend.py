@@ -195,7 +195,10 @@ def _backend_classes() -> list[type]:
     import keyring.backend
 
     _load_plugins_once()
-    return list(keyring.backend.KeyringBackend._classes)
+    classes = getattr(keyring.backend.KeyringBackend, "_classes", None)
+    if classes is None:  # a keyring release without that detail: use the cached list
+        return [type(backend) for backend in keyring.backend.get_all_keyring()]
+    return list(classes)
 
 
 _plugins_loaded = False
@@ -206,7 +209,9 @@ def _load_plugins_once() -> None:
     if not _plugins_loaded:
         import keyring.backend
 
-        keyring.backend._load_plugins()
+        load = getattr(keyring.backend, "_load_plugins", None)
+        if load is not None:
+            load()
         _plugins_loaded = True
 
 
