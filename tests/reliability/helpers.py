@@ -1,0 +1,167 @@
+"""Shared pieces of the reliability suite: the tunnel runner process, sshd log
+counting, socket tables of a process, polling with a deadline."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.fixtures.netns import Netns, stop_process
+
+RUNNER = Path(__file__).with_name("tunnel_runner.py")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def poll(predicate: Callable[[], Any], timeout: float, what: str, step: float = 0.02) -> Any:
+    """Poll until truthy (bounded in time); fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(step)
+
+
+class TunnelRunner:
+    """tests/reliability/tunnel_runner.py as a subprocess (optionally inside a netns)."""
+
+    def __init__(self, spec: dict[str, Any], netns: Netns | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        argv = [sys.executable, str(RUNNER)]
+        kwargs: dict[str, Any] = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True, cwd=REPO,
+                                      env=env if env is not None else dict(os.environ))
+        self.proc = netns.popen(argv, **kwargs) if netns else subprocess.Popen(argv, **kwargs)
+        self.events: list[dict[str, Any]] = []
+        self.stderr: list[str] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._read_err, daemon=True).start()
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(spec) + "\n")
+        self.proc.stdin.flush()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._lock:
+                self.events.append(json.loads(line))
+
+    def _read_err(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.stderr.append(line)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.events)
+
+    def states(self) -> list[str]:
+        return [e["state"] for e in self.snapshot() if e.get("event") == "status"]
+
+    def last(self) -> dict[str, Any]:
+        events = [e for e in self.snapshot() if e.get("event") == "status"]
+        return events[-1] if events else {}
+
+    def wait_state(self, state: str, timeout: float, after: int = 0) -> dict[str, Any]:
+        """The first status event with `state` at index >= `after` among status events."""
+
+        def find() -> dict[str, Any] | None:
+            self._check_alive()
+            events = [e for e in self.snapshot() if e.get("event") == "status"]
+            for event in events[after:]:
+                if event["state"] == state:
+                    return event
+            return None
+
+        return poll(find, timeout, f"state {state!r} (seen {self.states()})")
+
+    def wait_error(self, timeout: float) -> dict[str, Any]:
+        return poll(lambda: next((e for e in self.snapshot() if e.get("event") == "error"),
+                                 None), timeout, "an error event")
+
+    def _check_alive(self) -> None:
+        if self.proc.poll() is not None and not any(
+            e.get("event") == "error" for e in self.snapshot()
+        ):
+            time.sleep(0.1)  # let the reader threads drain the pipes
+            raise AssertionError(
+                f"runner exited {self.proc.returncode}: {''.join(self.stderr)[-3000:]}"
+            )
+
+    def stop(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+        stop_process(self.proc)
+
+
+def runner_spec(server: Any, key_pem: str, target: tuple[str, int], **extra: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "name": "t",
+        "bastion": [server.host, server.port, server.user],
+        "target": list(target),
+        "key_pem": key_pem,
+        "host_key_line": server.host_public_key,
+        "keepalive": [0.5, 2],
+        "backoff": [0.1, 0.5],
+        "connect_timeout": 3.0,
+    }
+    spec.update(extra)
+    return spec
+
+
+def connection_attempts(server: Any) -> int:
+    """TCP connections sshd accepted (one log line each at LogLevel DEBUG1+)."""
+    return server.log_text().count("Connection from ")
+
+
+def listening_sockets(pid: int) -> list[tuple[str, int]]:
+    """(address, port) of every TCP socket in LISTEN state that `pid` holds."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = []
+    for table, v6 in (("tcp", False), ("tcp6", True)):
+        lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        for line in lines:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state != "0A" or inode not in inodes:  # 0A = LISTEN
+                continue
+            addr_hex, port_hex = local.split(":")
+            found.append((_decode_addr(addr_hex, v6), int(port_hex, 16)))
+    return found
+
+
+def _decode_addr(hexaddr: str, v6: bool) -> str:
+    import ipaddress
+
+    raw = bytes.fromhex(hexaddr)
+    # /proc/net/tcp* stores each 32-bit word in host (little-endian) byte order.
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    return str(ipaddress.IPv6Address(words) if v6 else ipaddress.IPv4Address(words))
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
