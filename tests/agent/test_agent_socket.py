@@ -217,3 +217,34 @@ def test_events_stream_starts_with_a_snapshot_and_ends_when_agent_stops(
     client.shutdown()
     assert list(events) == []
     assert agent_process.process.wait(10) == 0
+
+
+def test_agent_sees_config_changes_without_restart(agent_process: AgentProcess) -> None:
+    from datetime import UTC, datetime
+
+    from tunnel_tui.core import config, keys
+    from tunnel_tui.core.model import Connection, Database, DbKind, Key, KeyType, SshEndpoint
+
+    material = keys.generate()
+    with config.update() as cfg:
+        cfg.keys["k-1"] = Key(
+            "k-1",
+            "one",
+            KeyType.ED25519,
+            material.public_line,
+            material.fingerprint,
+            datetime.now(UTC),
+        )
+        cfg.connections["late"] = Connection(
+            "late",
+            Database(DbKind.MYSQL, "db.internal", 3306),
+            SshEndpoint("bastion.example.com", "tunnel"),
+            "k-1",
+            local_port=13306,
+        )
+    (row,) = agent_process.client().status()
+    assert (row.name, row.state.value, row.local_port) == ("late", "down", 13306)
+    assert row.bastion == "tunnel@bastion.example.com:22" and row.target == "db.internal:3306"
+    with config.update() as cfg:
+        del cfg.connections["late"]
+    assert agent_process.client().status() == []

@@ -329,3 +329,46 @@ def test_vault_unlock_lets_the_agent_bring_tunnels_up(
     assert wrong.returncode == 1 and "passphrase" in wrong.stderr
     assert cli("vault", "unlock", "--passphrase-stdin", stdin="correct horse\n").returncode == 0
     assert up("pg") == port
+    log = (paths.log_dir() / "agent.log").read_text()
+    assert "correct horse" not in log and "PRIVATE KEY" not in log
+
+
+def test_switch_key_moves_the_live_tunnel_to_the_new_key(pg_setup: Setup) -> None:
+    port = up("pg")
+    catalog = Catalog()
+    old = catalog.key(catalog.get("pg").key_id)
+    new = catalog.generate_key("pg-next")
+    pg_setup.sshd.authorize(new.public_key)
+    assert AgentClient().switch_key(old.id, new.id) == ["pg"]
+    pg_setup.sshd.deauthorize(old.public_key)
+    assert asyncio.run(pg_query(port, pg_setup.db, "SELECT 5")) == 5
+    assert new.fingerprint in pg_setup.sshd.log_text()  # sshd logs the key it accepted
+    (row,) = status_json("pg")
+    assert row["state"] == "up" and row["local_port"] == port
+
+
+def test_unwatched_failure_is_logged_and_notified(
+    sshd_factory, postgres, client_keypair, secret_service, agent_reaper, isolated_env
+) -> None:
+    # A stand-in notify-send records what a desktop would have shown.
+    bin_dir = isolated_env.root / "bin"
+    bin_dir.mkdir()
+    record = isolated_env.root / "notified"
+    fake = bin_dir / "notify-send"
+    fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" >> {record}\n')
+    fake.chmod(0o755)
+    os.environ["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
+    bastion = sshd_factory()
+    bastion.authorize(client_keypair.public_line)
+    trust_host(bastion)
+    add_connection("pg", "postgresql", postgres, bastion, client_keypair)
+    up("pg")
+    bastion.restart(new_host_key=True)  # the reconnect meets a changed host key: permanent
+    row = wait_until(
+        lambda: [r for r in status_json("pg") if r["state"] == "failed"], 30, "state failed"
+    )[0]
+    assert row["last_error"] and row["hint"]
+    notified = wait_until(lambda: record.exists() and record.read_text(), 10, "notification")
+    assert "tunnel-tui: pg failed" in notified
+    log = (isolated_env.home / "logs" / "agent.log").read_text()
+    assert "pg failed:" in log and "PRIVATE KEY" not in log
