@@ -40,11 +40,11 @@ class FileWatcher:
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self) -> None:
-        for _ in range(60_000):  # bounded: ~60 s at 1 ms
+        for _ in range(20_000):  # bounded: ~60 s at 3 ms
             text = self.path.read_bytes().decode()
             if not self.snapshots or self.snapshots[-1] != text:
                 self.snapshots.append(text)
-            if self._stop.wait(0.001):
+            if self._stop.wait(0.003):
                 return
 
     def __enter__(self) -> FileWatcher:

@@ -15,7 +15,7 @@ from tunnel_tui.core.authorized_keys_file import find_keys, invalid_lines, split
 from tunnel_tui.core.errors import NotFoundError
 from tunnel_tui.core.rotation_record import ROTATION_STEPS
 from tunnel_tui.core.steps import StepResult, StepStatus
-from tunnel_tui.engine.rotation import rotate
+from tunnel_tui.engine.rotation import RotationError, rotate
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -118,6 +118,8 @@ async def test_manual_install_waits_until_the_key_is_added(
         line = shown[0].detail.split(": ", 1)[1]
         assert line.startswith("ssh-ed25519 ") and "tunnel-tui:" in line
         assert openssh_login_works(server, old_identity)  # nothing changed meanwhile
+        with pytest.raises(RotationError, match="another key rotation is running"):
+            await _run(world, "prod")
         server.authorize(line)  # what the person does on the bastion
         await asyncio.wait_for(task, 60)
     finally:

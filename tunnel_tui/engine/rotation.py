@@ -21,6 +21,7 @@ recording that stage, as if SIGKILLed there. It never changes what is recorded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import inspect
 import logging
@@ -37,7 +38,9 @@ import asyncssh
 
 from tunnel_tui.core import config as config_mod
 from tunnel_tui.core import keys as keys_mod
-from tunnel_tui.core.errors import NotFoundError, TunnelTuiError, UsageError
+from tunnel_tui.core import paths
+from tunnel_tui.core.errors import ConfigError, NotFoundError, TunnelTuiError, UsageError
+from tunnel_tui.core.filelock import locked
 from tunnel_tui.core.model import Connection, Key, KeyType, SshEndpoint
 from tunnel_tui.core.rotation_record import (
     RotationRecord,
@@ -53,11 +56,13 @@ from tunnel_tui.engine.authorized_keys import (
     remove_authorized_key,
 )
 from tunnel_tui.engine.errors import AuthRejected
+from tunnel_tui.engine.settings import EngineSettings
 from tunnel_tui.engine.ssh import KnownHostsLike, close_all, connect_hops
 
 log = logging.getLogger(__name__)
 
 CRASH_HOOK_ENV = "TUNNEL_TUI_TEST_CRASH_AFTER"
+ROTATION_LOCK = "rotation.lock"
 _SLOT = "rotating-key"  # key id given to the hops that use the key being rotated
 
 
@@ -182,7 +187,8 @@ class _Run:
                 assert hop.key_id is not None
                 keys.setdefault(hop.key_id, self.catalog.private_key(hop.key_id))
                 hops.append(hop)
-        return await connect_hops(tuple(hops), keys, self.known_hosts)
+        settings = EngineSettings(connect_timeout=self.connect_timeout)
+        return await connect_hops(tuple(hops), keys, self.known_hosts, settings=settings)
 
     async def login_works(self, target: Target, rotating_key: str, secret: Secret) -> bool:
         """Does the last hop accept `secret`? (Other failures propagate.)"""
@@ -214,10 +220,54 @@ async def rotate(
     Yields StepResults with ids generate, store, install, verify, switch, remove-old,
     cleanup (RUNNING rows while waiting for a manual install). Stops after the first
     FAIL; the record stays, so running again resumes from there.
-    `agent`: an object with `switch_key(old_key_id, new_key_id)` (sync or async), e.g.
-    agent.client.AgentClient; None: the agent for this home if it runs.
+
+    `manual`: never edit authorized_keys, show the line and poll the new key every
+    `poll_interval` s for up to `wait_seconds`; `key_type`: ed25519|rsa (default: the
+    old key's type); `agent`: an object with `switch_key(old_id, new_id)`, sync or
+    async (e.g. agent.client.AgentClient); None: this home's agent if it runs;
+    `known_hosts`: default core.known_hosts.KnownHosts(); `home`: the catalog's.
+    One rotation at a time per home: a second one fails at once with RotationError.
     """
     home = _home(catalog, home)
+    lock_dir = home or paths.home_dir()
+    paths.ensure_private_dir(lock_dir)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(locked(lock_dir / ROTATION_LOCK, timeout=0))
+        except (ConfigError, RuntimeError):  # another process / this one (TUI) holds it
+            raise RotationError(
+                "another key rotation is running for this configuration",
+                hint="wait for it to finish; if it was killed, run rotate-key again",
+            ) from None
+        rows = _rotate(
+            catalog,
+            conn_name,
+            manual=manual,
+            key_type=key_type,
+            wait_seconds=wait_seconds,
+            poll_interval=poll_interval,
+            agent=agent,
+            known_hosts=known_hosts,
+            home=home,
+            connect_timeout=connect_timeout,
+        )
+        async for row in rows:
+            yield row
+
+
+async def _rotate(
+    catalog: CatalogLike,
+    conn_name: str,
+    *,
+    manual: bool = False,
+    key_type: str | None = None,
+    wait_seconds: float = 3600,
+    poll_interval: float = 5.0,
+    agent: Any = None,
+    known_hosts: KnownHostsLike | None = None,
+    home: Path | None = None,
+    connect_timeout: float = 20.0,
+) -> AsyncIterator[StepResult]:
     conn = catalog.get(conn_name)
     if known_hosts is None:
         from tunnel_tui.core.known_hosts import KnownHosts  # H3's, loaded only when needed
