@@ -196,3 +196,22 @@ async def test_jump_host_and_bastion_sharing_the_key_both_rotate(
     for server in (jump, bastion):
         assert not openssh_login_works(server, old_identity)
         assert openssh_login_works(server, new_identity)
+
+
+async def test_bastion_without_sftp_rotates_through_exec(
+    world: RotationWorld, sshd_factory: Any, tmp_path: Path
+) -> None:
+    server = sshd_factory(strict_modes=True, options={"Subsystem": "sftp /bin/false"})
+    server.authorize("# keep me")
+    old = world.add("prod", server, options="restrict,port-forwarding,pty")
+    old_identity = _identity(world, old.id, tmp_path, "old")
+
+    rows = await _run(world, "prod")
+
+    assert _final(rows) == [(step, "ok") for step in ROTATION_STEPS]
+    assert "(exec)" in rows[2].detail
+    text = server.authorized_keys_path.read_text()
+    (line,) = find_keys(text, world.catalog.key(world.catalog.get("prod").key_id).public_key)
+    assert line.options == "restrict,port-forwarding,pty"
+    assert text.startswith("# keep me\n") and len(split_lines(text)) == 2
+    assert not openssh_login_works(server, old_identity)

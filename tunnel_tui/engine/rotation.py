@@ -277,7 +277,7 @@ async def _rotate(
         raise UsageError(f"cannot generate {key_type} keys", hint="use ed25519 or rsa")
     run = _Run(catalog, known_hosts, home, connect_timeout)
     cfg = config_mod.load(home)
-    record = find_active(cfg.rotations, conn.key_id)
+    record = _active(cfg.rotations, conn.key_id)
 
     # 1. generate ------------------------------------------------------------------
     started = time.monotonic()
@@ -516,6 +516,17 @@ async def _rotate(
         _crash_hook(Stage.DONE)
 
 
+def _active(rotations: dict[str, dict[str, Any]], key_id: str) -> RotationRecord | None:
+    try:
+        return find_active(rotations, key_id)
+    except ValueError as exc:
+        raise RotationError(
+            f"the recorded rotation in the config cannot be read ({exc})",
+            hint="look at the [rotations] table of config.toml; remove the broken entry "
+            "only after checking which key the bastion accepts",
+        ) from None
+
+
 def _stored_key(catalog: CatalogLike, name: str) -> Key | None:
     for key in catalog.keys():
         if key.name == name:
@@ -643,7 +654,7 @@ async def roll_back(
     """Undo an unfinished rotation of `conn_name`'s key (only before the switch)."""
     home = _home(catalog, home)
     conn = catalog.get(conn_name)
-    record = find_active(config_mod.load(home).rotations, conn.key_id)
+    record = _active(config_mod.load(home).rotations, conn.key_id)
     if record is None:
         raise UsageError(f"no unfinished rotation for {conn_name}")
     if not record.can_roll_back:
