@@ -1,0 +1,99 @@
+"""The Textual app: screens, bindings and wiring only. Work lives in the screens and
+`services.py`; screens never import this module."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from textual.app import App
+from textual.binding import Binding
+
+from tunnel_tui.ui.messages import OpenSandbox, ShowKeys, StartRotation, StartValidation
+from tunnel_tui.ui.palette import TunnelCommands
+from tunnel_tui.ui.screens.connections import ConnectionsScreen
+from tunnel_tui.ui.services import RealServices, Services
+
+
+class TunnelTuiApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "tunnel-tui"
+    COMMANDS = App.COMMANDS | {TunnelCommands}
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("ctrl+t", "toggle_dark", "Theme", show=False, id="app.theme"),
+    ]
+
+    def __init__(
+        self,
+        services: Services | None = None,
+        *,
+        refresh_seconds: float = 2.0,
+        clock: Callable[[], datetime] | None = None,
+        sandbox_offer: bool = False,
+        validate_retry_seconds: float = 5.0,
+    ) -> None:
+        super().__init__()
+        self.services: Services = services or RealServices()
+        self._refresh_seconds = refresh_seconds
+        self._clock = clock
+        self._sandbox_offer = sandbox_offer
+        self.sandbox_requested = False
+        self.validate_retry_seconds = validate_retry_seconds
+
+    def on_mount(self) -> None:
+        self.push_screen(
+            ConnectionsScreen(
+                self.services,
+                refresh_seconds=self._refresh_seconds,
+                clock=self._clock,
+                sandbox_offer=self._sandbox_offer,
+            )
+        )
+
+    def action_help(self) -> None:
+        from tunnel_tui.ui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen())
+
+    def action_toggle_dark(self) -> None:
+        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+
+    def on_start_validation(self, message: StartValidation) -> None:
+        from tunnel_tui.ui.screens.validation import ValidationScreen
+
+        self.push_screen(
+            ValidationScreen(
+                self.services,
+                message.connection,
+                wait_for_key=message.wait_for_key,
+                retry_seconds=self.validate_retry_seconds,
+            )
+        )
+
+    def on_start_rotation(self, message: StartRotation) -> None:
+        from tunnel_tui.ui.screens.rotation import RotationScreen
+
+        self.push_screen(RotationScreen(self.services, message.connection))
+
+    def on_show_keys(self, message: ShowKeys) -> None:
+        from tunnel_tui.ui.screens.keys import KeysScreen
+
+        self.push_screen(KeysScreen(self.services))
+
+    def on_open_sandbox(self, message: OpenSandbox) -> None:
+        if self._sandbox_offer:
+            # The sandbox replaces this app with one living in a throwaway home.
+            self.sandbox_requested = True
+            self.exit()
+
+
+def run_app() -> None:
+    """Entry of `tunnel-tui` with no command: the app on the user's own home."""
+    app = TunnelTuiApp(sandbox_offer=True)
+    app.run()
+    if app.sandbox_requested:
+        from tunnel_tui.demo.sandbox import run_demo
+
+        run_demo()

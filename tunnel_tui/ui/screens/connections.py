@@ -1,0 +1,414 @@
+"""The main screen: every connection, its live state, and what to do with it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Input, Static
+
+from tunnel_tui.core.errors import TunnelTuiError
+from tunnel_tui.core.model import Connection
+from tunnel_tui.core.status import TunnelState, TunnelStatus
+from tunnel_tui.ui import display
+from tunnel_tui.ui.messages import OpenSandbox, ShowKeys, StartRotation, StartValidation
+from tunnel_tui.ui.services import ConnectionDetail, Services
+from tunnel_tui.ui.widgets.connection_table import ConnectionTable
+from tunnel_tui.ui.widgets.detail_pane import DetailPane
+from tunnel_tui.ui.widgets.footer import WrappingFooter
+from tunnel_tui.ui.widgets.top_bar import TopBar
+
+EMPTY_TEXT = "No connections yet. Press [b]a[/b] to add one, or [b]s[/b] to try the sandbox."
+
+
+class ConnectionsScreen(Screen[None]):
+    BINDINGS = [
+        Binding("a", "add", "Add", id="connection.add"),
+        Binding("e", "edit", "Edit", id="connection.edit"),
+        Binding("enter", "toggle", "Up/Down", id="connection.toggle", priority=True),
+        Binding("v", "validate", "Validate", id="connection.validate"),
+        Binding("k", "keys", "Keys", id="app.keys"),
+        Binding("r", "rotate", "Rotate", id="connection.rotate"),
+        Binding("c", "copy", "Copy", id="connection.copy"),
+        Binding("slash", "filter", "Filter", id="connection.filter"),
+        Binding("delete", "delete", "Delete", id="connection.delete"),
+        Binding("s", "sandbox", "Sandbox", id="app.sandbox"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="connection.unfilter"),
+    ]
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        refresh_seconds: float = 2.0,
+        clock: Callable[[], datetime] | None = None,
+        sandbox_offer: bool = True,
+    ) -> None:
+        super().__init__()
+        self.services = services
+        self.refresh_seconds = refresh_seconds
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.sandbox_offer = sandbox_offer
+        self._connections: dict[str, Connection] = {}
+        self._pending: dict[str, TunnelStatus] = {}
+        self._details: dict[str, ConnectionDetail] = {}
+        self._events_alive = False
+        self._events_task: asyncio.Task[None] | None = None
+        self.loaded = asyncio.Event()
+
+    def compose(self) -> ComposeResult:
+        yield TopBar(id="top-bar")
+        with Vertical(id="list-area"):
+            table = ConnectionTable(id="connections")
+            table.set_clock(self.clock)
+            table.border_title = "Connections"
+            yield table
+            yield Static(EMPTY_TEXT, id="empty-state")
+        yield DetailPane(id="detail")
+        yield Input(placeholder="filter by name, kind, host…  (esc clears)", id="filter")
+        yield WrappingFooter()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter").display = False
+        self.query_one("#empty-state").display = False
+        self.reload()
+        self.check_secrets()
+        self.set_interval(0.2, self._flush)
+        self.set_interval(1.0, self._tick)
+        self.set_interval(self.refresh_seconds, self._fallback_refresh)
+        self.watch(self.app, "theme", self._theme_changed, init=False)
+
+    # -- data in -------------------------------------------------------------------
+    @property
+    def table(self) -> ConnectionTable:
+        return self.query_one(ConnectionTable)
+
+    @work(exclusive=True, group="load")
+    async def reload(self) -> None:
+        statuses = await self.services.statuses()
+        connections = await asyncio.to_thread(self.services.connections)
+        self._connections = {c.name: c for c in connections}
+        self._details.clear()
+        by_name = {s.name: s for s in statuses}
+        self.table.set_data(connections, by_name)
+        empty = not connections
+        self.query_one("#empty-state").display = empty
+        self.table.display = not empty
+        self.query_one(DetailPane).display = not empty
+        self.refresh_bindings()
+        self._update_counts()
+        self.query_one(TopBar).agent = (
+            "running" if await self.services.agent_running() else "stopped"
+        )
+        self.show_detail()
+        self.loaded.set()
+        if not self._events_alive:
+            self.follow_events()
+
+    def follow_events(self) -> None:
+        # A subscription, not a job: a plain task, so `workers.wait_for_complete()`
+        # (tests, screenshots) does not wait for a stream that never ends.
+        if self._events_task is None or self._events_task.done():
+            self._events_alive = True
+            self._events_task = asyncio.create_task(self._follow_events())
+
+    def on_unmount(self) -> None:
+        if self._events_task is not None:
+            self._events_task.cancel()
+
+    async def _follow_events(self) -> None:
+        """Coalesce the agent's event stream: the newest status per name wins."""
+        self._events_alive = True
+        try:
+            async for status in self.services.events():
+                self._pending[status.name] = status
+        except (TunnelTuiError, OSError, ImportError, ModuleNotFoundError):
+            pass  # no agent (yet): the timer refresh keeps the list current
+        finally:
+            self._events_alive = False
+
+    @work(exclusive=True, group="secrets", thread=True)
+    def check_secrets(self) -> None:
+        try:
+            state = self.services.secrets_state()
+        except (TunnelTuiError, ImportError, OSError) as exc:
+            self.app.call_from_thread(self._set_secrets, "unavailable", str(exc))
+            return
+        self.app.call_from_thread(self._set_secrets, state.label, state.reason)
+        if not state.usable and state.backend == "vault":
+            self.app.call_from_thread(self._ask_vault)
+
+    def _set_secrets(self, label: str, reason: str) -> None:
+        bar = self.query_one(TopBar)
+        bar.secrets = label
+        bar.tooltip = reason or None
+
+    def _ask_vault(self) -> None:
+        from tunnel_tui.ui.screens.vault import VaultScreen
+
+        def done(unlocked: bool | None) -> None:
+            if unlocked:
+                self.check_secrets()
+
+        self.app.push_screen(VaultScreen(self.services), done)
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        for status in pending.values():
+            if status.name in self._connections:
+                self.table.apply(status)
+        self._update_counts()
+        self.show_detail()
+
+    def _tick(self) -> None:
+        self.table.tick()
+
+    def _fallback_refresh(self) -> None:
+        if not self._events_alive:
+            self.refresh_statuses()
+
+    @work(exclusive=True, group="refresh")
+    async def refresh_statuses(self) -> None:
+        statuses = await self.services.statuses()
+        names = {s.name for s in statuses}
+        if names != set(self._connections):
+            self.reload()
+            return
+        for status in statuses:
+            if status != self.table.status_of(status.name):
+                self._pending[status.name] = status
+        self.query_one(TopBar).agent = (
+            "running" if await self.services.agent_running() else "stopped"
+        )
+        if not self._events_alive and self.query_one(TopBar).agent == "running":
+            self.follow_events()
+
+    def _update_counts(self) -> None:
+        bar = self.query_one(TopBar)
+        statuses = [self.table.status_of(n) for n in self._connections]
+        bar.up_count = sum(1 for s in statuses if s and s.state is TunnelState.UP)
+        bar.total = len(self._connections)
+
+    def _theme_changed(self) -> None:
+        self.table.refresh_theme()
+
+    # -- detail pane ---------------------------------------------------------------
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self) -> None:
+        self.show_detail()
+
+    def show_detail(self) -> None:
+        name = self.table.selected_name
+        pane = self.query_one(DetailPane)
+        if name is None:
+            pane.show(None, None)
+            return
+        detail = self._details.get(name)
+        if detail is None:
+            self.load_detail(name)
+            return
+        pane.show(detail, self.table.status_of(name), self.clock())
+
+    @work(exclusive=True, group="detail", thread=True)
+    def load_detail(self, name: str) -> None:
+        try:
+            detail = self.services.detail(name)
+        except (TunnelTuiError, KeyError, OSError, ImportError):
+            return
+        self._details[name] = detail
+        self.app.call_from_thread(self.show_detail)
+
+    # -- actions -------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        has_rows = bool(self._connections)
+        if action == "toggle" and not isinstance(self.focused, ConnectionTable):
+            return False  # enter belongs to the filter box or a dialog button
+        if action == "sandbox":
+            return (not has_rows) and self.sandbox_offer
+        if action in {"edit", "toggle", "validate", "rotate", "copy", "delete", "filter"}:
+            return has_rows if action == "filter" else (self.table.selected_name is not None)
+        return True
+
+    def action_add(self) -> None:
+        from tunnel_tui.ui.screens.tunnel_form import TunnelFormScreen
+
+        self.app.push_screen(TunnelFormScreen(self.services), self._form_done)
+
+    def action_edit(self) -> None:
+        from tunnel_tui.ui.screens.tunnel_form import TunnelFormScreen
+
+        name = self.table.selected_name
+        if name is None:
+            return
+        self.app.push_screen(
+            TunnelFormScreen(self.services, editing=self._connections[name]), self._form_done
+        )
+
+    def _form_done(self, outcome: object) -> None:
+        from tunnel_tui.ui.screens.public_key import PublicKeyScreen
+        from tunnel_tui.ui.screens.tunnel_form import FormOutcome
+
+        self._details.clear()
+        self.reload()
+        if not isinstance(outcome, FormOutcome):
+            return
+        name = outcome.saved.connection.name
+        if outcome.saved.generated:
+
+            def next_step(choice: str | None) -> None:
+                if choice in ("validate", "wait"):
+                    self.post_message(StartValidation(name, wait_for_key=choice == "wait"))
+
+            self.app.push_screen(
+                PublicKeyScreen(
+                    self.services,
+                    outcome.saved.key,
+                    outcome.saved.connection.bastion,
+                    offer_validate=True,
+                ),
+                next_step,
+            )
+        elif outcome.then == "validate":
+            self.post_message(StartValidation(name))
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_toggle()
+
+    def action_toggle(self) -> None:
+        name = self.table.selected_name
+        if name is None:
+            return
+        status = self.table.status_of(name)
+        going_up = status is None or status.state in (TunnelState.DOWN, TunnelState.FAILED)
+        self.toggle_tunnel(name, going_up)
+
+    @work(group="toggle")
+    async def toggle_tunnel(self, name: str, going_up: bool) -> None:
+        current = self.table.status_of(name)
+        if current is not None and going_up:
+            self.table.apply(_with_state(current, TunnelState.CONNECTING))
+        try:
+            if going_up:
+                status = await self.services.up(name)
+                self._pending[name] = status
+            else:
+                await self.services.down(name)
+                if current is not None:
+                    self._pending[name] = _with_state(current, TunnelState.DOWN)
+        except TunnelTuiError as exc:
+            if current is not None:
+                self._pending[name] = _with_state(
+                    current, TunnelState.FAILED, error=exc.message, hint=exc.hint
+                )
+            self.app.bell()
+            self.notify(exc.hint or exc.message, title=exc.message, severity="error")
+        self._flush()
+
+    def action_validate(self) -> None:
+        name = self.table.selected_name
+        if name is not None:
+            self.post_message(StartValidation(name))
+
+    def action_rotate(self) -> None:
+        name = self.table.selected_name
+        if name is not None:
+            self.post_message(StartRotation(name))
+
+    def action_keys(self) -> None:
+        self.post_message(ShowKeys())
+
+    def action_sandbox(self) -> None:
+        self.post_message(OpenSandbox())
+
+    def action_copy(self) -> None:
+        name = self.table.selected_name
+        if name is None:
+            return
+        conn = self._connections[name]
+        status = self.table.status_of(name)
+        port = (status.local_port if status else None) or conn.local_port
+        if port is None:
+            self.notify("Bring the tunnel up first (enter): it has no local port yet.")
+            return
+        db = conn.database
+        text = display.client_command(db.kind.value, db.user, db.database, conn.local_host, port)
+        self.app.copy_to_clipboard(text)
+        self.notify(text, title="Copied")
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.table.set_filter(event.value)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.table.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.display = False
+        self.table.set_filter("")
+        self.table.focus()
+
+    def action_delete(self) -> None:
+        from tunnel_tui.ui.screens.confirm import ConfirmScreen
+
+        name = self.table.selected_name
+        if name is None:
+            return
+
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                self.delete_connection(name)
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Delete connection {name}?",
+                "Its tunnel stops; its key is deleted too unless another connection uses it.",
+                confirm_label="Delete",
+            ),
+            done,
+        )
+
+    @work(group="delete")
+    async def delete_connection(self, name: str) -> None:
+        status = self.table.status_of(name)
+        try:
+            if status is not None and status.state is not TunnelState.DOWN:
+                await self.services.down(name)
+            await asyncio.to_thread(self.services.remove, name)
+        except TunnelTuiError as exc:
+            self.notify(exc.hint or "", title=exc.message, severity="error")
+            return
+        self.notify(f"Deleted {name}")
+        self.reload()
+
+    def select(self, name: str) -> None:
+        """Move the cursor to a connection (the command palette uses this)."""
+        table = self.table
+        if name in table.rows:
+            table.move_cursor(row=table.get_row_index(name))
+            table.focus()
+
+
+def _with_state(
+    status: TunnelStatus, state: TunnelState, *, error: str | None = None, hint: str | None = None
+) -> TunnelStatus:
+    from dataclasses import replace
+
+    return replace(status, state=state, last_error=error, hint=hint, since=datetime.now(UTC))

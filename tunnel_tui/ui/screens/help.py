@@ -1,0 +1,40 @@
+"""Every key, grouped by screen."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# tunnel-tui
+
+**Connections**  `a` add · `e` edit · `enter` up/down · `v` validate · `c` copy the
+local URL or a ready `psql`/`mysql` command · `/` filter · `delete` delete ·
+`r` rotate the key · `k` keys · `s` sandbox (when empty)
+
+**Validation log**  `r` retry · `w` wait for my key (retries up to 60 min) ·
+`y` copy a redacted report · `esc` close
+
+**Keys**  `g` generate · `p` public key · `delete` delete unused · `r` rotate
+
+**Anywhere**  `ctrl+p` command palette · `ctrl+t` light/dark · `?` this help · `q` quit
+
+Every action is also a command: `tunnel-tui --help`.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape", "dismiss", "Close", id="help.close"),
+        Binding("question_mark", "dismiss", "Close", show=False, id="help.close2"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog", id="help-dialog"):
+            yield Markdown(HELP)
+
+    async def action_dismiss(self, result: None = None) -> None:
+        self.dismiss(None)

@@ -1,0 +1,349 @@
+"""The tunnel form: database fields, then the SSH bastion that reaches it.
+
+Inline errors come from the core parser (`core.urls`) with the field they concern;
+Save stays refused until every field is valid. Saving runs in a thread (keyring).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import (
+    Button,
+    Input,
+    Label,
+    RadioButton,
+    RadioSet,
+    Select,
+    Static,
+    Switch,
+    TextArea,
+)
+
+from tunnel_tui.core.errors import TunnelTuiError
+from tunnel_tui.core.model import Connection, DbKind, Key
+from tunnel_tui.core.secret import Secret
+from tunnel_tui.ui.form_result import FormResult, KeySource
+from tunnel_tui.ui.services import SaveOutcome, Services
+
+TLS_CHOICES = [
+    ("driver default", ""),
+    ("prefer", "prefer"),
+    ("require", "require"),
+    ("verify-full", "verify-full"),
+    ("disable", "disable"),
+]
+KEY_SOURCES = [
+    (KeySource.GENERATE, "Generate new"),
+    (KeySource.PASTE, "Paste PEM"),
+    (KeySource.FILE, "File"),
+    (KeySource.REUSE, "Reuse"),
+]
+
+
+def field_id(core_field: str) -> str:
+    """The core parser's field ("db.host", "ssh.user", "name") -> our input's id."""
+    if core_field in ("db", "db.url"):
+        return "host"
+    if core_field in ("ssh", "ssh.url"):
+        return "ssh-host"
+    if core_field.startswith("db."):
+        return core_field.removeprefix("db.")
+    if core_field.startswith("ssh."):
+        return "ssh-" + core_field.removeprefix("ssh.")
+    if core_field in ("key", "private_key", "passphrase", "name"):
+        return core_field
+    return "form"
+
+
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:]
+
+
+@dataclass(frozen=True)
+class FormOutcome:
+    form: FormResult
+    saved: SaveOutcome
+    then: str | None = None  # "validate" after Save & validate
+
+
+def _row(label: str, *widgets: Widget, error: str) -> Vertical:
+    return Vertical(
+        Horizontal(Label(label, classes="field-label"), *widgets, classes="field-row"),
+        Label("", id=f"{error}-error", classes="field-error"),
+        classes="field",
+    )
+
+
+class TunnelFormScreen(ModalScreen[FormOutcome | None]):
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="form.cancel"),
+        Binding("ctrl+s", "save", "Save", id="form.save"),
+    ]
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        editing: Connection | None = None,
+        keys: list[Key] | None = None,
+    ) -> None:
+        super().__init__()
+        self.services = services
+        self.editing = editing
+        self._keys = keys
+        self._tried = False
+        self._taken: list[str] = []
+        self.errors: dict[str, str] = {}
+
+    # -- layout --------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        conn = self.editing
+        db = conn.database if conn else None
+        ssh = conn.bastion if conn else None
+        kind = db.kind if db else DbKind.POSTGRESQL
+
+        def field(widget_id: str, value: str = "", placeholder: str = "", **kw: object) -> Input:
+            return Input(value, placeholder=placeholder, id=widget_id, compact=True, **kw)  # type: ignore[arg-type]
+
+        from tunnel_tui.core.urls import TLS_OPTION
+
+        tls = (db.option(TLS_OPTION[db.kind], "") or "") if db else ""
+        with VerticalScroll(classes="dialog", id="form-dialog") as box:
+            box.border_title = f"Edit {conn.name}" if conn else "New connection"
+            yield _row("Name", field("name", conn.name if conn else "", "analytics-pg"),
+                       error="name")
+            yield _row(
+                "Database",
+                Select([(k.label, k) for k in DbKind], value=kind, allow_blank=False, id="kind",
+                       compact=True),
+                error="kind",
+            )
+            yield _row("Host", field("host", db.host if db else "", "10.0.12.34"),
+                       Label("as the bastion sees it", classes="field-note"), error="host")
+            yield _row("Port", field("port", str(db.port) if db else "", str(kind.default_port),
+                                     classes="short"), error="port")
+            yield _row("DB name", field("database", db.database if db else "", "analytics"),
+                       error="database")
+            yield _row("User", field("user", db.user if db else "", "reader"), error="user")
+            yield _row("Password",
+                       field("password", "", "(unchanged)" if conn else "", password=True),
+                       Label("stored in the OS keyring", classes="field-note"), error="password")
+            yield _row("TLS", Select(TLS_CHOICES, value=tls if tls in dict(
+                (v, v) for _, v in TLS_CHOICES) else "", allow_blank=False, id="tls",
+                compact=True), error="tls")
+            with Horizontal(classes="switch-row"):
+                yield Switch(value=True, id="use-bastion")
+                yield Label("Connect through an SSH bastion")
+            with Vertical(id="bastion-fields"):
+                yield _row("Host", field("ssh-host", ssh.host if ssh else "",
+                                         "bastion.example.com"), error="ssh-host")
+                yield _row("Port", field("ssh-port", str(ssh.port) if ssh else "", "22",
+                                         classes="short"), error="ssh-port")
+                yield _row("User", field("ssh-user", ssh.user if ssh else "", "tunnel"),
+                           error="ssh-user")
+                with Horizontal(classes="field-row"):
+                    yield Label("Key", classes="field-label")
+                    with RadioSet(id="key-source", compact=True):
+                        for source, label in KEY_SOURCES:
+                            chosen = (
+                                source is KeySource.REUSE if conn else source is KeySource.GENERATE
+                            )
+                            yield RadioButton(label, value=chosen, name=source.value,
+                                              compact=True)
+                yield TextArea(id="key-pem", classes="key-input", compact=True)
+                yield field("key-path", "", "~/.ssh/id_ed25519", classes="key-input")
+                yield Select[str]([], prompt="choose a key", id="key-reuse",
+                                  classes="key-input", compact=True)
+                yield Label("", id="key-error", classes="field-error")
+                yield _row("Passphrase", field("passphrase", "", "if the key has one",
+                                               password=True), error="passphrase")
+            yield Static("", id="form-error", classes="field-error")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button("Save", id="save", compact=True)
+                yield Button("Save & validate", id="save-validate", variant="primary",
+                             compact=True)
+
+    def on_mount(self) -> None:
+        self._show_key_source()
+        self.load_keys()
+        self.query_one("#name", Input).focus()
+
+    @work(exclusive=True, thread=True, group="form-keys")
+    def load_keys(self) -> None:
+        try:
+            keys = self._keys if self._keys is not None else self.services.keys()
+            self._taken = [c.name for c in self.services.connections()]
+        except (TunnelTuiError, OSError, ImportError):
+            keys = []
+        self.app.call_from_thread(self._set_keys, keys)
+
+    def _set_keys(self, keys: list[Key]) -> None:
+        select = self.query_one("#key-reuse", Select)
+        select.set_options([(f"{k.name}  {k.type.value}  {k.fingerprint[:19]}…", k.id)
+                            for k in keys])
+        if self.editing is not None and any(k.id == self.editing.key_id for k in keys):
+            select.value = self.editing.key_id
+
+    # -- reactions -----------------------------------------------------------------
+    @property
+    def key_source(self) -> KeySource:
+        pressed = self.query_one("#key-source", RadioSet).pressed_button
+        if pressed is None or not pressed.name:
+            return KeySource.GENERATE
+        return KeySource(pressed.name)
+
+    def _show_key_source(self) -> None:
+        source = self.key_source
+        self.query_one("#key-pem").display = source is KeySource.PASTE
+        self.query_one("#key-path").display = source is KeySource.FILE
+        self.query_one("#key-reuse").display = source is KeySource.REUSE
+        self.query_one("#passphrase-error").parent.display = source in (  # type: ignore[union-attr]
+            KeySource.PASTE, KeySource.FILE)
+
+    @on(RadioSet.Changed, "#key-source")
+    def _source_changed(self) -> None:
+        self._show_key_source()
+        self._revalidate()
+
+    @on(Switch.Changed, "#use-bastion")
+    def _bastion_toggled(self, event: Switch.Changed) -> None:
+        self.query_one("#bastion-fields").display = event.value
+        self._revalidate()
+
+    @on(Select.Changed, "#kind")
+    def _kind_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, DbKind):
+            self.query_one("#port", Input).placeholder = str(event.value.default_port)
+
+    @on(Input.Changed)
+    @on(TextArea.Changed)
+    @on(Select.Changed)
+    def _revalidate(self) -> None:
+        if self._tried:
+            self.collect()
+
+    # -- validation ----------------------------------------------------------------
+    def _value(self, widget_id: str) -> str:
+        return self.query_one(f"#{widget_id}", Input).value.strip()
+
+    def collect(self) -> FormResult | None:
+        """Check every field (the core parser decides), show errors under them."""
+        from tunnel_tui.core import urls
+
+        kind_value = self.query_one("#kind", Select).value
+        kind = kind_value if isinstance(kind_value, DbKind) else DbKind.POSTGRESQL
+        tls_value = self.query_one("#tls", Select).value
+        taken = [n for n in self._taken if n != (self.editing.name if self.editing else None)]
+        parsed = urls.parse_form(
+            name=self._value("name"),
+            kind=kind.value,
+            host=self._value("host"),
+            port=self._value("port"),
+            database=self._value("database"),
+            user=self._value("user"),
+            tls=tls_value if isinstance(tls_value, str) else "",
+            ssh_host=self._value("ssh-host"),
+            ssh_port=self._value("ssh-port"),
+            ssh_user=self._value("ssh-user"),
+            taken_names=taken,
+        )
+        errors: dict[str, str] = {}
+        for error in parsed.errors:
+            errors.setdefault(field_id(error.field), _sentence(error.message))
+        if not self.query_one("#use-bastion", Switch).value:
+            errors["form"] = "tunnel-tui reaches databases through an SSH bastion: turn it on"
+        source = self.key_source
+        pem = self.query_one("#key-pem", TextArea).text.strip()
+        path = self._value("key-path")
+        reuse = self.query_one("#key-reuse", Select).value
+        if source is KeySource.PASTE and "PRIVATE KEY" not in pem:
+            errors["key"] = "Paste the private key (-----BEGIN … PRIVATE KEY-----)"
+        elif source is KeySource.FILE and not (path and Path(path).expanduser().is_file()):
+            errors["key"] = "Choose a private key file that exists"
+        elif source is KeySource.REUSE and not isinstance(reuse, str):
+            errors["key"] = "Choose a key to reuse"
+        self._show_errors(errors)
+        if errors or parsed.spec is None:
+            return None
+        password = self.query_one("#password", Input).value
+        passphrase = self.query_one("#passphrase", Input).value
+        return FormResult(
+            name=parsed.spec.name,
+            database=parsed.spec.database,
+            bastion=parsed.spec.bastion,
+            password=Secret(password) if password else None,
+            key_source=source,
+            key_pem=Secret(pem) if source is KeySource.PASTE else None,
+            key_path=path if source is KeySource.FILE else "",
+            reuse_key_id=reuse if isinstance(reuse, str) else "",
+            passphrase=Secret(passphrase) if passphrase else None,
+            original_name=self.editing.name if self.editing else None,
+        )
+
+    def _show_errors(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        for label in self.query(".field-error"):
+            field = (label.id or "").removesuffix("-error")
+            message = errors.get(field, "")
+            if isinstance(label, Label | Static):
+                label.update(f"✕ {message}" if message else "")
+            label.display = bool(message)
+        save_disabled = bool(errors) and self._tried
+        self.query_one("#save", Button).disabled = save_disabled
+        self.query_one("#save-validate", Button).disabled = save_disabled
+
+    # -- saving --------------------------------------------------------------------
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        self._submit(None)
+
+    @on(Button.Pressed, "#save-validate")
+    def _save_validate(self) -> None:
+        self._submit("validate")
+
+    def _submit(self, then: str | None) -> None:
+        self._tried = True
+        form = self.collect()
+        if form is None:
+            first = next(iter(self.errors), None)
+            if first and first not in ("form", "key"):
+                self.query_one(f"#{first}").focus()
+            return
+        self.query_one("#save", Button).disabled = True
+        self.query_one("#save-validate", Button).disabled = True
+        self.save(form, then)
+
+    @work(exclusive=True, thread=True, group="form-save")
+    def save(self, form: FormResult, then: str | None) -> None:
+        try:
+            saved = self.services.save(form)
+        except TunnelTuiError as exc:
+            self.app.call_from_thread(self._save_failed, exc)
+            return
+        except OSError as exc:
+            self.app.call_from_thread(
+                self._save_failed, TunnelTuiError(str(exc), field="key")
+            )
+            return
+        self.app.call_from_thread(self.dismiss, FormOutcome(form, saved, then))
+
+    def _save_failed(self, exc: TunnelTuiError) -> None:
+        field = field_id(exc.field or "form")
+        known = {w.id.removesuffix("-error") for w in self.query(".field-error") if w.id}
+        message = exc.message + (f" — {exc.hint}" if exc.hint else "")
+        self._show_errors({field if field in known else "form": message})
+        self.query_one("#save", Button).disabled = False
+        self.query_one("#save-validate", Button).disabled = False
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,187 @@
+"""The live validation log: each step as it runs, what broke and what to do about it."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Label, Static
+
+from tunnel_tui.core.errors import TunnelTuiError
+from tunnel_tui.core.logging import redact
+from tunnel_tui.core.steps import VALIDATION_STEPS, StepResult, StepStatus
+from tunnel_tui.ui.services import Services
+from tunnel_tui.ui.widgets.footer import WrappingFooter
+from tunnel_tui.ui.widgets.step_log import StepLog
+
+FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/=]+")
+WAIT_LIMIT_SECONDS = 60 * 60
+
+
+def next_step(step: str) -> str | None:
+    if step not in VALIDATION_STEPS:
+        return None
+    index = VALIDATION_STEPS.index(step) + 1
+    return VALIDATION_STEPS[index] if index < len(VALIDATION_STEPS) else None
+
+
+def is_changed_host_key(result: StepResult) -> bool:
+    text = f"{result.detail} {result.hint or ''}".lower()
+    return "changed" in text or "mismatch" in text or "man-in-the-middle" in text
+
+
+class ValidationScreen(Screen[bool]):
+    BINDINGS = [
+        Binding("r", "retry", "Retry", id="validate.retry"),
+        Binding("w", "wait", "Wait for my key", id="validate.wait"),
+        Binding("y", "copy_report", "Copy report", id="validate.report"),
+        Binding("escape", "close", "Close", id="validate.close"),
+    ]
+
+    def __init__(
+        self,
+        services: Services,
+        name: str,
+        *,
+        wait_for_key: bool = False,
+        retry_seconds: float = 5.0,
+        wait_limit_seconds: float = WAIT_LIMIT_SECONDS,
+    ) -> None:
+        super().__init__()
+        self.services = services
+        self.connection_name = name
+        self.start_waiting = wait_for_key
+        self.retry_seconds = retry_seconds
+        self.wait_limit_seconds = wait_limit_seconds
+        self.accepted_host_key = False
+        self.succeeded: bool | None = None
+        self.finished = asyncio.Event()
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="validation", classes="panel") as box:
+            box.border_title = f"Validate {self.connection_name}"
+            yield StepLog(id="steps")
+            yield Static("", id="verdict")
+            yield Label("", id="countdown")
+        yield WrappingFooter()
+
+    def on_mount(self) -> None:
+        if self.start_waiting:
+            self.action_wait()
+        else:
+            self.run_validation()
+
+    @property
+    def step_log(self) -> StepLog:
+        return self.query_one(StepLog)
+
+    # -- running -------------------------------------------------------------------
+    async def _run_once(self) -> StepResult | None:
+        """One pass; returns the failed step (None when every step is ok)."""
+        log = self.step_log
+        log.clear_steps()
+        self.query_one("#verdict", Static).update("")
+        log.pending(VALIDATION_STEPS[0])
+        try:
+            async for result in self.services.validate(
+                self.connection_name, accept_new_host_key=self.accepted_host_key
+            ):
+                log.show(result)
+                if result.status is StepStatus.OK:
+                    upcoming = next_step(result.step)
+                    if upcoming is not None:
+                        log.pending(upcoming)
+        except TunnelTuiError as exc:
+            log.show(StepResult("config", StepStatus.FAIL, 0.0, exc.message, exc.hint))
+        log.drop_pending()
+        return log.failed
+
+    @work(exclusive=True, group="validate")
+    async def run_validation(self) -> None:
+        self.finished.clear()
+        failed = await self._run_once()
+        await self._conclude(failed)
+
+    async def _conclude(self, failed: StepResult | None) -> None:
+        verdict = self.query_one("#verdict", Static)
+        self.succeeded = failed is None
+        if failed is None:
+            verdict.update(f"[$success]✓ {self.connection_name} works: every step passed.[/]")
+        else:
+            verdict.update(
+                f"[$error]✕ stopped at {failed.step}[/]  "
+                "r retry · w wait for my key · y copy report"
+            )
+        self.finished.set()
+        if failed is not None and failed.step == "host-key" and not self.accepted_host_key:
+            await self._host_key(failed)
+
+    async def _host_key(self, failed: StepResult) -> None:
+        from tunnel_tui.ui.screens.host_key import HostKeyChangedScreen, HostKeyConfirmScreen
+
+        try:
+            detail = await asyncio.to_thread(self.services.detail, self.connection_name)
+            host, port = detail.connection.bastion.host, detail.connection.bastion.port
+        except (TunnelTuiError, KeyError, OSError):
+            host, port = "the bastion", 22
+        if is_changed_host_key(failed):
+            self.app.push_screen(HostKeyChangedScreen(host, port, failed.detail, failed.hint))
+            return
+        match = FINGERPRINT.search(f"{failed.detail} {failed.hint or ''}")
+        fingerprint = match.group(0) if match else failed.detail
+
+        def decided(accept: bool | None) -> None:
+            if accept:
+                self.accepted_host_key = True
+                self.run_validation()
+
+        self.app.push_screen(HostKeyConfirmScreen(f"{host}:{port}", fingerprint), decided)
+
+    @work(exclusive=True, group="validate")
+    async def wait_for_key(self) -> None:
+        """Retry until ssh-auth passes (the key got installed) or the time is up."""
+        countdown = self.query_one("#countdown", Label)
+        deadline = time.monotonic() + self.wait_limit_seconds
+        self.finished.clear()
+        while True:
+            failed = await self._run_once()
+            if failed is None or failed.step != "ssh-auth" or time.monotonic() >= deadline:
+                break
+            retry_at = min(time.monotonic() + self.retry_seconds, deadline)
+            while (now := time.monotonic()) < retry_at:
+                left = int(deadline - now)
+                countdown.update(
+                    f"waiting for the key to be installed: retry in {retry_at - now:.0f} s · "
+                    f"{left // 60}:{left % 60:02d} left · esc stops"
+                )
+                await asyncio.sleep(min(1.0, retry_at - now))
+        countdown.update("")
+        await self._conclude(failed)
+
+    # -- actions -------------------------------------------------------------------
+    def action_retry(self) -> None:
+        self.query_one("#countdown", Label).update("")
+        self.run_validation()
+
+    def action_wait(self) -> None:
+        self.wait_for_key()
+
+    def action_copy_report(self) -> None:
+        lines = [f"tunnel-tui validate {self.connection_name}"]
+        for r in self.step_log.results:
+            lines.append(f"{r.status.value:<4} {r.step:<10} {r.elapsed_ms:7.0f} ms  {r.detail}")
+            if r.hint:
+                lines.append(f"     hint: {r.hint}")
+        report = redact("\n".join(lines))
+        self.app.copy_to_clipboard(report)
+        self.notify("Diagnostic report copied (secrets redacted).")
+
+    def action_close(self) -> None:
+        self.workers.cancel_group(self, "validate")
+        self.dismiss(bool(self.succeeded))

@@ -1,0 +1,345 @@
+"""The one door from the screens to the rest of tunnel-tui.
+
+Screens receive a `Services` object instead of importing the App or the core
+modules; every call to the catalog, secret store, agent, validation and rotation
+goes through here. Methods documented "blocking" touch the keyring, files or
+processes and must run in a thread worker; `async` ones talk to the agent.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from tunnel_tui.core.errors import TunnelTuiError
+from tunnel_tui.core.model import Connection, Key, KeyType
+from tunnel_tui.core.secret import Secret
+from tunnel_tui.core.status import TunnelState, TunnelStatus
+from tunnel_tui.core.steps import StepResult
+from tunnel_tui.ui.form_result import FormResult, KeySource
+
+if TYPE_CHECKING:
+    from tunnel_tui.core.catalog import Catalog
+
+
+class NotAvailableError(TunnelTuiError):
+    """A part of tunnel-tui this build does not include yet."""
+
+
+@dataclass(frozen=True)
+class SecretsState:
+    backend: str  # "Secret Service", "vault", ...
+    usable: bool  # False: the vault is locked or no store at all
+    reason: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.backend if self.usable else f"{self.backend} (locked)"
+
+
+@dataclass(frozen=True)
+class SaveOutcome:
+    connection: Connection
+    key: Key
+    generated: bool
+
+
+@dataclass(frozen=True)
+class ConnectionDetail:
+    connection: Connection
+    key: Key | None
+    key_users: list[str] = field(default_factory=list)
+    host_key_fingerprints: list[str] = field(default_factory=list)
+
+
+class Services(Protocol):
+    """What the screens may ask for. See `RealServices` for the real thing."""
+
+    def connections(self) -> list[Connection]: ...  # blocking (config file)
+    def detail(self, name: str) -> ConnectionDetail: ...  # blocking
+    def keys(self) -> list[Key]: ...  # blocking
+    def key_users(self) -> dict[str, list[str]]: ...  # blocking: key id -> connection names
+    def save(self, form: FormResult) -> SaveOutcome:
+        from tunnel_tui.core.catalog import GenerateKey, ImportKey, ReuseKey
+        from tunnel_tui.core.urls import format_db_url, format_ssh_url
+
+        cat = self._cat()
+        choice: GenerateKey | ImportKey | ReuseKey
+        if form.key_source is KeySource.GENERATE:
+            choice = GenerateKey()
+        elif form.key_source is KeySource.REUSE:
+            choice = ReuseKey(form.reuse_key_id)
+        else:
+            if form.key_source is KeySource.FILE:
+                data = Path(form.key_path).expanduser().read_bytes()
+            else:
+                data = (form.key_pem.reveal() if form.key_pem else "").encode()
+            choice = ImportKey(data, form.passphrase)
+        db_url, ssh_url = format_db_url(form.database), format_ssh_url(form.bastion)
+        if form.original_name:
+            current = cat.get(form.original_name)
+            same_key = isinstance(choice, ReuseKey) and choice.key_id_or_name == current.key_id
+            result = cat.edit(
+                form.original_name,
+                db_url=db_url,
+                ssh_url=ssh_url,
+                key=None if same_key else choice,
+                db_password=form.password,
+                rename=form.name if form.name != form.original_name else None,
+            )
+        else:
+            result = cat.add(
+                form.name, db_url, ssh_url, key=choice, db_password=form.password
+            )
+        return SaveOutcome(result.connection, result.key, result.generated)
+
+    def remove(self, name: str) -> None: ...  # blocking (keyring)
+    def generate_key(self, name: str, key_type: KeyType) -> Key: ...  # blocking
+    def delete_key(self, key_id: str) -> None: ...  # blocking; refused while in use
+    def authorized_keys_line(self, key: Key, *, restricted: bool) -> str: ...  # blocking
+    def secrets_state(self) -> SecretsState: ...  # blocking (keyring probe)
+    def unlock_vault(self, passphrase: Secret) -> None: ...  # blocking
+    async def agent_running(self) -> bool: ...
+    async def statuses(self) -> list[TunnelStatus]: ...
+    def events(self) -> AsyncIterator[TunnelStatus]: ...
+    async def up(self, name: str) -> TunnelStatus: ...
+    async def down(self, name: str) -> None: ...
+    def validate(
+        self, name: str, *, accept_new_host_key: bool = False, wait_for_key_seconds: float = 0
+    ) -> AsyncIterator[StepResult]: ...
+    def rotation_available(self) -> bool: ...
+    def rotate(self, name: str) -> AsyncIterator[StepResult]: ...
+
+
+def down_status(conn: Connection) -> TunnelStatus:
+    """What a configured connection looks like while no agent holds it."""
+    return TunnelStatus(
+        name=conn.name,
+        state=TunnelState.DOWN,
+        local_host=conn.local_host,
+        local_port=conn.local_port,
+        bastion=conn.bastion.display,
+        target=conn.database.target,
+    )
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+class RealServices:
+    """The real catalog, secret store, agent, validation and rotation, imported lazily
+    so the app paints before asyncssh or the keyring libraries load."""
+
+    def __init__(self, home: Path | None = None) -> None:
+        self.home = home
+        self._vault_passphrase: Secret | None = None
+        self._catalog: Catalog | None = None
+
+    # -- catalog -----------------------------------------------------------------------
+    def _cat(self) -> Catalog:
+        if self._catalog is None:
+            from tunnel_tui.core.catalog import Catalog
+
+            self._catalog = Catalog(self.home, vault_passphrase=self._vault_passphrase)
+        return self._catalog
+
+    def connections(self) -> list[Connection]:
+        from tunnel_tui.core import config
+
+        return list(config.load(self.home).connections.values())
+
+    def detail(self, name: str) -> ConnectionDetail:
+        from tunnel_tui.core import config
+
+        cfg = config.load(self.home)
+        conn = cfg.connections[name]
+        key = cfg.keys.get(conn.key_id)
+        users = sorted(c.name for c in cfg.connections.values() if c.key_id == conn.key_id)
+        return ConnectionDetail(conn, key, users, self._host_fingerprints(conn))
+
+    def _host_fingerprints(self, conn: Connection) -> list[str]:
+        try:
+            from tunnel_tui.core import keys
+            from tunnel_tui.core.known_hosts import KnownHosts
+        except ImportError:
+            return []
+        from tunnel_tui.core.paths import known_hosts_path
+
+        known = KnownHosts(known_hosts_path(self.home))
+        lines = known.trusted_keys(conn.bastion.host, conn.bastion.port)
+        return [keys.fingerprint(line) for line in lines]
+
+    def keys(self) -> list[Key]:
+        from tunnel_tui.core import config
+
+        return list(config.load(self.home).keys.values())
+
+    def key_users(self) -> dict[str, list[str]]:
+        from tunnel_tui.core import config
+
+        users: dict[str, list[str]] = {}
+        for conn in config.load(self.home).connections.values():
+            users.setdefault(conn.key_id, []).append(conn.name)
+        return users
+
+    def save(self, form: FormResult) -> SaveOutcome:
+        from tunnel_tui.core.catalog import GenerateKey, ImportKey, ReuseKey
+
+        cat = self._cat()
+        choice: object
+        if form.key_source is KeySource.GENERATE:
+            choice = GenerateKey("ed25519")
+        elif form.key_source is KeySource.REUSE:
+            choice = ReuseKey(form.reuse_key_id)
+        else:
+            if form.key_source is KeySource.FILE:
+                data = Path(form.key_path).expanduser().read_bytes()
+            else:
+                data = (form.key_pem.reveal() if form.key_pem else "").encode()
+            choice = ImportKey(data, form.passphrase)
+        if form.original_name:
+            cat.remove(form.original_name)
+        result = cat.add(
+            form.name,
+            form.db_url(),
+            form.ssh_url(),
+            key=choice,
+            db_password=form.password,
+        )
+        return SaveOutcome(result.connection, result.key, result.generated)
+
+    def remove(self, name: str) -> None:
+        self._cat().remove(name)
+
+    def generate_key(self, name: str, key_type: KeyType) -> Key:
+        return self._cat().generate_key(name, key_type)  # type: ignore[no-any-return]
+
+    def delete_key(self, key_id: str) -> None:
+        self._cat().delete_key(key_id)
+
+    def authorized_keys_line(self, key: Key, *, restricted: bool) -> str:
+        from tunnel_tui.core import keys
+
+        comment = f"tunnel-tui:{key.name}"
+        targets = None
+        if restricted:
+            targets = [
+                c.database.target for c in self.connections() if c.key_id == key.id
+            ] or None
+        return keys.authorized_keys_line(key.public_key, comment, restrict_targets=targets)
+
+    # -- secrets -----------------------------------------------------------------------
+    def secrets_state(self) -> SecretsState:
+        import os
+
+        from tunnel_tui.core import secrets
+
+        forced = os.environ.get("TUNNEL_TUI_SECRETS", "auto")
+        if forced != "vault":
+            usable, name, reason = secrets.keyring_status()
+            if usable:
+                return SecretsState(name, True, reason)
+            if forced == "keyring":
+                return SecretsState(name, False, reason)
+        else:
+            reason = "TUNNEL_TUI_SECRETS=vault"
+        return SecretsState("vault", self._vault_passphrase is not None, reason)
+
+    def unlock_vault(self, passphrase: Secret) -> None:
+        from tunnel_tui.core import secrets
+
+        store = secrets.open_store(self.home, vault_passphrase=passphrase)
+        # Opening checks the passphrase against an existing vault (or creates one).
+        store.get("canary:unlock")
+        self._vault_passphrase = passphrase
+        self._catalog = None
+        try:
+            from tunnel_tui.agent.client import AgentClient
+
+            AgentClient(self.home).vault_unlock(passphrase)
+        except (ImportError, TunnelTuiError, OSError):
+            pass  # no agent yet: it gets the passphrase when it starts
+
+    # -- agent -------------------------------------------------------------------------
+    def _async_client(self):  # type: ignore[no-untyped-def]
+        from tunnel_tui.agent.client import AsyncAgentClient
+
+        return AsyncAgentClient(self.home)
+
+    async def agent_running(self) -> bool:
+        if not _module_exists("tunnel_tui.agent.client"):
+            return False
+        try:
+            await self._async_client().status()
+        except (TunnelTuiError, OSError):
+            return False
+        return True
+
+    async def statuses(self) -> list[TunnelStatus]:
+        import asyncio
+
+        configured = await asyncio.to_thread(self.connections)
+        live: dict[str, TunnelStatus] = {}
+        if _module_exists("tunnel_tui.agent.client"):
+            try:
+                live = {s.name: s for s in await self._async_client().status()}
+            except (TunnelTuiError, OSError):
+                live = {}
+        return [live.get(c.name) or down_status(c) for c in configured]
+
+    async def events(self) -> AsyncIterator[TunnelStatus]:  # type: ignore[override]
+        client = self._async_client()
+        async for status in client.events():
+            yield status
+
+    async def up(self, name: str) -> TunnelStatus:
+        import asyncio
+
+        from tunnel_tui.agent.client import ensure_agent
+
+        await asyncio.to_thread(ensure_agent, self.home)
+        if self._vault_passphrase is not None:
+            await self._async_client().vault_unlock(self._vault_passphrase)
+        return await self._async_client().up(name)  # type: ignore[no-any-return]
+
+    async def down(self, name: str) -> None:
+        await self._async_client().down(name)
+
+    # -- validation and rotation -------------------------------------------------------
+    async def validate(  # type: ignore[override]
+        self, name: str, *, accept_new_host_key: bool = False, wait_for_key_seconds: float = 0
+    ) -> AsyncIterator[StepResult]:
+        import asyncio
+
+        from tunnel_tui import validate
+
+        cat = await asyncio.to_thread(self._cat)
+        conn = await asyncio.to_thread(cat.get, name)
+        async for step in validate.run(
+            conn,
+            cat,
+            accept_new_host_key=accept_new_host_key,
+            wait_for_key_seconds=wait_for_key_seconds,
+        ):
+            yield step
+
+    def rotation_available(self) -> bool:
+        return _module_exists("tunnel_tui.engine.rotation")
+
+    async def rotate(self, name: str) -> AsyncIterator[StepResult]:  # type: ignore[override]
+        import asyncio
+
+        if not self.rotation_available():
+            raise NotAvailableError("Key rotation is not available in this build yet")
+        from tunnel_tui.engine import rotation
+
+        cat = await asyncio.to_thread(self._cat)
+        async for step in rotation.rotate(cat, name):
+            yield step

@@ -1,0 +1,78 @@
+"""What you need about one connection: how to connect, which bastion and key, last error."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from textual.content import Content
+from textual.widgets import Static
+
+from tunnel_tui.core.status import TunnelStatus
+from tunnel_tui.ui import display
+from tunnel_tui.ui.services import ConnectionDetail
+
+
+def describe(detail: ConnectionDetail, status: TunnelStatus | None, now: datetime) -> Content:
+    conn = detail.connection
+    db = conn.database
+    port = (status.local_port if status else None) or conn.local_port
+    lines: list[Content] = []
+    if port:
+        command = display.client_command(db.kind.value, db.user, db.database, conn.local_host, port)
+        lines.append(Content.from_markup("[b]$cmd[/b]  [dim]c copy[/]", cmd=command))
+    else:
+        lines.append(Content.from_markup("[dim]no local port yet: press enter to bring it up[/]"))
+    if detail.host_key_fingerprints:
+        host_key = "host key " + display.ellipsize(detail.host_key_fingerprints[0], 30)
+    else:
+        host_key = "host key not trusted yet (validate to see it)"
+    lines.append(
+        Content.from_markup(
+            "[$text-muted]bastion[/]  $bastion  [$text-muted]$hk[/]",
+            bastion=conn.bastion.display,
+            hk=host_key,
+        )
+    )
+    if detail.key is not None:
+        key = detail.key
+        age = max((now - key.created).days, 0)
+        shared = len(detail.key_users)
+        shared_text = f"shared by {shared} connections" if shared > 1 else "used by this connection"
+        lines.append(
+            Content.from_markup(
+                "[$text-muted]key[/]      $type $fp \"$name\" · $shared · created $age days ago",
+                type=key.type.value,
+                fp=display.ellipsize(key.fingerprint, 24),
+                name=key.name,
+                shared=shared_text,
+                age=str(age),
+            )
+        )
+    else:
+        lines.append(Content.from_markup("[$text-muted]key[/]      $id (missing)", id=conn.key_id))
+    if status is not None and status.last_error:
+        lines.append(
+            Content.from_markup("[$error]last[/]     $err", err=status.last_error)
+        )
+        if status.hint:
+            lines.append(Content.from_markup("         [$accent]→ $hint[/]", hint=status.hint))
+    elif status is not None and status.reconnects:
+        lines.append(
+            Content.from_markup(
+                "[$text-muted]last[/]     reconnects: $n", n=str(status.reconnects)
+            )
+        )
+    return Content("\n").join(lines)
+
+
+class DetailPane(Static):
+    """Filled by the screen; shows nothing until a connection is selected."""
+
+    def show(self, detail: ConnectionDetail | None, status: TunnelStatus | None,
+             now: datetime | None = None) -> None:
+        if detail is None:
+            self.update("")
+            self.border_title = ""
+            return
+        self.border_title = detail.connection.name
+        self.update(describe(detail, status, now or datetime.now(UTC)))

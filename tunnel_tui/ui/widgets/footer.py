@@ -1,0 +1,34 @@
+"""A footer that wraps onto a second line instead of hiding keys off the right edge
+(an 80-column terminal cannot show every key of the main screen on one line)."""
+
+from __future__ import annotations
+
+import math
+
+from textual.app import ComposeResult
+from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
+
+
+class WrappingFooter(Footer):
+    def __init__(self) -> None:
+        super().__init__(compact=True, show_command_palette=False)
+        self._rows = 1
+
+    def compose(self) -> ComposeResult:
+        children = list(super().compose())
+        keys = [c for c in children if isinstance(c, FooterKey)]
+        need = sum(len(k.key_display) + len(k.description) + 3 for k in keys)
+        width = self.size.width or self.app.size.width
+        self._rows = 1 if need <= width or not keys else 2
+        columns = math.ceil(len(keys) / self._rows) if keys else 1
+        if self._rows > 1:
+            self.styles.layout = "grid"
+            self.styles.grid_size_columns = columns
+        else:
+            self.styles.layout = "horizontal"
+        self.styles.height = self._rows
+        yield from children
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.recompose)
