@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 import asyncssh
@@ -33,8 +33,12 @@ def link_key(conn: Connection, key_id: str | None = None) -> LinkKey:
 class SshLink:
     """One chain of SSH connections (jump hosts..., bastion)."""
 
-    def __init__(self, key: LinkKey, hops: tuple[SshEndpoint, ...]) -> None:
+    def __init__(
+        self, key: LinkKey, hops: tuple[SshEndpoint, ...],
+        spawn: Callable[[Coroutine[Any, Any, None]], None] | None = None,
+    ) -> None:
         self.key = key
+        self._spawn = spawn or _fire_and_forget
         self.hops = hops
         self.conns: list[asyncssh.SSHClientConnection] = []
         self.refs = 0
@@ -87,7 +91,7 @@ class SshLink:
     def channel_closed(self) -> None:
         self.channels -= 1
         if self.released and self.channels <= 0:
-            asyncio.get_running_loop().create_task(self.close())
+            self._spawn(self.close())
 
     async def close(self) -> None:
         if self._closing:
@@ -109,6 +113,13 @@ class SshPool:
         self._links: dict[LinkKey, SshLink] = {}
         self._pending: dict[LinkKey, asyncio.Future[SshLink]] = {}
         self._all: set[SshLink] = set()
+        self._background: set[asyncio.Task[None]] = set()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a link close in the background, awaited by aclose()."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def acquire(
         self,
@@ -136,7 +147,7 @@ class SshPool:
         if not fresh:
             self._pending[key] = future
         try:
-            link = SshLink(key, conn.hops)
+            link = SshLink(key, conn.hops, self._spawn)
             link.conns = await connect_hops(
                 conn.hops, keys, self._known_hosts, key_id=key_id or conn.key_id,
                 accept_new=accept_new, keepalive=conn.keepalive, settings=self._settings,
@@ -171,7 +182,7 @@ class SshPool:
         link.released = True
         self._forget(link)
         if link.channels <= 0:
-            asyncio.get_running_loop().create_task(link.close())
+            self._spawn(link.close())
 
     @property
     def live_links(self) -> list[SshLink]:
@@ -182,6 +193,12 @@ class SshPool:
         self._all.clear()
         self._links.clear()
         await asyncio.gather(*(link.close() for link in links), return_exceptions=True)
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=10)
+
+
+def _fire_and_forget(coro: Coroutine[Any, Any, None]) -> None:
+    asyncio.get_running_loop().create_task(coro)
 
 
 def describe(link: Any) -> str:
