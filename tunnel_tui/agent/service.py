@@ -19,6 +19,7 @@ from typing import Any
 from tunnel_tui.agent.snapshot import down_status, load_connections, unknown
 from tunnel_tui.core import paths
 from tunnel_tui.core.errors import TunnelError, TunnelTuiError
+from tunnel_tui.core.logging import register_secret
 from tunnel_tui.core.model import Connection
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.status import TunnelState, TunnelStatus
@@ -68,18 +69,11 @@ class TunnelService:
     # -- engine -----------------------------------------------------------------
 
     def _default_engine(self) -> Any:
+        from tunnel_tui.core.known_hosts import KnownHosts
         from tunnel_tui.engine import TunnelEngine
 
-        path = paths.known_hosts_path(self.home)
-        try:
-            from tunnel_tui.core.known_hosts import KnownHosts
-
-            known_hosts: Any = KnownHosts(path)
-        except ImportError:
-            from tunnel_tui.agent.known_hosts_fallback import ReadOnlyKnownHosts
-
-            known_hosts = ReadOnlyKnownHosts(path)
-        return TunnelEngine(known_hosts)
+        # Trust is read on every connect, so hosts accepted by `validate` meanwhile count.
+        return TunnelEngine(KnownHosts(paths.known_hosts_path(self.home)))
 
     def engine(self) -> Any:
         if self._engine is None:
@@ -256,6 +250,7 @@ class TunnelService:
     async def vault_unlock(self, passphrase: Secret, *, create: bool = False) -> dict[str, Any]:
         from tunnel_tui.agent import vaultkeeper
 
+        register_secret(passphrase.reveal())  # a last line of defence for the log
         await asyncio.to_thread(vaultkeeper.check_or_create, self.home, passphrase, create)
         self._vault = passphrase
         self._arm_vault_timer()
