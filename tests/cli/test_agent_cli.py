@@ -190,3 +190,43 @@ def test_vault_forgets_its_passphrase_after_idle_timeout(isolated_env: Any) -> N
         assert "locked after 0.5 s idle" in agent.log_text()
     finally:
         agent.stop()
+
+
+HEAVY = ("asyncssh", "textual", "keyring", "jeepney", "secretstorage", "cryptography", "asyncpg")
+
+
+def _imported_by_status() -> set[str]:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "tunnel_tui", "status", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+def test_status_stays_light_with_and_without_agent(isolated_env: Any) -> None:
+    # The status path must work from a bare SSH login quickly: no SSH stack, no UI,
+    # no keyring client, no crypto, whether it asks the agent or reads the config.
+    from tunnel_tui.core import config, keys
+    from tunnel_tui.core.model import Connection, Database, DbKind, Key, KeyType, SshEndpoint
+
+    material = keys.generate()
+    with config.update() as cfg:
+        cfg.keys["k-1"] = Key(
+            "k-1", "one", KeyType.ED25519, material.public_line, material.fingerprint, NOW
+        )
+        cfg.connections["pg"] = Connection(
+            "pg", Database(DbKind.POSTGRESQL, "db", 5432), SshEndpoint("b", "u"), "k-1"
+        )
+    assert not set(HEAVY) & _imported_by_status()
+    agent = start_agent_process(Path(os.environ["TUNNEL_TUI_HOME"]))
+    try:
+        assert not set(HEAVY) & _imported_by_status()
+    finally:
+        agent.stop()
