@@ -215,3 +215,27 @@ async def test_bastion_without_sftp_rotates_through_exec(
     assert line.options == "restrict,port-forwarding,pty"
     assert text.startswith("# keep me\n") and len(split_lines(text)) == 2
     assert not openssh_login_works(server, old_identity)
+
+
+async def test_connection_added_mid_rotation_gets_the_new_key_before_the_switch(
+    world: RotationWorld, sshd_factory: Any, tmp_path: Path
+) -> None:
+    first, second = sshd_factory(strict_modes=True), sshd_factory(strict_modes=True)
+    old = world.add("prod", first)
+    old_identity = _identity(world, old.id, tmp_path, "old")
+    rows = rotate(world.catalog, "prod", known_hosts=world.known_hosts)
+    async for row in rows:  # stop (like an interrupted run) right after verify
+        if row.step == "verify":
+            assert row.ok
+            break
+    await rows.aclose()
+    world.add("staging", second, reuse=old.id, db_port=5434)  # shares the old key
+
+    resumed = await _run(world, "prod")
+
+    assert _final(resumed)[-1] == ("cleanup", "ok")
+    new_identity = _identity(world, world.catalog.get("staging").key_id, tmp_path, "new")
+    for server in (first, second):
+        assert not openssh_login_works(server, old_identity)
+        assert openssh_login_works(server, new_identity)
+    assert "prod, staging" in resumed[-1].detail

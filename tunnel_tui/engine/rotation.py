@@ -190,6 +190,15 @@ class _Run:
         settings = EngineSettings(connect_timeout=self.connect_timeout)
         return await connect_hops(tuple(hops), keys, self.known_hosts, settings=settings)
 
+    async def install(self, target: Target, old: Key, old_secret: Secret, new_key: Key) -> str:
+        """Add the new key's line (with the old line's options) through the old key."""
+        conns = await self.connect(target, old.id, old_secret)
+        try:
+            result = await add_authorized_key(conns[-1], _key_line(new_key), like=old.public_key)
+        finally:
+            await close_all(conns)
+        return result.method.value
+
     async def login_works(self, target: Target, rotating_key: str, secret: Secret) -> bool:
         """Does the last hop accept `secret`? (Other failures propagate.)"""
         try:
@@ -341,6 +350,7 @@ async def _rotate(
     # 3. install -------------------------------------------------------------------
     if record.stage is Stage.STORED:
         started = time.monotonic()
+        record = _with_current_targets(run, record)
         old = catalog.key(record.old_key_id)
         old_secret = catalog.private_key(old.id)
         targets = run.targets(record)
@@ -352,14 +362,7 @@ async def _rotate(
             method = ""
             if not manual:
                 try:
-                    conns = await run.connect(target, old.id, old_secret)
-                    try:
-                        result = await add_authorized_key(
-                            conns[-1], _key_line(new_key), like=old.public_key
-                        )
-                    finally:
-                        await close_all(conns)
-                    method = result.method.value
+                    method = await run.install(target, old, old_secret, new_key)
                 except ManualInstallRequired as exc:
                     yield StepResult(
                         "install", StepStatus.RUNNING, _ms(started), exc.message, exc.hint
@@ -429,6 +432,30 @@ async def _rotate(
     # 5. switch --------------------------------------------------------------------
     if record.stage is Stage.VERIFIED:
         started = time.monotonic()
+        # A connection added meanwhile may reach a server that lacks the new key: never
+        # switch it to a key that server would reject.
+        late = _with_current_targets(run, record)
+        targets = run.targets(late)
+        for display in late.pending_install:
+            try:
+                old = catalog.key(record.old_key_id)
+                method = await run.install(
+                    targets[display], old, catalog.private_key(old.id), new_key
+                )
+                if not await run.login_works(targets[display], old.id, new_secret):
+                    raise RotationError(f"{display} rejects the new key")
+            except TunnelTuiError as exc:
+                yield StepResult(
+                    "switch",
+                    StepStatus.FAIL,
+                    _ms(started),
+                    f"{display} (added during the rotation): {exc.message}",
+                    exc.hint or "run rotate-key again",
+                )
+                return
+            late = late.mark_installed(display, method)
+            record = late
+            _save(record, home)
         touched = await asyncio.to_thread(catalog.replace_key, record.old_key_id, new_key.id)
         names = sorted(set(record.connections) | set(touched))
         note = await _tell_agent(agent, home, record.old_key_id, new_key.id)
@@ -514,6 +541,12 @@ async def _rotate(
             f"{detail}; connections touched: {_join(record.connections)}",
         )
         _crash_hook(Stage.DONE)
+
+
+def _with_current_targets(run: _Run, record: RotationRecord) -> RotationRecord:
+    """The record with any server that started using the key since it began."""
+    extra = tuple(d for d in run.targets(record) if d not in record.targets)
+    return dataclasses.replace(record, targets=record.targets + extra) if extra else record
 
 
 def _active(rotations: dict[str, dict[str, Any]], key_id: str) -> RotationRecord | None:
