@@ -1,0 +1,375 @@
+"""Tunnel faults against a real OpenSSH sshd through the engine's public API
+(issue 10 items 1, 4, 5, 6, 7, 10, 11, 13). Small keepalive/backoff values keep
+each case to a few seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import threading
+import time
+
+import asyncpg
+import asyncssh
+import pytest
+
+from tests.fixtures.engine import FAST, make_conn, trust, wait_for
+from tests.reliability.helpers import TunnelRunner, connection_attempts, poll, runner_spec
+from tunnel_tui.core.model import Keepalive
+from tunnel_tui.core.paths import known_hosts_path
+from tunnel_tui.core.secret import Secret
+from tunnel_tui.core.status import TunnelState
+from tunnel_tui.engine import (
+    AuthRejected,
+    EngineSettings,
+    HostKeyChanged,
+    TunnelEngine,
+)
+
+KA = Keepalive(0.5, 2)
+DETECT = KA.interval * (KA.count_max + 1)
+
+
+def _keys(server, kh, keypair) -> dict[str, Secret]:
+    server.authorize(keypair.public_line)
+    trust(kh, server.host, server.port, server.host_public_key)
+    return {"k-test": Secret(keypair.private_pem)}
+
+
+async def _echo(port: int, payload: bytes = b"ping", timeout: float = 5) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(payload)
+        return await asyncio.wait_for(reader.readexactly(len(payload)), timeout)
+    finally:
+        writer.close()
+
+
+def _state(engine: TunnelEngine, name: str) -> TunnelState:
+    return engine.status(name).state
+
+
+# -- 1. frozen bastion ----------------------------------------------------------------
+
+
+async def test_frozen_session_goes_reconnecting_in_time_and_the_frozen_one_is_dropped(
+    sshd_factory, client_keypair, engine_known_hosts, echo_server
+):
+    server = sshd_factory()
+    keys = _keys(server, engine_known_hosts, client_keypair)
+    conn = make_conn("fz", [(server.host, server.port, server.user)],
+                     (echo_server.host, echo_server.port), keepalive=KA)
+    frozen: list[int] = []
+    async with TunnelEngine(engine_known_hosts, FAST) as engine:
+        try:
+            port = (await engine.start(conn, keys)).local_port
+            assert await _echo(port) == b"ping"
+            frozen = server.session_pids()
+            assert frozen
+            t0 = time.monotonic()
+            for pid in frozen:
+                os.kill(pid, signal.SIGSTOP)
+            await wait_for(lambda: _state(engine, "fz") is TunnelState.RECONNECTING,
+                           DETECT + 3, "reconnecting")
+            assert time.monotonic() - t0 <= DETECT + 1.5
+            # The listener still answers: a new SSH connection brings it back on the same port.
+            await wait_for(lambda: _state(engine, "fz") is TunnelState.UP, 10, "up again")
+            status = engine.status("fz")
+            assert status.local_port == port and status.reconnects == 1
+            assert await _echo(port, b"again") == b"again"
+        finally:
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
+        # Thawed, the old session finds its client gone and exits: one connection left.
+        poll_until = time.monotonic() + 10
+        while len(server.connection_pids()) != 1 and time.monotonic() < poll_until:
+            await asyncio.sleep(0.05)
+        assert len(server.connection_pids()) == 1
+
+
+# -- 4. bastion restart: capped, jittered backoff, no tight loop -------------------------
+
+
+class CountingPort:
+    """Holds the bastion's port while it is 'down': accepts and closes at once,
+    recording when each connection attempt arrived."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(64)
+        self.sock.settimeout(0.1)
+        self.times: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.times.append(time.monotonic())
+            client.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+
+
+async def test_bastion_restart_backoff_is_capped_and_jittered_without_a_tight_loop(
+    sshd_factory, client_keypair, engine_known_hosts, echo_server
+):
+    server = sshd_factory()
+    keys = _keys(server, engine_known_hosts, client_keypair)
+    conn = make_conn("rs", [(server.host, server.port, server.user)],
+                     (echo_server.host, echo_server.port), keepalive=KA)
+    base, cap, window = 0.1, 0.6, 4.0
+    settings = EngineSettings(backoff_base=base, backoff_cap=cap, connect_timeout=3.0,
+                              stats_interval=0.05)
+    async with TunnelEngine(engine_known_hosts, settings) as engine:
+        port = (await engine.start(conn, keys)).local_port
+        server.stop()
+        counter = CountingPort(server.port)
+        try:
+            await wait_for(lambda: _state(engine, "rs") is TunnelState.RECONNECTING, 5,
+                           "reconnecting")
+            await asyncio.sleep(window)  # the outage being measured
+        finally:
+            counter.close()
+        # Each attempt may be two TCP connections a few ms apart: the handshake, then the
+        # engine's probe for a changed host key *type* (ssh.py) when the server hung up.
+        attempts: list[list[float]] = []
+        for t in counter.times:
+            if attempts and t - attempts[-1][-1] < 0.015:
+                attempts[-1].append(t)
+            else:
+                attempts.append([t])
+        starts = [a[0] for a in attempts]
+        gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+        assert all(len(a) <= 3 for a in attempts), counter.times
+        # A tight loop would be hundreds of attempts; the floor of the jitter (a tenth of
+        # the cap) bounds it hard, full jitter makes the mean gap about half the cap.
+        assert 3 <= len(attempts) <= window / (cap * 0.1), starts
+        assert sum(gaps) / len(gaps) >= cap / 4, gaps
+        assert max(gaps) <= cap + 0.5, gaps  # capped
+        assert len({round(g, 2) for g in gaps}) >= max(2, len(gaps) // 2), gaps  # jittered
+        server.start()
+        log_before = connection_attempts(server)
+        await wait_for(lambda: _state(engine, "rs") is TunnelState.UP, cap + 5, "up")
+        assert engine.status("rs").local_port == port
+        assert await _echo(port) == b"ping"
+        assert connection_attempts(server) - log_before <= 2
+
+
+# -- 5. reconnect storm ---------------------------------------------------------------------
+
+
+@pytest.mark.slow
+async def test_reconnect_storm_twenty_keys_maxstartups_two_all_come_back(
+    sshd_factory, engine_known_hosts, echo_server
+):
+    server = sshd_factory(options={"MaxStartups": "2"})
+    trust(engine_known_hosts, server.host, server.port, server.host_public_key)
+    n = 20
+    conns, keys = [], {}
+    for i in range(n):
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        server.authorize(key.export_public_key().decode().strip())
+        keys[f"k{i}"] = Secret(key.export_private_key().decode())
+        conns.append(make_conn(f"s{i}", [(server.host, server.port, server.user)],
+                               (echo_server.host, echo_server.port), key_id=f"k{i}",
+                               keepalive=KA))
+    settings = EngineSettings(backoff_base=0.2, backoff_cap=1.5, connect_timeout=5.0,
+                              stats_interval=0.1)
+    async with TunnelEngine(engine_known_hosts, settings) as engine:
+        for c in conns:  # one at a time: MaxStartups 2 refuses bursts of handshakes
+            await engine.start(c, {c.key_id: keys[c.key_id]})
+        assert len(server.connection_pids()) == n  # each key its own SSH connection
+        ports = [engine.status(c.name).local_port for c in conns]
+        server.restart()
+        await wait_for(
+            lambda: all(s.state is TunnelState.UP and s.reconnects >= 1
+                        for s in engine.statuses()),
+            45, "all 20 tunnels up again",
+        )
+        assert [engine.status(c.name).local_port for c in conns] == ports
+        echoes = await asyncio.gather(*(_echo(p, f"n{i}".encode()) for i, p in enumerate(ports)))
+        assert echoes == [f"n{i}".encode() for i in range(n)]
+        assert "failed" not in {s.state.value for s in engine.statuses()}
+
+
+# -- 6. database restart / down ----------------------------------------------------------------
+
+
+async def _pg(port: int, pg, sql: str = "select 1") -> object:
+    conn = await asyncpg.connect(host="127.0.0.1", port=port, user=pg.user,
+                                 password=pg.password, database=pg.database, timeout=10)
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close(timeout=2)
+
+
+async def test_db_restart_keeps_the_tunnel_and_db_down_names_address_and_refusal(
+    sshd_factory, client_keypair, engine_known_hosts, postgres_factory
+):
+    pg = postgres_factory()
+    server = sshd_factory()
+    keys = _keys(server, engine_known_hosts, client_keypair)
+    conn = make_conn("db", [(server.host, server.port, server.user)], (pg.host, pg.port),
+                     keepalive=KA)
+    async with TunnelEngine(engine_known_hosts, FAST) as engine:
+        events = []
+        engine.subscribe(events.append)
+        port = (await engine.start(conn, keys)).local_port
+        assert await _pg(port, pg) == 1
+        await asyncio.to_thread(pg.restart)
+        assert await _pg(port, pg, "select 2") == 2
+        status = engine.status("db")
+        assert status.state is TunnelState.UP and status.reconnects == 0
+        assert {e.state for e in events} == {TunnelState.CONNECTING, TunnelState.UP}
+
+        await asyncio.to_thread(pg.stop)
+        with pytest.raises((OSError, asyncpg.PostgresError, asyncio.TimeoutError)):
+            await _pg(port, pg)
+        status = engine.status("db")
+        assert status.state is TunnelState.UP  # the SSH side is fine
+        error = status.last_error or ""
+        assert f"{pg.host}:{pg.port}" in error and "connection refused" in error, error
+        await asyncio.to_thread(pg.start)
+        assert await _pg(port, pg, "select 3") == 3
+
+
+# -- 7. idle channel killed by the bastion --------------------------------------------------------
+
+
+async def test_channel_timeout_closes_cleanly_and_the_next_connection_works(
+    sshd_factory, client_keypair, engine_known_hosts, echo_server
+):
+    server = sshd_factory(options={"ChannelTimeout": "direct-tcpip=2s"})
+    keys = _keys(server, engine_known_hosts, client_keypair)
+    conn = make_conn("ct", [(server.host, server.port, server.user)],
+                     (echo_server.host, echo_server.port), keepalive=Keepalive(30, 3))
+    async with TunnelEngine(engine_known_hosts, FAST) as engine:
+        port = (await engine.start(conn, keys)).local_port
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"hi")
+        assert await asyncio.wait_for(reader.readexactly(2), 5) == b"hi"
+        t0 = time.monotonic()
+        # Idle: the bastion closes the channel; the client sees a clean EOF, not a hang.
+        assert await asyncio.wait_for(reader.read(10), 15) == b""
+        # sshd counts idle time in whole seconds: it may close up to 1 s early.
+        assert time.monotonic() - t0 >= 0.9
+        writer.close()
+        await wait_for(lambda: engine.status("ct").channels == 0, 5, "channel released")
+        status = engine.status("ct")
+        assert status.state is TunnelState.UP and status.reconnects == 0
+        assert await _echo(port, b"next") == b"next"
+
+
+# -- 10. the tunnel process frozen longer than the server's ClientAlive window ----------------
+
+
+@pytest.mark.slow
+def test_tunnel_process_sigstopped_past_clientalive_reconnects_after_sigcont(
+    sshd_factory, client_keypair, echo_server
+):
+    server = sshd_factory(options={"ClientAliveInterval": "1", "ClientAliveCountMax": "1"})
+    server.authorize(client_keypair.public_line)
+    runner = TunnelRunner(runner_spec(server, client_keypair.private_pem,
+                                      (echo_server.host, echo_server.port),
+                                      keepalive=[30, 3]))
+    try:
+        up = runner.wait_state("up", 15)
+        port = up["local_port"]
+        session = server.connection_pids()
+        assert len(session) == 1
+        os.kill(runner.pid, signal.SIGSTOP)
+        try:
+            # sshd gives up on the silent client after ~2 s and closes its session.
+            poll(lambda: not set(session) & set(server.connection_pids()), 10,
+                 "sshd dropping the frozen client")
+        finally:
+            os.kill(runner.pid, signal.SIGCONT)
+        count = len(runner.states())
+        runner.wait_state("reconnecting", 10, after=count)
+        back = runner.wait_state("up", 10, after=count)
+        assert back["local_port"] == port and back["reconnects"] >= 1
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"thawed")
+            sock.settimeout(5)
+            assert sock.recv(16) == b"thawed"
+    finally:
+        runner.stop()
+
+
+# -- 11 / 13. permanent failures: exactly one attempt, known_hosts untouched --------------------
+
+
+async def test_rejected_key_fails_permanently_after_exactly_one_attempt(
+    sshd_factory, client_keypair, engine_known_hosts, echo_server
+):
+    server = sshd_factory()
+    trust(engine_known_hosts, server.host, server.port, server.host_public_key)
+    conn = make_conn("rk", [(server.host, server.port, server.user)],
+                     (echo_server.host, echo_server.port), keepalive=KA)
+    async with TunnelEngine(engine_known_hosts, FAST) as engine:
+        with pytest.raises(AuthRejected) as err:
+            await engine.start(conn, {"k-test": Secret(client_keypair.private_pem)})
+        assert "authorized_keys" in (err.value.hint or "")
+        await asyncio.sleep(1.0)  # FAST backoff would have retried ~5 times by now
+        assert connection_attempts(server) == 1
+        assert engine.statuses() == []
+
+
+async def test_changed_host_key_on_first_connect_one_attempt_and_known_hosts_unchanged(
+    sshd_factory, client_keypair, engine_known_hosts, echo_server
+):
+    server = sshd_factory()
+    server.authorize(client_keypair.public_line)
+    other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
+    trust(engine_known_hosts, server.host, server.port, other)
+    kh_file = known_hosts_path()
+    before = kh_file.read_bytes()
+    conn = make_conn("hk", [(server.host, server.port, server.user)],
+                     (echo_server.host, echo_server.port), keepalive=KA)
+    async with TunnelEngine(engine_known_hosts, FAST) as engine:
+        for accept_new in (False, True):  # "accept new" never means "no check"
+            with pytest.raises(HostKeyChanged) as err:
+                await engine.start(conn, {"k-test": Secret(client_keypair.private_pem)},
+                                   accept_new_host_key=accept_new)
+            assert "man-in-the-middle" in err.value.message
+            assert server.host_fingerprint in err.value.message
+        await asyncio.sleep(1.0)
+        assert connection_attempts(server) == 2  # one per start(), no retries
+    assert kh_file.read_bytes() == before
+
+
+async def test_host_key_changed_after_trust_stops_the_live_tunnel_with_a_mitm_warning(
+    sshd_factory, client_keypair, engine_known_hosts, echo_server
+):
+    server = sshd_factory()
+    keys = _keys(server, engine_known_hosts, client_keypair)
+    kh_file = known_hosts_path()
+    before = kh_file.read_bytes()
+    conn = make_conn("mitm", [(server.host, server.port, server.user)],
+                     (echo_server.host, echo_server.port), keepalive=KA)
+    async with TunnelEngine(engine_known_hosts, FAST) as engine:
+        port = (await engine.start(conn, keys)).local_port
+        server.restart(new_host_key=True)  # same address, another host key
+        log_before = connection_attempts(server)
+        await wait_for(lambda: _state(engine, "mitm") is TunnelState.FAILED, 10, "failed")
+        status = engine.status("mitm")
+        assert "man-in-the-middle" in (status.last_error or "")
+        assert "not retrying" in (status.last_error or "")
+        await asyncio.sleep(1.0)
+        assert connection_attempts(server) - log_before == 1
+        with pytest.raises(OSError):  # the local port is closed, not silently half-up
+            await _echo(port)
+    assert kh_file.read_bytes() == before
