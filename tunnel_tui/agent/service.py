@@ -9,17 +9,19 @@ passphrase the agent holds in memory); status and down never touch them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tunnel_tui.agent.snapshot import down_status, load_connections, unknown
 from tunnel_tui.core import paths
 from tunnel_tui.core.errors import TunnelError, TunnelTuiError
-from tunnel_tui.core.logging import register_secret
+from tunnel_tui.core.logging import redact, register_secret
 from tunnel_tui.core.model import Connection
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.status import TunnelState, TunnelStatus
@@ -166,6 +168,15 @@ class TunnelService:
             except TunnelTuiError as exc:
                 self._record_failure(conn, exc)
                 raise
+            except Exception as exc:
+                # Not one of the engine's typed errors: still a failed tunnel, not a dead agent.
+                log.exception("unexpected error while bringing %s up", name)
+                error = TunnelError(
+                    f"{name} failed: {type(exc).__name__}: {redact(str(exc))}",
+                    hint=f"`tunnel-tui validate {name}` checks each step",
+                )
+                self._record_failure(conn, error)
+                raise error from None
             finally:
                 self._starting.discard(name)
             log.info("%s up on %s:%s", name, status.local_host, status.local_port)
@@ -177,7 +188,8 @@ class TunnelService:
         connections = self.connections()
         live = self._live()
         if name not in connections and name not in live and name not in self._failures:
-            raise unknown(self.connection(name).name)  # re-reads the config first
+            self.connection(name)  # re-reads the config: NotFoundError if really unknown
+            connections = self.connections()
         async with self._lock(name):
             if name in live:
                 await self.engine().stop(name)
@@ -207,15 +219,12 @@ class TunnelService:
         live = self._live().get(conn.name)
         if live is not None and live.state is TunnelState.FAILED:
             return
-        base = down_status(conn)
-        self._failures[conn.name] = TunnelStatus(
-            **{
-                **base.__dict__,
-                "state": TunnelState.FAILED,
-                "since": _now(),
-                "last_error": exc.message,
-                "hint": exc.hint,
-            }
+        self._failures[conn.name] = dataclasses.replace(
+            down_status(conn),
+            state=TunnelState.FAILED,
+            since=datetime.now(UTC),
+            last_error=exc.message,
+            hint=exc.hint,
         )
         self._publish(self._failures[conn.name])
 
@@ -340,12 +349,6 @@ class TunnelService:
                         yield status
         finally:
             self._subscribers.discard(subscriber)
-
-
-def _now() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
 
 
 def _env_float(name: str, default: float) -> float:
