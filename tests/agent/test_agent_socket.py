@@ -248,3 +248,13 @@ def test_agent_sees_config_changes_without_restart(agent_process: AgentProcess) 
     with config.update() as cfg:
         del cfg.connections["late"]
     assert agent_process.client().status() == []
+
+
+def test_removed_socket_is_recreated(agent_process: AgentProcess) -> None:
+    os.unlink(agent_process.socket)
+    deadline = time.monotonic() + 10
+    while not agent_process.socket.exists():
+        assert time.monotonic() < deadline, "socket not recreated"
+        time.sleep(0.05)
+    assert agent_process.client().ping()["pid"] == agent_process.pid
+    assert stat.S_IMODE(os.stat(agent_process.socket).st_mode) == 0o600

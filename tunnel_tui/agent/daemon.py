@@ -125,8 +125,8 @@ async def serve(address: AgentAddress) -> None:
                 log.warning("home %s was removed: stopping", address.home)
                 break
             if not os.path.exists(address.socket):
-                log.warning("socket %s was removed: stopping", address.socket)
-                break
+                log.warning("socket %s was removed: listening again", address.socket)
+                await server.rebind()
             try:
                 service.connections()  # picks up config changes
             except TunnelTuiError as exc:

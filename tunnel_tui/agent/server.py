@@ -90,6 +90,12 @@ class AgentServer:
             write_private_file(self.address.addr_file, f"{path}\n".encode())
         log.info("listening on %s", path)
 
+    async def rebind(self) -> None:
+        """Listen again after the socket file was removed (a /tmp cleaner, a person)."""
+        if self._server is not None:
+            self._server.close()
+        await self.start()
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
