@@ -162,6 +162,8 @@ def test_up_query_status_from_ssh_login_then_down(pg_setup: Setup) -> None:
     # The picked port is saved, and `up` again is a no-op printing the same line.
     assert Catalog().get("pg").local_port == port
     assert up("pg") == port
+    as_json = json.loads(cli("up", "pg", "--json").stdout)
+    assert as_json["state"] == "up" and as_json["local_port"] == port
     table = cli("status", env=no_keyring_env())
     assert table.returncode == 0
     assert all(len(line) <= 80 for line in table.stdout.splitlines())

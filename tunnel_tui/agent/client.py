@@ -228,6 +228,15 @@ class AsyncAgentClient:
             "vault-unlock", timeout=60.0, passphrase=passphrase.reveal(), create=create
         )
 
+    async def vault_lock(self) -> None:
+        await self.call("vault-lock")
+
+    async def vault_status(self) -> dict[str, Any]:
+        return await self.call("vault-status")
+
+    async def reload(self) -> None:
+        await self.call("reload")
+
     async def shutdown(self) -> None:
         await self.call("shutdown", timeout=30.0)
 
