@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -374,3 +375,34 @@ def test_unwatched_failure_is_logged_and_notified(
     assert "tunnel-tui: pg failed" in notified
     log = (isolated_env.home / "logs" / "agent.log").read_text()
     assert "pg failed:" in log and "PRIVATE KEY" not in log
+
+
+def test_two_ups_racing_to_start_the_agent_share_one(pg_setup: Setup) -> None:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tunnel_tui", "up", "pg"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [proc.communicate(timeout=60) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outputs
+    ports = {int(UP_LINE.match(out.strip())["port"]) for out, _ in outputs}  # type: ignore[index]
+    assert len(ports) == 1
+    assert asyncio.run(pg_query(ports.pop(), pg_setup.db, "SELECT 6")) == 6
+    agents = [
+        pid
+        for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+        if _agent_of_home(pid, paths.home_dir())
+    ]
+    assert len(agents) == 1
+
+
+def _agent_of_home(pid: int, home: Path) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"tunnel_tui.agent" in cmdline and str(home).encode() in cmdline and pid_alive(pid)
