@@ -87,6 +87,7 @@ def test_table_fits_80_columns_and_explains_failures() -> None:
     assert "hint: add this public key" in rest and "tunnel-tui key show staging" in rest
     assert "no tunnels are up" not in table
     assert "no tunnels are up" in render_table(rows[2:], running=False, now=NOW)
+    assert "no tunnels are up" in render_table(rows[1:], running=True, now=NOW)
 
 
 def test_agent_foreground_and_stop(isolated_env: Any) -> None:

@@ -165,6 +165,9 @@ def render_table(
     if not running:
         lines.append("")
         lines.append("no tunnels are up (the agent is not running; `tunnel-tui up NAME` starts it)")
+    elif statuses and all(s.state in (TunnelState.DOWN, TunnelState.FAILED) for s in statuses):
+        lines.append("")
+        lines.append("no tunnels are up")
     return "\n".join(lines)
 
 
