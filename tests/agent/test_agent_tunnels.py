@@ -31,7 +31,9 @@ from tunnel_tui.core.status import TunnelState
 UP_LINE = re.compile(r"^(?P<name>\S+) up on 127\.0\.0\.1:(?P<port>\d+)$")
 
 
-def cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout=60.0):
+def cli(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tunnel_tui", *args],
         capture_output=True,
@@ -103,7 +105,9 @@ def add_connection(name: str, scheme: str, db: Any, sshd: Any, keypair: Any) -> 
 
 
 @pytest.fixture
-def pg_setup(sshd, postgres, client_keypair, secret_service, agent_reaper) -> Setup:
+def pg_setup(
+    sshd: Any, postgres: Any, client_keypair: Any, secret_service: Any, agent_reaper: None
+) -> Setup:
     sshd.authorize(client_keypair.public_line)
     trust_host(sshd)
     return add_connection("pg", "postgresql", postgres, sshd, client_keypair)
@@ -189,7 +193,11 @@ def test_sigkill_agent_then_up_again_on_the_same_port(pg_setup: Setup) -> None:
 
 
 def test_sigterm_closes_tunnels_and_sessions(
-    sshd, postgres, client_keypair, secret_service, agent_process: AgentProcess
+    sshd: Any,
+    postgres: Any,
+    client_keypair: Any,
+    secret_service: Any,
+    agent_process: AgentProcess,
 ) -> None:
     sshd.authorize(client_keypair.public_line)
     trust_host(sshd)
@@ -204,7 +212,7 @@ def test_sigterm_closes_tunnels_and_sessions(
 
 
 def test_failures_exit_1_with_reason_and_hint(
-    sshd, postgres, client_keypair, secret_service, agent_reaper
+    sshd: Any, postgres: Any, client_keypair: Any, secret_service: Any, agent_reaper: None
 ) -> None:
     sshd.authorize(client_keypair.public_line)
     add_connection("pg", "postgresql", postgres, sshd, client_keypair)
@@ -241,7 +249,7 @@ def _closed_port() -> int:
 
 
 def test_status_without_agent_lists_configured_connections_down(
-    sshd, postgres, client_keypair, secret_service
+    sshd: Any, postgres: Any, client_keypair: Any, secret_service: Any
 ) -> None:
     add_connection("pg", "postgresql", postgres, sshd, client_keypair)
     (row,) = status_json()
@@ -252,7 +260,7 @@ def test_status_without_agent_lists_configured_connections_down(
 
 
 def test_mariadb_through_the_agent(
-    sshd, mariadb, client_keypair, secret_service, agent_reaper
+    sshd: Any, mariadb: Any, client_keypair: Any, secret_service: Any, agent_reaper: None
 ) -> None:
     import aiomysql
 
@@ -303,7 +311,11 @@ async def test_async_client_sees_up_events_for_the_tui(pg_setup: Setup) -> None:
 
 
 def test_vault_unlock_lets_the_agent_bring_tunnels_up(
-    sshd, postgres, client_keypair, agent_reaper, monkeypatch
+    sshd: Any,
+    postgres: Any,
+    client_keypair: Any,
+    agent_reaper: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # An SSH login with no keyring: secrets live in the vault the agent unlocks.
     monkeypatch.setenv("TUNNEL_TUI_SECRETS", "vault")
@@ -351,7 +363,12 @@ def test_switch_key_moves_the_live_tunnel_to_the_new_key(pg_setup: Setup) -> Non
 
 
 def test_unwatched_failure_is_logged_and_notified(
-    sshd_factory, postgres, client_keypair, secret_service, agent_reaper, isolated_env
+    sshd_factory: Any,
+    postgres: Any,
+    client_keypair: Any,
+    secret_service: Any,
+    agent_reaper: None,
+    isolated_env: Any,
 ) -> None:
     # A stand-in notify-send records what a desktop would have shown.
     bin_dir = isolated_env.root / "bin"

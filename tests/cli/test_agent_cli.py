@@ -134,7 +134,12 @@ class LineReader:
         self.lines: queue.Queue[str] = queue.Queue()
         assert proc.stdout is not None
         stream = proc.stdout
-        threading.Thread(target=lambda: [self.lines.put(x) for x in stream], daemon=True).start()
+
+        def pump() -> None:
+            for line in stream:
+                self.lines.put(line)
+
+        threading.Thread(target=pump, daemon=True).start()
 
     def json(self, timeout: float = 15.0) -> list[dict[str, Any]]:
         try:
