@@ -9,20 +9,25 @@ processes and must run in a thread worker; `async` ones talk to the agent.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from tunnel_tui.core.errors import TunnelTuiError
-from tunnel_tui.core.model import Connection, Key, KeyType
+from tunnel_tui.core.model import Connection, Key, KeyType, SshEndpoint
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.status import TunnelState, TunnelStatus
 from tunnel_tui.core.steps import StepResult
 from tunnel_tui.ui.form_result import FormResult, KeySource
 
 if TYPE_CHECKING:
+    from tunnel_tui.agent.client import AsyncAgentClient
     from tunnel_tui.core.catalog import Catalog
+
+
+# (bastion "user@host:port", "SHA256:...") -> trust it? Asked during validation.
+HostKeyQuestion = Callable[[str, str], Awaitable[bool]]
 
 
 class NotAvailableError(TunnelTuiError):
@@ -62,40 +67,7 @@ class Services(Protocol):
     def detail(self, name: str) -> ConnectionDetail: ...  # blocking
     def keys(self) -> list[Key]: ...  # blocking
     def key_users(self) -> dict[str, list[str]]: ...  # blocking: key id -> connection names
-    def save(self, form: FormResult) -> SaveOutcome:
-        from tunnel_tui.core.catalog import GenerateKey, ImportKey, ReuseKey
-        from tunnel_tui.core.urls import format_db_url, format_ssh_url
-
-        cat = self._cat()
-        choice: GenerateKey | ImportKey | ReuseKey
-        if form.key_source is KeySource.GENERATE:
-            choice = GenerateKey()
-        elif form.key_source is KeySource.REUSE:
-            choice = ReuseKey(form.reuse_key_id)
-        else:
-            if form.key_source is KeySource.FILE:
-                data = Path(form.key_path).expanduser().read_bytes()
-            else:
-                data = (form.key_pem.reveal() if form.key_pem else "").encode()
-            choice = ImportKey(data, form.passphrase)
-        db_url, ssh_url = format_db_url(form.database), format_ssh_url(form.bastion)
-        if form.original_name:
-            current = cat.get(form.original_name)
-            same_key = isinstance(choice, ReuseKey) and choice.key_id_or_name == current.key_id
-            result = cat.edit(
-                form.original_name,
-                db_url=db_url,
-                ssh_url=ssh_url,
-                key=None if same_key else choice,
-                db_password=form.password,
-                rename=form.name if form.name != form.original_name else None,
-            )
-        else:
-            result = cat.add(
-                form.name, db_url, ssh_url, key=choice, db_password=form.password
-            )
-        return SaveOutcome(result.connection, result.key, result.generated)
-
+    def save(self, form: FormResult) -> SaveOutcome: ...  # blocking (keyring)
     def remove(self, name: str) -> None: ...  # blocking (keyring)
     def generate_key(self, name: str, key_type: KeyType) -> Key: ...  # blocking
     def delete_key(self, key_id: str) -> None: ...  # blocking; refused while in use
@@ -108,7 +80,12 @@ class Services(Protocol):
     async def up(self, name: str) -> TunnelStatus: ...
     async def down(self, name: str) -> None: ...
     def validate(
-        self, name: str, *, accept_new_host_key: bool = False, wait_for_key_seconds: float = 0
+        self,
+        name: str,
+        *,
+        accept_new_host_key: bool = False,
+        wait_for_key_seconds: float = 0,
+        on_host_key: HostKeyQuestion | None = None,
     ) -> AsyncIterator[StepResult]: ...
     def rotation_available(self) -> bool: ...
     def rotate(self, name: str) -> AsyncIterator[StepResult]: ...
@@ -191,11 +168,12 @@ class RealServices:
 
     def save(self, form: FormResult) -> SaveOutcome:
         from tunnel_tui.core.catalog import GenerateKey, ImportKey, ReuseKey
+        from tunnel_tui.core.urls import format_db_url, format_ssh_url
 
         cat = self._cat()
-        choice: object
+        choice: GenerateKey | ImportKey | ReuseKey
         if form.key_source is KeySource.GENERATE:
-            choice = GenerateKey("ed25519")
+            choice = GenerateKey()
         elif form.key_source is KeySource.REUSE:
             choice = ReuseKey(form.reuse_key_id)
         else:
@@ -204,22 +182,27 @@ class RealServices:
             else:
                 data = (form.key_pem.reveal() if form.key_pem else "").encode()
             choice = ImportKey(data, form.passphrase)
+        db_url, ssh_url = format_db_url(form.database), format_ssh_url(form.bastion)
         if form.original_name:
-            cat.remove(form.original_name)
-        result = cat.add(
-            form.name,
-            form.db_url(),
-            form.ssh_url(),
-            key=choice,
-            db_password=form.password,
-        )
+            current = cat.get(form.original_name)
+            same_key = isinstance(choice, ReuseKey) and choice.key_id_or_name == current.key_id
+            result = cat.edit(
+                form.original_name,
+                db_url=db_url,
+                ssh_url=ssh_url,
+                key=None if same_key else choice,
+                db_password=form.password,
+                rename=form.name if form.name != form.original_name else None,
+            )
+        else:
+            result = cat.add(form.name, db_url, ssh_url, key=choice, db_password=form.password)
         return SaveOutcome(result.connection, result.key, result.generated)
 
     def remove(self, name: str) -> None:
         self._cat().remove(name)
 
     def generate_key(self, name: str, key_type: KeyType) -> Key:
-        return self._cat().generate_key(name, key_type)  # type: ignore[no-any-return]
+        return self._cat().generate_key(name, key_type)
 
     def delete_key(self, key_id: str) -> None:
         self._cat().delete_key(key_id)
@@ -228,36 +211,25 @@ class RealServices:
         from tunnel_tui.core import keys
 
         comment = f"tunnel-tui:{key.name}"
-        targets = None
-        if restricted:
-            targets = [
-                c.database.target for c in self.connections() if c.key_id == key.id
-            ] or None
-        return keys.authorized_keys_line(key.public_key, comment, restrict_targets=targets)
+        targets = self._cat().restrict_targets(key.id) if restricted else None
+        return keys.authorized_keys_line(key.public_key, comment, restrict_targets=targets or None)
 
     # -- secrets -----------------------------------------------------------------------
     def secrets_state(self) -> SecretsState:
-        import os
-
         from tunnel_tui.core import secrets
 
-        forced = os.environ.get("TUNNEL_TUI_SECRETS", "auto")
-        if forced != "vault":
-            usable, name, reason = secrets.keyring_status()
-            if usable:
-                return SecretsState(name, True, reason)
-            if forced == "keyring":
-                return SecretsState(name, False, reason)
-        else:
-            reason = "TUNNEL_TUI_SECRETS=vault"
-        return SecretsState("vault", self._vault_passphrase is not None, reason)
+        status = secrets.keyring_status()
+        if status.usable:
+            return SecretsState(status.name, True, status.reason)
+        if secrets.mode() == "keyring":
+            return SecretsState(status.name or "keyring", False, status.reason)
+        return SecretsState("vault", self._vault_passphrase is not None, status.reason)
 
     def unlock_vault(self, passphrase: Secret) -> None:
         from tunnel_tui.core import secrets
 
-        store = secrets.open_store(self.home, vault_passphrase=passphrase)
-        # Opening checks the passphrase against an existing vault (or creates one).
-        store.get("canary:unlock")
+        # Opens (checking the passphrase) or creates the vault.
+        secrets.open_store(self.home, vault_passphrase=passphrase)
         self._vault_passphrase = passphrase
         self._catalog = None
         try:
@@ -265,10 +237,10 @@ class RealServices:
 
             AgentClient(self.home).vault_unlock(passphrase)
         except (ImportError, TunnelTuiError, OSError):
-            pass  # no agent yet: it gets the passphrase when it starts
+            pass  # no agent yet: `up` hands it the passphrase when it starts one
 
     # -- agent -------------------------------------------------------------------------
-    def _async_client(self):  # type: ignore[no-untyped-def]
+    def _async_client(self) -> AsyncAgentClient:
         from tunnel_tui.agent.client import AsyncAgentClient
 
         return AsyncAgentClient(self.home)
@@ -294,7 +266,7 @@ class RealServices:
                 live = {}
         return [live.get(c.name) or down_status(c) for c in configured]
 
-    async def events(self) -> AsyncIterator[TunnelStatus]:  # type: ignore[override]
+    async def events(self) -> AsyncIterator[TunnelStatus]:
         client = self._async_client()
         async for status in client.events():
             yield status
@@ -306,34 +278,49 @@ class RealServices:
 
         await asyncio.to_thread(ensure_agent, self.home)
         if self._vault_passphrase is not None:
+            # A fresh agent knows no vault passphrase yet; a running one ignores a repeat.
             await self._async_client().vault_unlock(self._vault_passphrase)
-        return await self._async_client().up(name)  # type: ignore[no-any-return]
+        return await self._async_client().up(name)
 
     async def down(self, name: str) -> None:
         await self._async_client().down(name)
 
     # -- validation and rotation -------------------------------------------------------
-    async def validate(  # type: ignore[override]
-        self, name: str, *, accept_new_host_key: bool = False, wait_for_key_seconds: float = 0
+    async def validate(
+        self,
+        name: str,
+        *,
+        accept_new_host_key: bool = False,
+        wait_for_key_seconds: float = 0,
+        on_host_key: HostKeyQuestion | None = None,
     ) -> AsyncIterator[StepResult]:
         import asyncio
 
         from tunnel_tui import validate
+        from tunnel_tui.core.known_hosts import KnownHosts
+        from tunnel_tui.core.paths import known_hosts_path
 
         cat = await asyncio.to_thread(self._cat)
         conn = await asyncio.to_thread(cat.get, name)
+
+        async def ask(hop: SshEndpoint, fingerprint: str) -> bool:
+            return await on_host_key(hop.display, fingerprint) if on_host_key else False
+
         async for step in validate.run(
             conn,
             cat,
             accept_new_host_key=accept_new_host_key,
             wait_for_key_seconds=wait_for_key_seconds,
+            on_host_key=ask if on_host_key else None,
+            known_hosts=KnownHosts(known_hosts_path(self.home)),
         ):
             yield step
+
 
     def rotation_available(self) -> bool:
         return _module_exists("tunnel_tui.engine.rotation")
 
-    async def rotate(self, name: str) -> AsyncIterator[StepResult]:  # type: ignore[override]
+    async def rotate(self, name: str) -> AsyncIterator[StepResult]:
         import asyncio
 
         if not self.rotation_available():
@@ -341,5 +328,5 @@ class RealServices:
         from tunnel_tui.engine import rotation
 
         cat = await asyncio.to_thread(self._cat)
-        async for step in rotation.rotate(cat, name):
+        async for step in rotation.rotate(cat, name, home=self.home):
             yield step

@@ -31,7 +31,7 @@ class ConnectionsScreen(Screen[None]):
     BINDINGS = [
         Binding("a", "add", "Add", id="connection.add"),
         Binding("e", "edit", "Edit", id="connection.edit"),
-        Binding("enter", "toggle", "Up/Down", id="connection.toggle", priority=True),
+        Binding("enter", "toggle_tunnel", "Up/Down", id="connection.toggle", priority=True),
         Binding("v", "validate", "Validate", id="connection.validate"),
         Binding("k", "keys", "Keys", id="app.keys"),
         Binding("r", "rotate", "Rotate", id="connection.rotate"),
@@ -93,6 +93,8 @@ class ConnectionsScreen(Screen[None]):
     async def reload(self) -> None:
         statuses = await self.services.statuses()
         connections = await asyncio.to_thread(self.services.connections)
+        if not self._alive():
+            return
         self._connections = {c.name: c for c in connections}
         self._details.clear()
         by_name = {s.name: s for s in statuses}
@@ -103,9 +105,10 @@ class ConnectionsScreen(Screen[None]):
         self.query_one(DetailPane).display = not empty
         self.refresh_bindings()
         self._update_counts()
-        self.query_one(TopBar).agent = (
-            "running" if await self.services.agent_running() else "stopped"
-        )
+        running = await self.services.agent_running()
+        if not self._alive():
+            return
+        self.query_one(TopBar).agent = "running" if running else "stopped"
         self.show_detail()
         self.loaded.set()
         if not self._events_alive:
@@ -145,6 +148,8 @@ class ConnectionsScreen(Screen[None]):
             self.app.call_from_thread(self._ask_vault)
 
     def _set_secrets(self, label: str, reason: str) -> None:
+        if not self._alive():
+            return
         bar = self.query_one(TopBar)
         bar.secrets = label
         bar.tooltip = reason or None
@@ -158,8 +163,12 @@ class ConnectionsScreen(Screen[None]):
 
         self.app.push_screen(VaultScreen(self.services), done)
 
+    def _alive(self) -> bool:
+        """False once the screen is being torn down (workers finish after an await)."""
+        return self.is_attached and bool(self.query(ConnectionTable))
+
     def _flush(self) -> None:
-        if not self._pending:
+        if not self._pending or not self._alive():
             return
         pending, self._pending = self._pending, {}
         for status in pending.values():
@@ -178,6 +187,8 @@ class ConnectionsScreen(Screen[None]):
     @work(exclusive=True, group="refresh")
     async def refresh_statuses(self) -> None:
         statuses = await self.services.statuses()
+        if not self._alive():
+            return
         names = {s.name for s in statuses}
         if names != set(self._connections):
             self.reload()
@@ -185,9 +196,10 @@ class ConnectionsScreen(Screen[None]):
         for status in statuses:
             if status != self.table.status_of(status.name):
                 self._pending[status.name] = status
-        self.query_one(TopBar).agent = (
-            "running" if await self.services.agent_running() else "stopped"
-        )
+        running = await self.services.agent_running()
+        if not self._alive():
+            return
+        self.query_one(TopBar).agent = "running" if running else "stopped"
         if not self._events_alive and self.query_one(TopBar).agent == "running":
             self.follow_events()
 
@@ -206,6 +218,8 @@ class ConnectionsScreen(Screen[None]):
         self.show_detail()
 
     def show_detail(self) -> None:
+        if not self._alive():
+            return
         name = self.table.selected_name
         pane = self.query_one(DetailPane)
         if name is None:
@@ -229,11 +243,11 @@ class ConnectionsScreen(Screen[None]):
     # -- actions -------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         has_rows = bool(self._connections)
-        if action == "toggle" and not isinstance(self.focused, ConnectionTable):
+        if action == "toggle_tunnel" and not isinstance(self.focused, ConnectionTable):
             return False  # enter belongs to the filter box or a dialog button
         if action == "sandbox":
             return (not has_rows) and self.sandbox_offer
-        if action in {"edit", "toggle", "validate", "rotate", "copy", "delete", "filter"}:
+        if action in {"edit", "toggle_tunnel", "validate", "rotate", "copy", "delete", "filter"}:
             return has_rows if action == "filter" else (self.table.selected_name is not None)
         return True
 
@@ -282,9 +296,9 @@ class ConnectionsScreen(Screen[None]):
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        self.action_toggle()
+        self.action_toggle_tunnel()
 
-    def action_toggle(self) -> None:
+    def action_toggle_tunnel(self) -> None:
         name = self.table.selected_name
         if name is None:
             return

@@ -11,6 +11,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
@@ -84,7 +85,7 @@ class KeysScreen(Screen[None]):
         table = self.query_one(DataTable)
         if not self._keys or table.cursor_row < 0:
             return None
-        row_key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key
+        row_key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key
         return next((k for k in self._keys if k.id == row_key.value), None)
 
     def action_generate(self) -> None:

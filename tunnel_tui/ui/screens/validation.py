@@ -60,6 +60,7 @@ class ValidationScreen(Screen[bool]):
         self.retry_seconds = retry_seconds
         self.wait_limit_seconds = wait_limit_seconds
         self.accepted_host_key = False
+        self._asked_host_key = False
         self.succeeded: bool | None = None
         self.finished = asyncio.Event()
 
@@ -85,12 +86,15 @@ class ValidationScreen(Screen[bool]):
     async def _run_once(self) -> StepResult | None:
         """One pass; returns the failed step (None when every step is ok)."""
         log = self.step_log
+        self._asked_host_key = False
         log.clear_steps()
         self.query_one("#verdict", Static).update("")
         log.pending(VALIDATION_STEPS[0])
         try:
             async for result in self.services.validate(
-                self.connection_name, accept_new_host_key=self.accepted_host_key
+                self.connection_name,
+                accept_new_host_key=self.accepted_host_key,
+                on_host_key=self._ask_host_key,
             ):
                 log.show(result)
                 if result.status is StepStatus.OK:
@@ -101,6 +105,14 @@ class ValidationScreen(Screen[bool]):
             log.show(StepResult("config", StepStatus.FAIL, 0.0, exc.message, exc.hint))
         log.drop_pending()
         return log.failed
+
+    async def _ask_host_key(self, hop: str, fingerprint: str) -> bool:
+        """Asked by validation on first contact with a bastion: trust this key?"""
+        from tunnel_tui.ui.screens.host_key import HostKeyConfirmScreen
+
+        self._asked_host_key = True
+        screen = HostKeyConfirmScreen(hop, fingerprint)
+        return bool(await self.app.push_screen_wait(screen))  # type: ignore[arg-type]
 
     @work(exclusive=True, group="validate")
     async def run_validation(self) -> None:
@@ -119,7 +131,7 @@ class ValidationScreen(Screen[bool]):
                 "r retry · w wait for my key · y copy report"
             )
         self.finished.set()
-        if failed is not None and failed.step == "host-key" and not self.accepted_host_key:
+        if failed is not None and failed.step == "host-key":
             await self._host_key(failed)
 
     async def _host_key(self, failed: StepResult) -> None:
@@ -133,6 +145,8 @@ class ValidationScreen(Screen[bool]):
         if is_changed_host_key(failed):
             self.app.push_screen(HostKeyChangedScreen(host, port, failed.detail, failed.hint))
             return
+        if self._asked_host_key or self.accepted_host_key:
+            return  # the question was asked during the run (and the answer was no)
         match = FINGERPRINT.search(f"{failed.detail} {failed.hint or ''}")
         fingerprint = match.group(0) if match else failed.detail
 

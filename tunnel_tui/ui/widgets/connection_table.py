@@ -7,7 +7,7 @@ terminals drop columns from the right and shorten TARGET.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -60,12 +60,12 @@ class ConnectionTable(DataTable[object]):
         self._statuses: dict[str, TunnelStatus] = {}
         self._shown: list[str] = []
         self._filter = ""
-        self._now = lambda: datetime.now(UTC)
+        self._now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     # -- data ----------------------------------------------------------------------
-    def set_clock(self, now: object) -> None:
+    def set_clock(self, now: Callable[[], datetime]) -> None:
         """Tests and screenshots freeze time so uptimes are deterministic."""
-        self._now = now  # type: ignore[assignment]
+        self._now = now
 
     def set_data(
         self, connections: Iterable[Connection], statuses: Mapping[str, TunnelStatus]

@@ -1,0 +1,252 @@
+"""The app driven like a person would, against real servers: OpenSSH sshd, PostgreSQL,
+a private Secret Service (or none: the vault), the agent process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from textual.pilot import Pilot
+from textual.widgets import Button, Input, Label
+
+from tunnel_tui.core.config import load
+from tunnel_tui.core.known_hosts import KnownHosts
+from tunnel_tui.core.status import TunnelState
+from tunnel_tui.core.steps import StepStatus
+from tunnel_tui.ui.app import TunnelTuiApp
+from tunnel_tui.ui.screens.connections import ConnectionsScreen
+from tunnel_tui.ui.screens.host_key import HostKeyConfirmScreen
+from tunnel_tui.ui.screens.public_key import PublicKeyScreen
+from tunnel_tui.ui.screens.rotation import RotationScreen
+from tunnel_tui.ui.screens.tunnel_form import TunnelFormScreen
+from tunnel_tui.ui.screens.validation import ValidationScreen
+from tunnel_tui.ui.screens.vault import VaultScreen
+from tunnel_tui.ui.services import RealServices
+from tunnel_tui.ui.widgets.connection_table import ConnectionTable
+
+SIZE = (120, 40)
+
+
+def make_app() -> TunnelTuiApp:
+    return TunnelTuiApp(RealServices(), refresh_seconds=0.3)
+
+
+async def wait_until(pilot: Pilot[None], check: Callable[[], bool], timeout: float = 30.0,
+                     what: str = "condition") -> None:
+    """Poll a condition the user would see, bounded in time."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.05)
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def fill(screen: TunnelFormScreen, **values: str) -> None:
+    for field, value in values.items():
+        screen.query_one(f"#{field.replace('_', '-')}", Input).value = value
+
+
+def trust_bastion(server) -> None:
+    KnownHosts().add(server.host, server.port, server.host_public_key)
+
+
+async def main_screen(pilot: Pilot[None]) -> ConnectionsScreen:
+    def find() -> ConnectionsScreen | None:
+        return next(
+            (s for s in pilot.app.screen_stack if isinstance(s, ConnectionsScreen)), None
+        )
+
+    await wait_until(pilot, lambda: find() is not None, what="list")
+    screen = find()
+    assert screen is not None
+    await wait_until(pilot, screen.loaded.is_set, what="connections loaded")
+    await settle(pilot)
+    return screen
+
+
+async def test_add_with_generated_key_then_validate_ok(sshd, postgres, secret_service) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await main_screen(pilot)
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, TunnelFormScreen), what="form")
+        form = app.screen
+        assert isinstance(form, TunnelFormScreen)
+        fill(form, name="app-pg", host=postgres.host, port=str(postgres.port),
+             database=postgres.database, user=postgres.user, password=postgres.password,
+             ssh_host=sshd.host, ssh_port=str(sshd.port), ssh_user=sshd.user)
+        await pilot.click("#save-validate")
+        # Generated key: the public line to install, then "Validate now".
+        await wait_until(pilot, lambda: isinstance(app.screen, PublicKeyScreen), what="key panel")
+        panel = app.screen
+        assert isinstance(panel, PublicKeyScreen)
+        await wait_until(pilot, lambda: bool(panel.line), what="public key line")
+        assert panel.line.startswith("ssh-ed25519 ") and "tunnel-tui:app-pg" in panel.line
+        where = str(panel.query_one("#pubkey-where").render())
+        assert f"~{sshd.user}/.ssh/authorized_keys on {sshd.host}" in where
+        sshd.authorize(panel.key.public_key)
+        await pilot.click("#validate")
+        # First contact with the bastion: its fingerprint, and consent.
+        await wait_until(pilot, lambda: isinstance(app.screen, HostKeyConfirmScreen),
+                         what="host key question")
+        question = app.screen
+        assert isinstance(question, HostKeyConfirmScreen)
+        assert question.fingerprint == sshd.host_fingerprint
+        await pilot.click("#accept")
+        await wait_until(pilot, lambda: isinstance(app.screen, ValidationScreen), what="log")
+        log = app.screen
+        assert isinstance(log, ValidationScreen)
+        await wait_until(pilot, log.finished.is_set, timeout=60, what="validation")
+        results = log.step_log.results
+        assert log.succeeded, [(r.step, r.status, r.detail, r.hint) for r in results]
+        assert [r.step for r in results][-1] == "query"
+        assert all(r.status is StepStatus.OK for r in results)
+        assert "works" in str(log.query_one("#verdict").render())
+    saved = load().connections["app-pg"]
+    assert saved.bastion.user == sshd.user and saved.database.port == postgres.port
+    assert KnownHosts().trusted_keys(sshd.host, sshd.port)  # accepted in the modal
+
+
+async def test_form_shows_inline_errors_and_refuses_to_save(secret_service) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await main_screen(pilot)
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, TunnelFormScreen), what="form")
+        form = app.screen
+        assert isinstance(form, TunnelFormScreen)
+        await pilot.press(*"db1")
+        form.query_one("#host", Input).focus()
+        await pilot.press(*"bad", "space", *"host")
+        form.query_one("#port", Input).focus()
+        await pilot.press(*"70000")
+        fill(form, ssh_host="bastion.example.com", ssh_user="tunnel")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.screen is form  # not saved
+
+        def error(field: str) -> str:
+            label = form.query_one(f"#{field}-error", Label)
+            return str(label.render()) if label.display else ""
+
+        assert "invalid host name" in error("host").lower()
+        assert "70000" in error("port")
+        assert "user is required" in error("user").lower()
+        assert error("ssh-host") == "" and error("name") == ""
+        assert form.query_one("#save", Button).disabled
+        # Fixing a field clears its error at once; save becomes possible when all are fixed.
+        fill(form, host="10.0.0.5", port="5432", user="reader")
+        await settle(pilot)
+        assert error("host") == error("port") == error("user") == ""
+        assert not form.query_one("#save", Button).disabled
+        await pilot.press("escape")
+    assert load().connections == {}  # nothing was saved
+
+
+async def test_validation_log_shows_failed_step_with_hint(sshd, secret_service,
+                                                          add_tunnel_connection) -> None:
+    add_tunnel_connection("no-key-yet", bastion=sshd, authorize=False)
+    trust_bastion(sshd)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await main_screen(pilot)
+        await pilot.press("v")
+        await wait_until(pilot, lambda: isinstance(app.screen, ValidationScreen), what="log")
+        log = app.screen
+        assert isinstance(log, ValidationScreen)
+        await wait_until(pilot, log.finished.is_set, timeout=60, what="validation")
+        failed = log.step_log.failed
+        assert failed is not None and failed.step == "ssh-auth"
+        assert failed.hint and "authorized_keys" in failed.hint
+        shown = "\n".join(str(row.render()) for row in log.step_log.query("StepRow"))
+        assert "✕ ssh-auth" in shown
+        assert "→ " + failed.hint.split()[0] in shown  # the hint, under the failed step
+        assert "stopped at ssh-auth" in str(log.query_one("#verdict").render())
+        skipped = [r.step for r in log.step_log.results if r.status is StepStatus.SKIP]
+        assert skipped[:1] == ["channel"] and skipped[-1] == "query"
+
+
+async def test_up_and_down_from_the_list_change_state_live(
+    secret_service, sshd, postgres, add_tunnel_connection, agent_process
+) -> None:
+    add_tunnel_connection("live-pg", bastion=sshd, db=postgres)
+    trust_bastion(sshd)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await main_screen(pilot)
+        table = screen.query_one(ConnectionTable)
+
+        def state() -> TunnelState | None:
+            status = table.status_of("live-pg")
+            return status.state if status else None
+
+        def state_cell() -> str:
+            return str(table.get_cell("live-pg", "state"))
+
+        assert state() is TunnelState.DOWN and state_cell() == "○ down"
+        table.focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: state() is TunnelState.UP, timeout=60, what="up")
+        assert state_cell() == "● up"
+        local = str(table.get_cell("live-pg", "local"))
+        assert local.startswith("127.0.0.1:")
+        assert "1 up / 1" in str(screen.query_one("#app-facts").render())
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: state() is TunnelState.DOWN, timeout=30, what="down")
+        assert state_cell() == "○ down"
+
+
+async def test_vault_passphrase_when_no_keyring(sshd) -> None:
+    # No D-Bus session here (isolated_env): no usable keyring, so the vault is offered.
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await main_screen(pilot)
+        await wait_until(pilot, lambda: isinstance(app.screen, VaultScreen), what="vault modal")
+        facts = screen.query_one("#app-facts")
+        assert "keyring: vault (locked)" in str(facts.render())
+        await pilot.press(*"correct horse battery", "enter")
+        await wait_until(pilot, lambda: not isinstance(app.screen, VaultScreen), what="unlock")
+        await wait_until(pilot, lambda: "keyring: vault ·" in str(facts.render()),
+                         what="header shows the unlocked vault")
+        # The vault now holds secrets: add a connection with a generated key.
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, TunnelFormScreen), what="form")
+        form = app.screen
+        assert isinstance(form, TunnelFormScreen)
+        fill(form, name="via-vault", host="10.0.0.5", user="reader", ssh_host=sshd.host,
+             ssh_port=str(sshd.port), ssh_user=sshd.user)
+        await pilot.click("#save")
+        await wait_until(pilot, lambda: isinstance(app.screen, PublicKeyScreen), what="panel")
+    from tunnel_tui.core import paths
+
+    assert paths.vault_path().exists()
+    assert "via-vault" in load().connections
+
+
+async def test_rotate_key_from_the_list(secret_service, sshd, add_tunnel_connection) -> None:
+    setup = add_tunnel_connection("rotating", bastion=sshd)
+    trust_bastion(sshd)
+    old_key = setup.result.key
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await main_screen(pilot)
+        await pilot.press("r")
+        await wait_until(pilot, lambda: isinstance(app.screen, RotationScreen), what="rotation")
+        rotation = app.screen
+        assert isinstance(rotation, RotationScreen)
+        await wait_until(pilot, rotation.finished.is_set, timeout=90, what="rotation done")
+        results = rotation.query_one("StepLog").results  # type: ignore[attr-defined]
+        assert rotation.succeeded, [(r.step, r.status, r.detail, r.hint) for r in results]
+        assert "Rotated" in str(rotation.query_one("#verdict").render())
+    conn = load().connections["rotating"]
+    assert conn.key_id != old_key.id
+    new_key = load().keys[conn.key_id]
+    authorized = sshd.authorized_keys_path.read_text()
+    assert new_key.public_key.split()[1] in authorized
+    assert old_key.public_key.split()[1] not in authorized
