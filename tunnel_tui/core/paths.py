@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import platformdirs
-
 APP_NAME = "tunnel-tui"
 HOME_ENV = "TUNNEL_TUI_HOME"
 
@@ -19,6 +17,8 @@ def home_dir() -> Path:
     override = os.environ.get(HOME_ENV)
     if override:
         return Path(override).expanduser().absolute()
+    import platformdirs  # only when no override: keeps `status` start-up light
+
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
