@@ -33,8 +33,12 @@ class TunnelTuiApp(App[None]):
         clock: Callable[[], datetime] | None = None,
         sandbox_offer: bool = False,
         validate_retry_seconds: float = 5.0,
+        greeting: str | None = None,
+        title: str = "tunnel-tui",
     ) -> None:
         super().__init__()
+        self.title = title
+        self._greeting = greeting
         self.services: Services = services or RealServices()
         self._refresh_seconds = refresh_seconds
         self._clock = clock
@@ -49,8 +53,11 @@ class TunnelTuiApp(App[None]):
                 refresh_seconds=self._refresh_seconds,
                 clock=self._clock,
                 sandbox_offer=self._sandbox_offer,
+                title=self.title,
             )
         )
+        if self._greeting:
+            self.notify(self._greeting, title="Sandbox", timeout=15)
 
     def action_help(self) -> None:
         from tunnel_tui.ui.screens.help import HelpScreen

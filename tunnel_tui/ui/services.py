@@ -114,9 +114,9 @@ class RealServices:
     """The real catalog, secret store, agent, validation and rotation, imported lazily
     so the app paints before asyncssh or the keyring libraries load."""
 
-    def __init__(self, home: Path | None = None) -> None:
+    def __init__(self, home: Path | None = None, *, vault_passphrase: Secret | None = None) -> None:
         self.home = home
-        self._vault_passphrase: Secret | None = None
+        self._vault_passphrase = vault_passphrase
         self._catalog: Catalog | None = None
 
     # -- catalog -----------------------------------------------------------------------

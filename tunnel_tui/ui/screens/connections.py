@@ -49,12 +49,14 @@ class ConnectionsScreen(Screen[None]):
         refresh_seconds: float = 2.0,
         clock: Callable[[], datetime] | None = None,
         sandbox_offer: bool = True,
+        title: str = "tunnel-tui",
     ) -> None:
         super().__init__()
         self.services = services
         self.refresh_seconds = refresh_seconds
         self.clock = clock or (lambda: datetime.now(UTC))
         self.sandbox_offer = sandbox_offer
+        self.title_text = title
         self._connections: dict[str, Connection] = {}
         self._pending: dict[str, TunnelStatus] = {}
         self._details: dict[str, ConnectionDetail] = {}
@@ -63,7 +65,7 @@ class ConnectionsScreen(Screen[None]):
         self.loaded = asyncio.Event()
 
     def compose(self) -> ComposeResult:
-        yield TopBar(id="top-bar")
+        yield TopBar(self.title_text, id="top-bar")
         with Vertical(id="list-area"):
             table = ConnectionTable(id="connections")
             table.set_clock(self.clock)
