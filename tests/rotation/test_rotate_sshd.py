@@ -64,6 +64,8 @@ async def test_rotation_old_rejected_new_accepted_other_lines_intact(
     (line,) = find_keys(after, new.public_key)
     assert line.options == "restrict,port-forwarding"  # the old line's options kept
     assert "connections touched: prod" in rows[-1].detail
+    switch = next(r for r in rows if r.step == "switch")
+    assert switch.detail.startswith(f"prod now uses {new.name};")
     assert world.catalog.rotations()[old.id]["step"] == "done"
 
 
@@ -87,6 +89,8 @@ async def test_shared_key_rotates_once_for_all_connections(
         assert openssh_login_works(server, new_identity)
         assert len(split_lines(server.authorized_keys_path.read_text())) == 1
     assert "prod, replica, staging" in rows[-1].detail
+    switch = next(r for r in rows if r.step == "switch")
+    assert switch.detail.startswith("prod, replica, staging now use ")
 
 
 async def test_manual_install_waits_until_the_key_is_added(
@@ -115,8 +119,15 @@ async def test_manual_install_waits_until_the_key_is_added(
                 break
             await asyncio.sleep(0.1)
         shown = [r for r in seen if r.step == "install" and "add this line" in r.detail]
-        line = shown[0].detail.split(": ", 1)[1]
-        assert line.startswith("ssh-ed25519 ") and "tunnel-tui:" in line
+        where, line = shown[0].detail.split(": ", 1)
+        # Restricted like the old key's connections need (what `key show --restricted` gives).
+        assert where == (
+            f"add this line to ~{server.user}/.ssh/authorized_keys on 127.0.0.1:{server.port}"
+        )
+        assert line.startswith('restrict,port-forwarding,permitopen="127.0.0.1:5432" ssh-ed25519 ')
+        assert "tunnel-tui:" in line
+        assert shown[0].hint is not None
+        assert "tunnel-tui key show --key" in shown[0].hint and "30 s" in shown[0].hint
         assert openssh_login_works(server, old_identity)  # nothing changed meanwhile
         with pytest.raises(RotationError, match="another key rotation is running"):
             await _run(world, "prod")

@@ -91,6 +91,8 @@ class CatalogLike(Protocol):
 
     def delete_key(self, key_id: str) -> Any: ...
 
+    def restrict_targets(self, key_id: str) -> list[tuple[str, int]]: ...
+
 
 @dataclass(frozen=True)
 class Target:
@@ -154,6 +156,38 @@ def _ms(started: float) -> float:
 
 def _join(items: Iterable[str]) -> str:
     return ", ".join(items) or "none"
+
+
+def _duration(seconds: float) -> str:
+    """'45 s', '2 min', '1 h 30 min': never '0 min' for a short wait."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    hours, rest = divmod(minutes, 60)
+    if not hours:
+        return f"{minutes} min"
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
+def _manual_line(catalog: CatalogLike, old_key_id: str, new_key: Key) -> tuple[str, str]:
+    """The line a person pastes for a manual install, and a note about its form.
+
+    The connections still use the old key at this point, so the old key's targets are
+    the new key's: the line is restricted to them (`key show --restricted` gives the
+    same). The plain form stays one command away for a bastion account used otherwise.
+    """
+    try:
+        targets = catalog.restrict_targets(old_key_id)
+    except (TunnelTuiError, AttributeError):
+        targets = []
+    if not targets:
+        return _key_line(new_key), ""
+    line = keys_mod.authorized_keys_line(new_key.public_key, f"tunnel-tui:{new_key.name}", targets)
+    note = (
+        "the line allows only these tunnels; for an unrestricted line: "
+        f"tunnel-tui key show --key {new_key.name}. "
+    )
+    return line, note
 
 
 class _Run:
@@ -374,7 +408,13 @@ async def _rotate(
                     return
             if not method:
                 waited = _wait_for_manual(
-                    run, target, new_key, new_secret, wait_seconds, poll_interval, started
+                    run,
+                    target,
+                    _manual_line(catalog, record.old_key_id, new_key),
+                    new_secret,
+                    wait_seconds,
+                    poll_interval,
+                    started,
                 )
                 async for row in waited:
                     yield row
@@ -465,7 +505,7 @@ async def _rotate(
             "switch",
             StepStatus.OK,
             _ms(started),
-            f"{_join(names)} now use {new_key.name}; {note}",
+            f"{_join(names)} now {'uses' if len(names) == 1 else 'use'} {new_key.name}; {note}",
         )
         _crash_hook(Stage.SWITCHED)
 
@@ -501,8 +541,8 @@ async def _rotate(
                         StepStatus.FAIL,
                         _ms(started),
                         f"cannot edit authorized_keys on {display}; the old key still works",
-                        f"remove this line from ~/.ssh/authorized_keys on {display}, then run "
-                        f"rotate-key again: {old_public}",
+                        f"remove this line from ~{target.path[-1].user}/.ssh/authorized_keys on "
+                        f"{display}, then run rotate-key again: {old_public}",
                     )
                     return
             except TunnelTuiError as exc:
@@ -577,20 +617,22 @@ def _old_public_key(catalog: CatalogLike, record: RotationRecord) -> str | None:
 async def _wait_for_manual(
     run: _Run,
     target: Target,
-    new_key: Key,
+    line_and_note: tuple[str, str],
     new_secret: Secret,
     wait_seconds: float,
     poll_interval: float,
     started: float,
 ) -> AsyncIterator[StepResult]:
     """Show the line to paste and poll a login with the new key until it works."""
-    line = _key_line(new_key)
+    line, note = line_and_note
+    server = target.path[-1]
+    where = f"~{server.user}/.ssh/authorized_keys on {server.host}:{server.port}"
     yield StepResult(
         "install",
         StepStatus.RUNNING,
         _ms(started),
-        f"add this line to ~/.ssh/authorized_keys on {target.display}: {line}",
-        f"waiting up to {round(wait_seconds / 60)} min, checking every {poll_interval:g} s",
+        f"add this line to {where}: {line}",
+        f"{note}Waiting up to {_duration(wait_seconds)}, checking every {poll_interval:g} s",
     )
     deadline = time.monotonic() + wait_seconds
     rotating = target.path[-1].key_id or ""
