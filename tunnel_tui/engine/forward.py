@@ -15,7 +15,7 @@ import asyncio
 import logging
 import socket
 import struct
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import asyncssh
 
@@ -147,17 +147,21 @@ class LocalClient(asyncio.Protocol):
         self._local_closed = False
         self._counted = False
         self._task: asyncio.Task[None] | None = None
+        # Data (and EOF) that arrived before the channel was open: uvloop may deliver
+        # reads even though we paused reading in connection_made.
+        self._early: list[bytes] = []
+        self._early_eof = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, same interface.
+        self.transport = cast(asyncio.Transport, transport)
         link = self._owner.current_link()
         if link is None:  # reconnecting or stopping: refuse quickly, never hang
             self._local_closed = True
             reset(transport)
             return
         self.link = link
-        transport.pause_reading()  # until the channel is open
+        self.transport.pause_reading()  # until the channel is open
         self._owner.client_opened(self)
         self._task = asyncio.get_running_loop().create_task(self._open(link))
 
@@ -185,8 +189,13 @@ class LocalClient(asyncio.Protocol):
         self._counted = True
         self.counters.channels += 1
         link.channel_opened()
-        assert self.transport is not None
-        self.transport.resume_reading()
+        if self._early:
+            channel.write(b"".join(self._early))
+            self._early.clear()
+        if self._early_eof:
+            channel.write_eof()
+        elif self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
 
     def _drop(self) -> None:
         if self.transport is not None and not self._local_closed:
@@ -198,10 +207,16 @@ class LocalClient(asyncio.Protocol):
         self.counters.bytes_out += len(data)
         if self.channel is not None:
             self.channel.write(data)
+        else:
+            self._early.append(data)
+            if self.transport is not None:
+                self.transport.pause_reading()
 
     def eof_received(self) -> bool:
         if self.channel is not None:
             self.channel.write_eof()
+        else:
+            self._early_eof = True
         return True  # half-close: answers may still flow back
 
     def connection_lost(self, exc: Exception | None) -> None:

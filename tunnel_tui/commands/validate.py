@@ -1,0 +1,116 @@
+"""`validate NAME [--json] [--accept-new-host-key] [--wait-for-key MINUTES]`.
+
+People get the live log (✓ ok, ✕ fail with "→ hint", · skip); `--json` prints one
+JSON object per step (JSON Lines). Exit 0 iff no step failed, 1 otherwise, 2 for
+bad input. An unknown host key is asked about on a TTY (fingerprint shown);
+otherwise validation fails and prints the fingerprint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+import click
+
+from tunnel_tui.core.errors import UsageError
+from tunnel_tui.core.model import SshEndpoint
+from tunnel_tui.core.steps import StepResult, StepStatus
+
+MAX_WAIT_MINUTES = 60
+_MARKS = {StepStatus.OK: "✓", StepStatus.FAIL: "✕", StepStatus.SKIP: "·",
+          StepStatus.RUNNING: "…"}
+
+
+def render_step(result: StepResult) -> str:
+    """One row of the live log (and its hint), as UI.md's validation log shows it."""
+    mark = _MARKS[result.status]
+    if result.status is StepStatus.SKIP:
+        line = f"{mark} {result.step:<10} {'skip':>8}"
+    else:
+        line = f"{mark} {result.step:<10} {result.elapsed_ms:>5.0f} ms"
+    if result.detail:
+        line += f"  {result.detail}"
+    if result.hint and result.status in (StepStatus.FAIL, StepStatus.RUNNING):
+        line += f"\n  → {result.hint}"
+    return line
+
+
+async def _validate(
+    name: str, as_json: bool, accept_new: bool, wait_seconds: float, interactive: bool
+) -> bool:
+    from tunnel_tui.core.catalog import Catalog
+    from tunnel_tui.validate import run
+
+    catalog = Catalog()
+    conn = catalog.get(name)  # NotFoundError: exit 2
+
+    async def ask(hop: SshEndpoint, fingerprint: str) -> bool:
+        click.echo(
+            f"The host key of {hop.display} is not known yet.\n"
+            f"  fingerprint: {fingerprint}\n"
+            "Compare it with the server's (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub "
+            "on it).",
+            err=True,
+        )
+        answer: bool = await asyncio.to_thread(
+            click.confirm, "Trust this key and save it?", default=False, err=True
+        )
+        return answer
+
+    ok = True
+    last_running = ""
+    async for result in run(
+        conn, catalog, accept_new_host_key=accept_new, wait_for_key_seconds=wait_seconds,
+        on_host_key=ask if interactive and not accept_new else None,
+    ):
+        if result.status is StepStatus.FAIL:
+            ok = False
+        if result.status is StepStatus.RUNNING:
+            # Progress (waiting for the key): to stderr in --json mode, shown once per hint.
+            text = render_step(result)
+            if as_json:
+                click.echo(text.split("\n")[0], err=True)
+            else:
+                click.echo(text if result.hint != last_running else text.split("\n")[0])
+            last_running = result.hint or ""
+            continue
+        if as_json:
+            click.echo(json.dumps(result.to_json(), ensure_ascii=False))
+        else:
+            click.echo(render_step(result))
+    return ok
+
+
+@click.command(name="validate")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per step (JSON Lines).")
+@click.option("--accept-new-host-key", is_flag=True,
+              help="Trust an unknown host key (its fingerprint is shown) and save it.")
+@click.option("--wait-for-key", "wait_minutes", type=float, default=0.0, metavar="MINUTES",
+              help=f"Keep retrying SSH auth while the key is installed (up to "
+                   f"{MAX_WAIT_MINUTES}).")
+def validate(name: str, as_json: bool, accept_new_host_key: bool, wait_minutes: float) -> Any:
+    """Check a connection step by step: config, keyring, resolve, tcp, host-key,
+    ssh-auth, channel, db-tls, db-auth, query. Exit 0 iff no step failed.
+
+    \b
+    --json prints one object per step:
+      {"step": "ssh-auth", "status": "ok|fail|skip", "elapsed_ms": 40.1,
+       "detail": "...", "hint": "..." or null}
+    """
+    if not 0 <= wait_minutes <= MAX_WAIT_MINUTES:
+        raise UsageError(
+            f"--wait-for-key must be between 0 and {MAX_WAIT_MINUTES} minutes",
+            field="wait-for-key",
+        )
+    from tunnel_tui.engine.loop import install_uvloop
+
+    install_uvloop()
+    interactive = sys.stdin.isatty() and sys.stderr.isatty()
+    ok = asyncio.run(
+        _validate(name, as_json, accept_new_host_key, wait_minutes * 60.0, interactive)
+    )
+    sys.exit(0 if ok else 1)
