@@ -29,6 +29,7 @@ declare -A NEED=(
   [mariadb-install-db]=mariadb-server
   [/usr/lib/openssh/sftp-server]=openssh-sftp-server
   [clickhouse-server]=clickhouse-server
+  [iperf3]=iperf3
 )
 
 missing=()

@@ -1,0 +1,95 @@
+"""`python -m bench [--rounds N] [--quick] [--paths a,b] [--output FILE]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench import paths as bp
+from bench.report import render
+from bench.runner import QUICK, Durations, log, run
+from bench.servers import start_servers
+
+ROOT = Path(__file__).resolve().parent.parent
+ALL_PATHS = ["direct", "openssh", "sshtunnel", "engine", "agent"]
+VARIANTS = {
+    # Experiments on the engine's data path (bench-only switches of EngineSettings).
+    "engine-chacha": lambda: bp.Engine(
+        {"encryption_algs": ["chacha20-poly1305@openssh.com"]},
+        key="engine-chacha",
+        label="engine, chacha20 instead of aes128-gcm",
+    ),
+    "engine-uvloop": lambda: bp.Engine(uvloop=True, key="engine-uvloop", label="engine, uvloop"),
+    "engine-noquickack": lambda: bp.Engine(
+        {"quickack": False}, key="engine-noquickack", label="engine, no TCP_QUICKACK"
+    ),
+    "engine-smallwin": lambda: bp.Engine(
+        {"window": 2 * 1024 * 1024, "max_pktsize": 32768},
+        key="engine-smallwin",
+        label="engine, asyncssh's default window/packet",
+    ),
+}
+
+
+def make_path(name: str) -> object:
+    simple = {
+        "direct": bp.Direct,
+        "openssh": bp.OpenSsh,
+        "sshtunnel": bp.Sshtunnel,
+        "engine": bp.Engine,
+        "agent": bp.Agent,
+    }
+    if name in simple:
+        return simple[name]()
+    if name in VARIANTS:
+        return VARIANTS[name]()
+    raise SystemExit(f"unknown path {name!r}; choose from {', '.join([*simple, *VARIANTS])}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="tiny durations (smoke test)")
+    parser.add_argument(
+        "--paths", default=",".join(ALL_PATHS), help=f"comma-separated; also: {', '.join(VARIANTS)}"
+    )
+    parser.add_argument("--pgbench-seconds", type=float, default=5.0)
+    parser.add_argument("--bulk-seconds", type=float, default=3.0)
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+
+    durations = (
+        QUICK if args.quick else Durations(args.pgbench_seconds, None, None, args.bulk_seconds)
+    )
+    rounds = 1 if args.quick and args.rounds == 3 else args.rounds
+    paths = [make_path(n.strip()) for n in args.paths.split(",") if n.strip()]
+    if "openssh" not in [p.key for p in paths]:  # type: ignore[attr-defined]
+        paths.insert(0, bp.OpenSsh())  # the baseline of every ratio
+    notes_file = Path(__file__).with_name("NOTES.md")
+    notes = notes_file.read_text() if notes_file.exists() and not args.quick else ""
+
+    log("starting sshd, PostgreSQL, MariaDB, iperf3 ...")
+    with start_servers() as servers:
+        agent = next((p for p in paths if isinstance(p, bp.Agent)), None)
+        try:
+            if agent is not None:
+                log("setting up a tunnel-tui home and its agent ...")
+                agent.setup(servers, extra_pg=durations.memory_tunnels - 1)
+            results = run(paths, servers, rounds, durations)
+        finally:
+            if agent is not None:
+                agent.close()
+    log("servers stopped")
+    text = render(results, paths, durations, rounds=rounds, quick=args.quick, notes=notes)
+    print(text)
+    if not args.no_write:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text)
+        log(f"written to {args.output}")
+    return 1 if results.errors and not results.rounds else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
