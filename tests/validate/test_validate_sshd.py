@@ -297,3 +297,46 @@ async def test_mysql_kind_uses_its_probe(ready, client_keypair, engine_known_hos
     assert steps["channel"].ok
     assert any(r.status is StepStatus.FAIL for r in final if r.step in ("db-tls", "db-auth",
                                                                          "query"))
+
+
+async def test_mariadb_validates_ok_and_query_runs_through_tunnel(
+    ready, client_keypair, engine_known_hosts, mariadb
+):
+    conn = make_conn("maria", [(ready.host, ready.port, ready.user)],
+                     (mariadb.host, mariadb.port), kind=DbKind.MYSQL,
+                     database=mariadb.database, db_user=mariadb.user)
+    results = await collect(conn, Secrets({"k-test": client_keypair.private_pem},
+                                          mariadb.password), engine_known_hosts)
+    steps, final = by_step(results)
+    assert [r.step for r in final] == list(VALIDATION_STEPS)
+    assert all(r.status is not StepStatus.FAIL for r in final), [
+        (r.step, r.status, r.detail, r.hint) for r in final
+    ]
+    assert steps["query"].ok and "MariaDB" in steps["query"].detail
+
+    # And a real query through an engine tunnel.
+    import aiomysql
+
+    from tunnel_tui.engine import Tunnel
+
+    async with Tunnel(conn, {"k-test": Secret(client_keypair.private_pem)},
+                      engine_known_hosts, settings=FAST) as t:
+        db = await aiomysql.connect(host="127.0.0.1", port=t.local_port, user=mariadb.user,
+                                    password=mariadb.password, db=mariadb.database)
+        try:
+            async with db.cursor() as cur:
+                await cur.execute("SELECT 6 * 7")
+                assert (await cur.fetchone())[0] == 42
+        finally:
+            db.close()
+
+
+async def test_mariadb_wrong_password_fails_db_auth(ready, client_keypair, engine_known_hosts,
+                                                    mariadb):
+    conn = make_conn("maria", [(ready.host, ready.port, ready.user)],
+                     (mariadb.host, mariadb.port), kind=DbKind.MYSQL,
+                     database=mariadb.database, db_user=mariadb.user)
+    results = await collect(conn, Secrets({"k-test": client_keypair.private_pem}, "nope"),
+                            engine_known_hosts)
+    failed = assert_failed_at(results, "db-auth")
+    assert "password" in failed.hint
