@@ -222,3 +222,82 @@ def test_no_usable_keyring_fails_cleanly_and_writes_nothing(isolated_env) -> Non
     assert not config_path().exists()
     listed = run("list", "--json")
     assert listed.returncode == 0 and json.loads(listed.stdout) == []
+
+
+# --- remove: the key's line leaves the bastion too (real OpenSSH sshd) -----------------
+
+
+def _add_on(tt, sshd, name: str, *extra: str) -> str:
+    """A connection through the real sshd whose key is authorized there and whose host
+    key we trust; returns the public key line (with its comment)."""
+    from tunnel_tui.core.known_hosts import KnownHosts
+
+    ssh = f"ssh://{sshd.user}@{sshd.host}:{sshd.port}"
+    out = tt("add", name, "--db", "postgresql://app@127.0.0.1:5432/appdb", "--ssh", ssh, *extra)
+    assert out.returncode == 0, out.stderr
+    line = tt("key", "show", name).stdout.strip()
+    KnownHosts().add(sshd.host, sshd.port, sshd.host_public_key)
+    return line
+
+
+def test_remove_yes_takes_the_key_line_off_the_bastion(tt, sshd_factory) -> None:
+    server = sshd_factory(strict_modes=True)
+    server.authorize("# ops: keep this comment")
+    from tunnel_tui.core.keys import generate
+
+    other = generate().public_line + " alice@laptop"
+    server.authorize(other, 'restrict,port-forwarding,permitopen="db:5432"')
+    line = _add_on(tt, server, "prod")
+    server.authorize(line, "restrict,port-forwarding")
+    before = server.authorized_keys_path.read_text()
+
+    out = tt("remove", "prod", "--yes")
+
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""
+    assert f"Removed its line from ~{server.user}/.ssh/authorized_keys on 127.0.0.1:" in out.stdout
+    after = server.authorized_keys_path.read_text()
+    assert line.split()[1] not in after
+    assert after == "".join(x for x in before.splitlines(True) if line.split()[1] not in x)
+    assert json.loads(tt("key", "list", "--json").stdout) == []
+
+
+def test_remove_keep_remote_and_shared_keys_leave_the_bastion_alone(tt, sshd_factory) -> None:
+    server = sshd_factory()
+    line = _add_on(tt, server, "prod")
+    _add_on(tt, server, "replica", "--use-key", "prod", "--local-port", "15433")
+    server.authorize(line)
+    before = server.authorized_keys_path.read_text()
+
+    out = tt("remove", "replica", "--yes", "--json")  # the key stays: prod still uses it
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["remote"] == []
+    out = tt("remove", "prod", "--yes", "--keep-remote", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["remote"] == [] and len(result["deleted_keys"]) == 1
+    assert server.authorized_keys_path.read_text() == before
+
+
+def test_remove_with_the_bastion_down_warns_and_still_removes_locally(tt, sshd_factory) -> None:
+    server = sshd_factory()
+    line = _add_on(tt, server, "prod")
+    server.authorize(line)
+    server.stop()
+
+    out = tt("remove", "prod", "--yes", "--json")
+
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    (remote,) = result["remote"]
+    assert remote["removed"] is False and remote["error"]
+    assert out.stderr.startswith("warning: could not remove the line of key prod from ~")
+    assert len(out.stderr.splitlines()) == 1
+    assert json.loads(tt("list", "--json").stdout) == []
+    assert json.loads(tt("key", "list", "--json").stdout) == []
+    out = tt("add", "again", "--db", DB, "--ssh", SSH)
+    assert out.returncode == 0
+    plain = tt("remove", "again")  # no terminal, no --yes: never touches a bastion
+    assert "Its line may remain in ~tunnel/.ssh/authorized_keys on bastion.example.com:22" in (
+        plain.stdout
+    )

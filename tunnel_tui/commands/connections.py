@@ -482,21 +482,59 @@ def show(name: str, as_json: bool) -> None:
         click.echo(f"  {label.ljust(width)}  {value}")
 
 
-@click.command(
-    help="Remove a connection and its keyring entries (a key shared with other "
-    "connections is kept).\n\n--json prints {name, deleted_keys [ids], kept_keys "
-    "{id: [users]}, db_password_deleted, warnings}."
-)
+_REMOVE_HELP = """Remove a connection and its keyring entries (a key shared with other
+connections is kept).
+
+When its key goes away, its line should leave the bastion's authorized_keys too:
+with --yes (or after you confirm on a terminal) tunnel-tui logs in with the key one
+last time and removes exactly that line (other lines untouched). If that fails the
+local removal still happens and the line to delete by hand is printed. --keep-remote
+leaves the bastion alone.
+
+\b
+  tunnel-tui remove staging --yes
+
+--json prints {name, deleted_keys [ids], kept_keys {id: [users]},
+db_password_deleted, remote [{key, server, removed, error}], warnings}.
+"""
+
+
+@click.command(help=_REMOVE_HELP)
 @click.argument("name")
-@click.option("--yes", is_flag=True, help="Do not ask (a terminal asks by default).")
+@click.option("--yes", is_flag=True, help="Do not ask; also remove the key's bastion line.")
+@click.option(
+    "--keep-remote", is_flag=True, help="Leave the key's line in the bastion's authorized_keys."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def remove(name: str, yes: bool, as_json: bool) -> None:
+def remove(name: str, yes: bool, keep_remote: bool, as_json: bool) -> None:
+    from tunnel_tui.commands import bastion_cleanup
+
     catalog = open_catalog()
     conn = catalog.get(name)
-    if not yes and sys.stdin.isatty() and not os.environ.get("CI"):
+    going = bastion_cleanup.keys_going_away(catalog, conn)
+    servers = [s for k in going for s in bastion_cleanup.servers_of(conn, k.id)]
+    ask = not yes and sys.stdin.isatty() and not os.environ.get("CI")
+    if ask:
         click.confirm(f"Remove {name} ({_describe(conn)})?", abort=True, err=True)
+    clean_remote = bool(servers) and not keep_remote and yes
+    if servers and not keep_remote and ask:
+        clean_remote = click.confirm(
+            f"Also remove its key's line from {bastion_cleanup.describe(servers)}?",
+            default=True,
+            err=True,
+        )
+    outcomes: list[bastion_cleanup.Outcome] = []
+    if clean_remote:
+        outcomes = bastion_cleanup.remove_lines(bastion_cleanup.plan(catalog, conn))
     result = catalog.remove(name)
-    for line in result.warnings:
+    warnings = list(result.warnings)
+    for outcome in outcomes:
+        if outcome.error:
+            warnings.append(
+                f"could not remove the line of key {outcome.key.name} from "
+                f"{outcome.server.file}: {outcome.error}"
+            )
+    for line in warnings:
         warn(f"warning: {line}")
     if as_json:
         print_json(
@@ -505,17 +543,24 @@ def remove(name: str, yes: bool, as_json: bool) -> None:
                 "deleted_keys": [k.id for k in result.deleted_keys],
                 "kept_keys": result.kept_keys,
                 "db_password_deleted": result.db_password_deleted,
-                "warnings": result.warnings,
+                "remote": [o.to_json() for o in outcomes],
+                "warnings": warnings,
             }
         )
         return
     click.echo(f"Removed {name}.")
+    done = {(o.key.id, o.server.display): o for o in outcomes}
     for key in result.deleted_keys:
         click.echo(f"Deleted key {key.name} ({key.id}) from the keyring.")
-        hop = conn.bastion
-        click.echo(
-            f"Its line (ending in {key.comment}) may remain in ~{hop.user}/.ssh/authorized_keys "
-            f"on {hop.host}: remove it there."
-        )
+        for server in bastion_cleanup.servers_of(conn, key.id):
+            found = done.get((key.id, server.display))
+            if found is not None and found.error is None:
+                if found.removed:
+                    click.echo(f"Removed its line from {server.file}.")
+                else:
+                    click.echo(f"Its line was not in {server.file} (nothing to remove).")
+                continue
+            click.echo(f"Its line may remain in {server.file}; delete the line holding:")
+            click.echo(f"  {key.public_key}")
     for kid, users in result.kept_keys.items():
         click.echo(f"Kept key {kid}: still used by {', '.join(users)}.")

@@ -1,0 +1,144 @@
+"""Taking a removed connection's key off the SSH servers that accepted it.
+
+`remove NAME` deletes a key nobody else uses; its line would stay in the bastion's
+authorized_keys, a door left open. Before the key is deleted, we log in with it one
+last time and remove exactly that key's line (matched by key blob, every other line
+untouched: the same edit rotation uses). Failures are reported, never fatal: the
+local removal goes ahead and the user gets the line to remove by hand.
+
+The private keys are read before anything is deleted; asyncssh is imported only here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from tunnel_tui.core.catalog import Catalog
+from tunnel_tui.core.errors import TunnelTuiError
+from tunnel_tui.core.model import Connection, Key, SshEndpoint
+from tunnel_tui.core.secret import Secret
+
+
+@dataclass(frozen=True)
+class Server:
+    """One SSH server whose authorized_keys holds the key, and the hops to reach it."""
+
+    display: str  # "user@host:port"
+    path: tuple[SshEndpoint, ...]  # hops with explicit key ids, this server last
+
+    @property
+    def file(self) -> str:
+        last = self.path[-1]
+        return f"~{last.user}/.ssh/authorized_keys on {last.host}:{last.port}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    key: Key
+    server: Server
+    removed: bool  # the line was there and is gone now
+    error: str | None = None  # why the line could not be removed (it may remain)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "key": self.key.id,
+            "server": self.server.display,
+            "removed": self.removed,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What `remove` would take off which servers, with the secrets to log in."""
+
+    work: tuple[tuple[Key, Server], ...]
+    secrets: Mapping[str, Secret]
+    problems: tuple[Outcome, ...]  # servers we cannot even try (a secret is missing)
+
+
+def keys_going_away(catalog: Catalog, conn: Connection) -> list[Key]:
+    """The keys `catalog.remove(conn.name)` will delete: used by this connection only."""
+    ids = dict.fromkeys([conn.key_id] + [h.key_id for h in conn.hops if h.key_id])
+    return [catalog.key(kid) for kid in ids if catalog.users_of(kid) == [conn.name]]
+
+
+def servers_of(conn: Connection, key_id: str) -> list[Server]:
+    """The hops of `conn` that log in with `key_id`, each with the path to it."""
+    servers: dict[str, Server] = {}
+    path: list[SshEndpoint] = []
+    for hop in conn.hops:
+        effective = hop.key_id or conn.key_id
+        path.append(dataclasses.replace(hop, key_id=effective))
+        if effective == key_id and hop.display not in servers:
+            servers[hop.display] = Server(hop.display, tuple(path))
+    return list(servers.values())
+
+
+def plan(catalog: Catalog, conn: Connection) -> Plan:
+    """Read every private key the logins need now, before the removal deletes them."""
+    work: list[tuple[Key, Server]] = []
+    secrets: dict[str, Secret] = {}
+    problems: list[Outcome] = []
+    for key in keys_going_away(catalog, conn):
+        for server in servers_of(conn, key.id):
+            try:
+                for hop in server.path:
+                    assert hop.key_id is not None
+                    if hop.key_id not in secrets:
+                        secrets[hop.key_id] = catalog.private_key(hop.key_id)
+            except TunnelTuiError as exc:
+                problems.append(Outcome(key, server, False, exc.message))
+                continue
+            work.append((key, server))
+    return Plan(tuple(work), secrets, tuple(problems))
+
+
+async def _remove_one(
+    key: Key, server: Server, secrets: Mapping[str, Secret], known_hosts: object, timeout: float
+) -> Outcome:
+    from tunnel_tui.engine.authorized_keys import ManualInstallRequired, remove_authorized_key
+    from tunnel_tui.engine.settings import EngineSettings
+    from tunnel_tui.engine.ssh import close_all, connect_hops
+
+    try:
+        conns = await connect_hops(
+            server.path,
+            secrets,
+            known_hosts,  # type: ignore[arg-type]  # core KnownHosts fits KnownHostsLike
+            settings=EngineSettings(connect_timeout=timeout),
+        )
+        try:
+            result = await remove_authorized_key(conns[-1], key.public_key, timeout=timeout)
+        finally:
+            await close_all(conns)
+    except ManualInstallRequired:
+        return Outcome(key, server, False, "the account allows neither SFTP nor a shell")
+    except TunnelTuiError as exc:
+        return Outcome(key, server, False, exc.message)
+    except (OSError, TimeoutError) as exc:
+        return Outcome(key, server, False, str(exc) or type(exc).__name__)
+    return Outcome(key, server, result.changed)
+
+
+async def _remove_all(work: Plan, known_hosts: object, timeout: float) -> list[Outcome]:
+    outcomes = list(work.problems)
+    for key, server in work.work:
+        outcomes.append(await _remove_one(key, server, work.secrets, known_hosts, timeout))
+    return outcomes
+
+
+def remove_lines(work: Plan, *, timeout: float = 15.0) -> list[Outcome]:
+    """Log in to each server with the keys in `work` and remove the key's line."""
+    if not work.work:
+        return list(work.problems)
+    from tunnel_tui.core.known_hosts import KnownHosts
+
+    return asyncio.run(_remove_all(work, KnownHosts(), timeout))
+
+
+def describe(servers: Sequence[Server]) -> str:
+    return ", ".join(s.file for s in servers)
