@@ -1,0 +1,60 @@
+"""`import-ssh-config [HOST...]`: the hosts of ~/.ssh/config as bastion URLs.
+
+Prints, per host, the `ssh://user@host:port` URL, its ProxyJump chain as `--jump`
+URLs and its identity files, plus a ready-to-edit `tunnel-tui add` line. Nothing
+is written: paste the line, fill in the database URL.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import click
+
+
+@click.command(name="import-ssh-config")
+@click.argument("hosts", nargs=-1)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="The ssh config to read (default ~/.ssh/config).")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object per host: alias, ssh, jumps, identity_files, "
+                   "missing_identity_files.")
+def import_ssh_config(hosts: tuple[str, ...], config_path: Path | None, as_json: bool) -> None:
+    """Show hosts from ~/.ssh/config as bastions for `tunnel-tui add`.
+
+    HostName, User, Port, IdentityFile and ProxyJump are read with asyncssh's
+    parser (Include, Match and `Host *` defaults apply). Missing identity files
+    are listed, never fatal.
+    """
+    from tunnel_tui.engine.sshconfig import import_hosts
+
+    found = import_hosts(hosts, config_path)
+    if as_json:
+        for host in found:
+            click.echo(json.dumps({
+                "alias": host.alias,
+                "ssh": host.ssh_url,
+                "jumps": host.jump_urls,
+                "identity_files": list(host.identity_files),
+                "missing_identity_files": list(host.missing_identity_files),
+            }))
+        return
+    if not found:
+        click.echo("no hosts found", err=True)
+        return
+    for host in found:
+        click.echo(f"{host.alias}: {host.ssh_url}")
+        for url in host.jump_urls:
+            click.echo(f"  via {url}")
+        for path in host.identity_files:
+            click.echo(f"  identity {path}")
+        for path in host.missing_identity_files:
+            click.echo(f"  identity {path} (missing, skipped)")
+        args = ["tunnel-tui", "add", host.alias, "--db", "DB_URL", "--ssh", host.ssh_url]
+        for url in host.jump_urls:
+            args += ["--jump", url]
+        if host.identity_files:
+            args += ["--identity", host.identity_files[0]]
+        click.echo("  " + " ".join(shlex.quote(a) if a != "DB_URL" else a for a in args))
