@@ -20,7 +20,12 @@ VARIANTS = {
         key="engine-chacha",
         label="engine, chacha20 instead of aes128-gcm",
     ),
-    "engine-uvloop": lambda: bp.Engine(uvloop=True, key="engine-uvloop", label="engine, uvloop"),
+    "engine-asyncio": lambda: bp.Engine(
+        uvloop=False, key="engine-asyncio", label="engine, asyncio loop (no uvloop)"
+    ),
+    "engine-coalesce": lambda: bp.Engine(
+        coalesce=True, key="engine-coalesce", label="engine + write coalescing (bench patch)"
+    ),
     "engine-noquickack": lambda: bp.Engine(
         {"quickack": False}, key="engine-noquickack", label="engine, no TCP_QUICKACK"
     ),

@@ -185,28 +185,34 @@ class Sshtunnel(Helper):
 
 class Engine(Helper):
     key = "engine"
-    label = "tunnel-tui engine, in-process"
+    label = "tunnel-tui engine, in-process (uvloop)"
     mode = "engine"
 
-    # asyncio's loop, as the agent runs today: the engine's forward protocol does not
-    # accept uvloop's transports yet (agent/daemon.py install_fast_loop); `engine-uvloop`
-    # measures uvloop once it does.
+    variant = False  # an experiment: measured in rounds, not for memory
+
     def __init__(
         self,
         settings: dict[str, Any] | None = None,
-        uvloop: bool = False,
+        uvloop: bool = True,
         key: str | None = None,
         label: str | None = None,
+        coalesce: bool = False,
     ) -> None:
         self.settings = settings or {}
         self.uvloop = uvloop
+        self.coalesce = coalesce
+        self.variant = key is not None
         if key:
             self.key = key
         if label:
             self.label = label
 
     def extra_spec(self) -> dict[str, Any]:
-        return {"engine_settings": self.settings, "uvloop": self.uvloop}
+        return {
+            "engine_settings": self.settings,
+            "uvloop": self.uvloop,
+            "coalesce": self.coalesce,
+        }
 
 
 class Agent:

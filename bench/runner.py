@@ -125,7 +125,7 @@ def run(paths: list[Any], servers: Servers, rounds: int, d: Durations) -> Result
         results.rounds.append(figures)
 
     for path in paths:
-        if path.key == "direct":
+        if path.key == "direct" or getattr(path, "variant", False):
             continue
         log(f"memory: {path.key}")
         for count in (1, d.memory_tunnels):
