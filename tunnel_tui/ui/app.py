@@ -40,6 +40,9 @@ class TunnelTuiApp(App[None]):
         self.title = title
         self._greeting = greeting
         self.services: Services = services or RealServices()
+        prefetch = getattr(self.services, "prefetch", None)
+        if prefetch is not None:
+            prefetch()  # the config parses while Textual starts up
         self._refresh_seconds = refresh_seconds
         self._clock = clock
         self._sandbox_offer = sandbox_offer

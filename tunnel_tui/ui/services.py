@@ -24,6 +24,7 @@ from tunnel_tui.ui.form_result import FormResult, KeySource
 if TYPE_CHECKING:
     from tunnel_tui.agent.client import AsyncAgentClient
     from tunnel_tui.core.catalog import Catalog
+    from tunnel_tui.core.config import Config
 
 
 # (bastion "user@host:port", "SHA256:...") -> trust it? Asked during validation.
@@ -117,6 +118,19 @@ class RealServices:
     def __init__(self, home: Path | None = None, *, vault_passphrase: Secret | None = None) -> None:
         self.home = home
         self._vault_passphrase = vault_passphrase
+        self._cached_config: tuple[tuple[int, int, int] | None, Config] | None = None
+
+    def prefetch(self) -> None:
+        """Start reading the config now, while the app draws its first frame."""
+        import threading
+
+        def read() -> None:
+            try:
+                self._config()
+            except (TunnelTuiError, OSError):
+                pass  # reported when the screen asks for it
+
+        threading.Thread(target=read, name="config-prefetch", daemon=True).start()
         self._catalog: Catalog | None = None
 
     # -- catalog -----------------------------------------------------------------------
@@ -127,15 +141,28 @@ class RealServices:
             self._catalog = Catalog(self.home, vault_passphrase=self._vault_passphrase)
         return self._catalog
 
-    def connections(self) -> list[Connection]:
+    def _config(self) -> Config:
+        """The config, parsed again only when the file changed (1,000 connections take
+        tens of ms to parse; the list asks on every cursor move and timer tick)."""
         from tunnel_tui.core import config
+        from tunnel_tui.core.paths import config_path
 
-        return list(config.load(self.home).connections.values())
+        try:
+            st = config_path(self.home).stat()
+            stamp: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except FileNotFoundError:
+            stamp = None
+        cached = self._cached_config
+        if cached is None or cached[0] != stamp or stamp is None:
+            cached = (stamp, config.load(self.home))
+            self._cached_config = cached
+        return cached[1]
+
+    def connections(self) -> list[Connection]:
+        return list(self._config().connections.values())
 
     def detail(self, name: str) -> ConnectionDetail:
-        from tunnel_tui.core import config
-
-        cfg = config.load(self.home)
+        cfg = self._config()
         conn = cfg.connections[name]
         key = cfg.keys.get(conn.key_id)
         users = sorted(c.name for c in cfg.connections.values() if c.key_id == conn.key_id)
@@ -154,15 +181,11 @@ class RealServices:
         return [keys.fingerprint(line) for line in lines]
 
     def keys(self) -> list[Key]:
-        from tunnel_tui.core import config
-
-        return list(config.load(self.home).keys.values())
+        return list(self._config().keys.values())
 
     def key_users(self) -> dict[str, list[str]]:
-        from tunnel_tui.core import config
-
         users: dict[str, list[str]] = {}
-        for conn in config.load(self.home).connections.values():
+        for conn in self._config().connections.values():
             users.setdefault(conn.key_id, []).append(conn.name)
         return users
 

@@ -1,0 +1,148 @@
+"""Cold start with 1,000 connections: start → first paint, and key press → repaint.
+
+    .venv/bin/python scripts/cold_start.py [--connections 1000] [--presses 50]
+
+Runs in a fresh process (so imports count), on a throwaway TUNNEL_TUI_HOME filled with
+N connections sharing one key, no agent (states come from the config). "First paint"
+is the moment the list holds every row and the screen has been drawn; a key press is
+timed from posting the key until the screen is idle again (Pilot's wait), so the
+numbers are upper bounds. Targets: < 1 s and < 50 ms.
+"""
+
+from __future__ import annotations
+
+import time
+
+T0 = time.perf_counter()  # before any import of the app
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+def make_home(count: int) -> Path:
+    from tunnel_tui.core import config
+    from tunnel_tui.core.model import Connection, Database, DbKind, Key, KeyType, SshEndpoint
+
+    home = Path(tempfile.mkdtemp(prefix="tunnel-tui-bench-"))
+    key = Key("k-bench", "bench", KeyType.ED25519,
+              "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJp2k5Qnq1HNbH4uYpqf2cTzV1Ya8kN3b0sP6b2Hh1Qn",
+              "SHA256:benchbenchbenchbenchbenchbenchbenchbenchben", datetime.now(UTC))
+    with config.update(home) as cfg:
+        cfg.keys[key.id] = key
+        kinds = list(DbKind)
+        for i in range(count):
+            kind = kinds[i % len(kinds)]
+            cfg.connections[f"db-{i:04d}"] = Connection(
+                f"db-{i:04d}",
+                Database(kind, f"10.0.{i // 250}.{i % 250 + 1}", kind.default_port, "app", "app"),
+                SshEndpoint(f"bastion-{i % 7}.example.com", "tunnel"),
+                key.id,
+                local_port=20000 + i,
+            )
+    return home
+
+
+async def measure(presses: int) -> dict[str, float]:
+    from tunnel_tui.core.secret import Secret
+    from tunnel_tui.ui.app import TunnelTuiApp
+    from tunnel_tui.ui.screens.connections import ConnectionsScreen
+    from tunnel_tui.ui.services import RealServices
+    from tunnel_tui.ui.widgets.connection_table import ConnectionTable
+
+    t_import = time.perf_counter()
+    # A passphrase in memory, so no vault prompt covers the list (nothing is stored).
+    app = TunnelTuiApp(RealServices(vault_passphrase=Secret("bench")))
+    result: dict[str, float] = {"import_s": t_import - T0}
+    async with app.run_test(size=(120, 36)) as pilot:
+        deadline = time.monotonic() + 30
+        while True:
+            screen = app.screen
+            if isinstance(screen, ConnectionsScreen) and screen.loaded.is_set():
+                break
+            assert time.monotonic() < deadline, "no first paint within 30 s"
+            await pilot.pause(0.001)
+        await pilot.pause()  # the frame with the rows
+        table = screen.query_one(ConnectionTable)
+        result["rows"] = table.row_count
+        result["first_paint_s"] = time.perf_counter() - T0
+        table.focus()
+        await pilot.pause()
+        # Record when the screen actually composes a frame, and when the cursor moved.
+        paints: list[float] = []
+        moves: list[float] = []
+        original = screen._compositor_refresh
+
+        def traced_refresh() -> None:
+            original()
+            paints.append(time.perf_counter())
+
+        screen._compositor_refresh = traced_refresh  # type: ignore[method-assign]
+        screen.watch(table, "cursor_coordinate", lambda: moves.append(time.perf_counter()),
+                     init=False)
+        timings, waits = [], []
+        for i in range(presses):
+            start = time.perf_counter()
+            await pilot.press("down" if i % 10 != 9 else "pagedown")
+            waits.append((time.perf_counter() - start) * 1000)
+            moved = next((m for m in moves if m >= start), None)
+            painted = next((p for p in paints if moved is not None and p >= moved), None)
+            if painted is not None:
+                timings.append((painted - start) * 1000)
+        result["press_median_ms"] = statistics.median(timings)
+        result["press_p95_ms"] = sorted(timings)[max(int(len(timings) * 0.95) - 1, 0)]
+        result["press_max_ms"] = max(timings)
+        result["pilot_wait_median_ms"] = statistics.median(waits)
+        # A burst of live events (every row changes state): coalesced, applied in place.
+        from dataclasses import replace
+
+        from tunnel_tui.core.status import TunnelState
+
+        start = time.perf_counter()
+        for name in list(screen._connections):
+            status = table.status_of(name)
+            if status is not None:
+                screen._pending[name] = replace(status, state=TunnelState.UP,
+                                                since=datetime.now(UTC), bytes_in=1234)
+        screen._flush()
+        await pilot.pause()
+        result["1000_events_ms"] = (time.perf_counter() - start) * 1000
+        start = time.perf_counter()
+        await pilot.press("slash", "1")
+        result["filter_keystroke_ms"] = (time.perf_counter() - start) * 1000
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connections", type=int, default=1000)
+    parser.add_argument("--presses", type=int, default=50)
+    args = parser.parse_args()
+    home = make_home(args.connections)
+    os.environ["TUNNEL_TUI_HOME"] = str(home)
+    os.environ["TUNNEL_TUI_SECRETS"] = "vault"  # never probe the user's keyring here
+    try:
+        setup_s = time.perf_counter() - T0
+        result = asyncio.run(measure(args.presses))
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    first = result["first_paint_s"] - setup_s
+    print(f"connections:             {int(result['rows'])}")
+    imports = result["import_s"] - setup_s
+    print(f"start -> first paint:    {first * 1000:.0f} ms "
+          f"(of which imports {imports * 1000:.0f} ms)")
+    print(f"key press -> repaint:    median {result['press_median_ms']:.1f} ms, "
+          f"p95 {result['press_p95_ms']:.1f} ms, max {result['press_max_ms']:.1f} ms")
+    wait = result["pilot_wait_median_ms"]
+    print(f"  (Pilot's own wait per press, an upper bound: {wait:.0f} ms)")
+    print(f"1,000 live events:       {result['1000_events_ms']:.0f} ms (one coalesced flush)")
+    print(f"filter keystroke:        {result['filter_keystroke_ms']:.0f} ms (rebuilds the list)")
+
+
+if __name__ == "__main__":
+    main()
