@@ -4,6 +4,7 @@ not asyncio classes, so the data path, resets and QUICKACK must work there too."
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import os
 
@@ -17,14 +18,16 @@ from tunnel_tui.engine import TunnelEngine
 uvloop = pytest.importorskip("uvloop")
 
 
+@pytest.mark.parametrize("coalesce", [False, True], ids=["default", "coalesced-writes"])
 def test_engine_under_uvloop(sshd, client_keypair, engine_known_hosts, echo_server,
-                             free_tcp_port):
+                             free_tcp_port, coalesce):
     sshd.authorize(client_keypair.public_line)
     trust(engine_known_hosts, sshd.host, sshd.port, sshd.host_public_key)
     keys = {"k-test": Secret(client_keypair.private_pem)}
 
     async def main() -> None:
-        engine = TunnelEngine(engine_known_hosts, FAST)
+        engine = TunnelEngine(engine_known_hosts,
+                              dataclasses.replace(FAST, coalesce_writes=coalesce))
         try:
             good = await engine.start(
                 make_conn("u", [(sshd.host, sshd.port, sshd.user)],

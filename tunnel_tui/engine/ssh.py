@@ -202,7 +202,8 @@ async def connect_hop(
     trace = trace or HopTrace(hop, index)
     label = hop_label(hop, index, count)
     inner: Any = via if via is not None else DirectTcp(
-        timeout=settings.connect_timeout, quickack=settings.quickack, sock=sock
+        timeout=settings.connect_timeout, quickack=settings.quickack,
+        coalesce=settings.coalesce_writes, sock=sock,
     )
     client = _Client(hop, known_hosts, trace, accept_new)
     private = import_key(key)
