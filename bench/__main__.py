@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import datetime
+import json
 import sys
 from pathlib import Path
 
 from bench import paths as bp
-from bench.report import render
-from bench.runner import QUICK, Durations, log, run
+from bench.report import machine, render
+from bench.runner import QUICK, Durations, Results, log, run
 from bench.servers import start_servers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +66,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bulk-seconds", type=float, default=3.0)
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "BENCHMARKS.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="re-render the Markdown from a saved results file (with the current NOTES.md)",
+    )
     args = parser.parse_args(argv)
+    notes_file = Path(__file__).with_name("NOTES.md")
+    raw_file = args.output.with_suffix(".json")
+
+    if args.render:
+        saved = json.loads(args.render.read_text())
+        text = render(
+            Results(**saved["results"]), [tuple(p) for p in saved["paths"]],
+            Durations(**saved["durations"]), rounds=saved["rounds"], quick=saved["quick"],
+            notes="" if saved["quick"] else notes_file.read_text(),
+            machine_info=saved["machine"], when=saved["when"],
+        )  # fmt: skip
+        print(text)
+        if not args.no_write:
+            args.output.write_text(text)
+        return 0
 
     durations = (
         QUICK if args.quick else Durations(args.pgbench_seconds, None, None, args.bulk_seconds)
@@ -72,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     paths = [make_path(n.strip()) for n in args.paths.split(",") if n.strip()]
     if "openssh" not in [p.key for p in paths]:  # type: ignore[attr-defined]
         paths.insert(0, bp.OpenSsh())  # the baseline of every ratio
-    notes_file = Path(__file__).with_name("NOTES.md")
     notes = notes_file.read_text() if notes_file.exists() and not args.quick else ""
+    machine_info = machine()
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
     log("starting sshd, PostgreSQL, MariaDB, iperf3 ...")
     with start_servers() as servers:
@@ -87,12 +112,22 @@ def main(argv: list[str] | None = None) -> int:
             if agent is not None:
                 agent.close()
     log("servers stopped")
-    text = render(results, paths, durations, rounds=rounds, quick=args.quick, notes=notes)
+    path_info = [(p.key, p.label) for p in paths]  # type: ignore[attr-defined]
+    text = render(
+        results, path_info, durations, rounds=rounds, quick=args.quick, notes=notes,
+        machine_info=machine_info, when=when,
+    )  # fmt: skip
     print(text)
     if not args.no_write:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text)
-        log(f"written to {args.output}")
+        raw = {
+            "results": dataclasses.asdict(results), "paths": path_info,
+            "durations": dataclasses.asdict(durations), "rounds": rounds, "quick": args.quick,
+            "machine": machine_info, "when": when,
+        }  # fmt: skip
+        raw_file.write_text(json.dumps(raw, indent=1))
+        log(f"written to {args.output} and {raw_file.name}")
     return 1 if results.errors and not results.rounds else 0
 
 

@@ -9,7 +9,6 @@ import platform
 import re
 import subprocess
 from pathlib import Path
-from typing import Any
 
 from bench.runner import Durations, Results, paired_ratios, summary
 
@@ -91,14 +90,17 @@ def _ratio(stats: tuple[float, float, float] | None) -> str:
 
 def render(
     results: Results,
-    paths: list[Any],
+    paths: list[tuple[str, str]],
     durations: Durations,
     *,
     rounds: int,
     quick: bool,
     notes: str = "",
+    machine_info: dict[str, str] | None = None,
+    when: str | None = None,
 ) -> str:
-    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    """`paths`: (key, label) pairs in column order."""
+    when = when or datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# tunnel-tui benchmarks",
         "",
@@ -111,7 +113,7 @@ def render(
         "## Machine",
         "",
     ]
-    lines += [f"- {k}: {v}" for k, v in machine().items()]
+    lines += [f"- {k}: {v}" for k, v in (machine_info or machine()).items()]
     bulk_what = (
         f"{durations.bulk_bytes >> 20} MiB" if durations.bulk_bytes else f"{durations.bulk_s:g} s"
     )
@@ -129,8 +131,8 @@ def render(
         "## Medians (min–max)",
         "",
     ]
-    keys = [p.key for p in paths]
-    labels = {p.key: p.label for p in paths}
+    keys = [key for key, _ in paths]
+    labels = dict(paths)
     header = "| figure | " + " | ".join(labels[k] for k in keys) + " |"
     lines += [header, "|---" * (len(keys) + 1) + "|"]
     for figure, (title, fmt, higher) in FIGURES.items():
