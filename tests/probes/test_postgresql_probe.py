@@ -148,3 +148,20 @@ async def test_no_pg_hba_entry(postgres_factory) -> None:
     assert statuses(results) == {"db-tls": "ok", "db-auth": "fail"}
     assert "pg_hba.conf" in results["db-auth"].detail
     assert "pg_hba.conf has no line" in (results["db-auth"].hint or "")
+
+
+async def test_no_password_stored(postgres) -> None:
+    results = await run_probe(PG, postgres.port, user=postgres.user, database=postgres.database)
+    assert statuses(results) == {"db-tls": "ok", "db-auth": "fail"}
+    assert "--db-password-stdin" in (results["db-auth"].hint or "")
+
+
+async def test_sslmode_allow_and_prefer_against_a_tls_server(postgres_factory) -> None:
+    server = postgres_factory(tls=True)
+    common = dict(user=server.user, database=server.database, password=server.password)
+    allow = await run_probe(PG, server.port, options={"sslmode": "allow"}, **common)
+    assert statuses(allow)["query"] == "ok"
+    assert "plain first" in allow["db-tls"].detail
+    prefer = await run_probe(PG, server.port, **common)
+    assert statuses(prefer)["query"] == "ok"
+    assert "TLSv1." in prefer["db-tls"].detail and "over TLS" in prefer["db-auth"].detail
