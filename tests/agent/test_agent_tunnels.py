@@ -423,3 +423,53 @@ def _agent_of_home(pid: int, home: Path) -> bool:
     except OSError:
         return False
     return b"tunnel_tui.agent" in cmdline and str(home).encode() in cmdline and pid_alive(pid)
+
+
+def test_cli_without_keyring_uses_the_vault_the_agent_holds(
+    sshd: Any, postgres: Any, agent_reaper: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SSH login with only the vault: after one `vault unlock`, commands that write
+    secrets work with no terminal and no passphrase anywhere (the agent serves them)."""
+    env = no_keyring_env()
+    env.pop("TUNNEL_TUI_SECRETS", None)  # auto: no keyring here, so the vault
+    db_url = f"postgresql://{postgres.user}@{postgres.host}:{postgres.port}/{postgres.database}"
+    ssh_url = f"ssh://{sshd.user}@{sshd.host}:{sshd.port}"
+    locked = cli("add", "pg", "--db", db_url, "--ssh", ssh_url, env=env, stdin="")
+    assert locked.returncode == 1 and "vault unlock" in locked.stderr
+    assert not paths.config_path().exists()
+
+    unlocked = cli("vault", "unlock", "--passphrase-stdin", env=env, stdin="tr0ub4dor&3\n")
+    assert unlocked.returncode == 0, unlocked.stderr
+    added = cli(
+        "add", "pg", "--db", db_url, "--ssh", ssh_url, "--db-password-stdin",
+        env=env, stdin=postgres.password + "\n",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert cli("key", "generate", "spare", env=env).returncode == 0
+    assert cli("key", "delete", "spare", env=env).returncode == 0
+    line = cli("key", "show", "pg", env=env).stdout.strip()
+    sshd.authorize(line)
+    trust_host(sshd)
+    # What the CLI stored through the agent is what the agent reads to bring it up.
+    port = up("pg")
+    assert asyncio.run(pg_query(port, postgres, "SELECT 7")) == 7
+    rotated = cli("rotate-key", "pg", env=env)
+    assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+    assert asyncio.run(pg_query(port, postgres, "SELECT 8")) == 8
+    new_line = cli("key", "show", "pg", env=env).stdout.strip()
+    assert new_line.split()[1] in sshd.authorized_keys_path.read_text()
+    assert line.split()[1] not in sshd.authorized_keys_path.read_text()
+
+    assert cli("down", "pg", env=env).returncode == 0
+    removed = cli("remove", "pg", "--yes", env=env)
+    assert removed.returncode == 0, removed.stderr
+    assert new_line.split()[1] not in sshd.authorized_keys_path.read_text()
+    assert Path(paths.vault_path()).exists()
+    assert postgres.password.encode() not in paths.config_path().read_bytes()
+
+    # Only the tunnel-tui entries are reachable over the socket.
+    with pytest.raises(Exception, match="must start with"):
+        AgentClient().call("secret-get", name="other-app:token")
+    assert cli("vault", "lock", env=env).returncode == 0
+    again = cli("key", "generate", "later", env=env, stdin="")
+    assert again.returncode == 1 and "vault unlock" in again.stderr

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AgentClient",
     "AgentNotRunning",
+    "AgentVaultStore",
     "AgentSocketForeign",
     "AsyncAgentClient",
     "ensure_agent",
@@ -146,6 +147,16 @@ class AgentClient:
     def shutdown(self) -> None:
         self.call("shutdown", timeout=30.0)
 
+    def secret_get(self, name: str) -> Secret | None:
+        value = self.call("secret-get", timeout=30.0, name=name).get("value")
+        return None if value is None else Secret(value)
+
+    def secret_set(self, name: str, value: Secret) -> None:
+        self.call("secret-set", timeout=30.0, name=name, value=value.reveal())
+
+    def secret_delete(self, name: str) -> None:
+        self.call("secret-delete", timeout=30.0, name=name)
+
     def events(self, *, interval: float = 1.0) -> Iterator[TunnelStatus]:
         """Every tunnel's status now, then each change (and byte counters every
         `interval` seconds while they move), until the agent stops. Subscribed when
@@ -167,6 +178,36 @@ class AgentClient:
                 event = json.loads(line)
                 if "tunnel" in event:
                     yield TunnelStatus.from_json(event["tunnel"])
+
+
+class AgentVaultStore:
+    """A SecretStore served by the agent from the vault it holds unlocked: lets CLI
+    commands that write secrets (add, remove, key generate/import, rotate-key) work in
+    an SSH login after `tunnel-tui vault unlock`, with no passphrase in argv or env."""
+
+    backend_name = "vault (unlocked in the agent)"
+
+    def __init__(self, client: AgentClient) -> None:
+        self._client = client
+
+    @classmethod
+    def find(cls, home: Path | None = None) -> AgentVaultStore | None:
+        """The store if this home's agent runs and holds the vault unlocked, else None."""
+        client = AgentClient(home)
+        try:
+            state = client.vault_status()
+        except (AgentNotRunning, AgentSocketForeign):
+            return None
+        return cls(client) if state.get("unlocked") else None
+
+    def get(self, name: str) -> Secret | None:
+        return self._client.secret_get(name)
+
+    def set(self, name: str, value: Secret) -> None:
+        self._client.secret_set(name, value)
+
+    def delete(self, name: str) -> None:
+        self._client.secret_delete(name)
 
 
 class AsyncAgentClient:

@@ -39,8 +39,15 @@ OPS = frozenset(
         "vault-lock",
         "vault-status",
         "switch-key",
+        "secret-get",
+        "secret-set",
+        "secret-delete",
     }
 )
+
+# Secret names the agent serves to CLI commands while it holds the vault (DESIGN.md's
+# keyring entries); nothing else in the vault is reachable over the socket.
+SECRET_PREFIXES = ("key:", "db-password:")
 
 # Error codes on the wire; the client turns each back into the matching error class.
 BAD_REQUEST = "bad-request"

@@ -67,6 +67,9 @@ class AgentServer:
             "vault-unlock": self._vault_unlock,
             "vault-lock": self._vault_lock,
             "vault-status": self._vault_status,
+            "secret-get": self._secret_get,
+            "secret-set": self._secret_set,
+            "secret-delete": self._secret_delete,
         }
 
     async def start(self) -> None:
@@ -257,6 +260,20 @@ class AgentServer:
     async def _vault_status(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.service.vault_status()
 
+    async def _secret_get(self, request: dict[str, Any]) -> dict[str, Any]:
+        value = await self.service.secret_get(_secret_name(request))
+        return {"value": None if value is None else value.reveal()}
+
+    async def _secret_set(self, request: dict[str, Any]) -> dict[str, Any]:
+        value = Secret(_str(request, "value"))
+        request.pop("value", None)
+        await self.service.secret_set(_secret_name(request), value)
+        return {}
+
+    async def _secret_delete(self, request: dict[str, Any]) -> dict[str, Any]:
+        await self.service.secret_delete(_secret_name(request))
+        return {}
+
     async def _events(
         self, request: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
@@ -290,6 +307,15 @@ def _str(request: dict[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise protocol.ProtocolError(f"`{key}` must be a non-empty string")
     return value
+
+
+def _secret_name(request: dict[str, Any]) -> str:
+    name = _str(request, "name")
+    if not name.startswith(protocol.SECRET_PREFIXES):
+        raise protocol.ProtocolError(
+            f"`name` must start with {' or '.join(protocol.SECRET_PREFIXES)}", code=protocol.USAGE
+        )
+    return name
 
 
 def _optional_str(request: dict[str, Any], key: str) -> str | None:

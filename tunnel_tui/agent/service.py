@@ -20,7 +20,7 @@ from typing import Any
 
 from tunnel_tui.agent.snapshot import down_status, load_connections, unknown
 from tunnel_tui.core import paths
-from tunnel_tui.core.errors import TunnelError, TunnelTuiError
+from tunnel_tui.core.errors import SecretStoreError, TunnelError, TunnelTuiError
 from tunnel_tui.core.logging import redact, register_secret
 from tunnel_tui.core.model import Connection
 from tunnel_tui.core.secret import Secret
@@ -66,6 +66,7 @@ class TunnelService:
             else _env_float("TUNNEL_TUI_VAULT_IDLE", DEFAULT_VAULT_IDLE)
         )
         self._vault_timer: asyncio.TimerHandle | None = None
+        self._vault_store: Any = None  # the opened Vault, for CLI secret requests
         self._alert = alert
 
     # -- engine -----------------------------------------------------------------
@@ -268,6 +269,7 @@ class TunnelService:
 
     def vault_lock(self) -> dict[str, Any]:
         self._vault = None
+        self._drop_vault_store()
         if self._vault_timer is not None:
             self._vault_timer.cancel()
             self._vault_timer = None
@@ -297,6 +299,48 @@ class TunnelService:
             log.info("vault locked after %g s idle", self._vault_idle)
         self._vault = None
         self._vault_timer = None
+        self._drop_vault_store()
+
+    def _drop_vault_store(self) -> None:
+        if self._vault_store is not None:
+            self._vault_store.lock()
+        self._vault_store = None
+
+    # -- secrets for CLI commands (vault only) ------------------------------------
+
+    def _store_for_cli(self) -> Any:
+        """The vault this agent holds unlocked, for a CLI process that has no keyring and
+        no passphrase (an SSH login after `vault unlock`). Only the vault: an agent that
+        reads a desktop keyring does not hand its secrets to other terminals."""
+        passphrase = self.vault_passphrase()
+        if passphrase is None:
+            raise SecretStoreError(
+                "the vault is locked", hint="unlock it: tunnel-tui vault unlock"
+            )
+        if self._vault_store is None:
+            from tunnel_tui.core import secrets
+
+            store = secrets.open_store(self.home, vault_passphrase=passphrase, create_vault=False)
+            if store.backend_name != "vault":
+                raise SecretStoreError(
+                    f"this agent uses the keyring of its own session ({store.backend_name}), "
+                    "not the vault",
+                    hint="run the command in that session (where the keyring works)",
+                )
+            self._vault_store = store
+        return self._vault_store
+
+    async def secret_get(self, name: str) -> Secret | None:
+        store = self._store_for_cli()
+        return await asyncio.to_thread(store.get, name)
+
+    async def secret_set(self, name: str, value: Secret) -> None:
+        store = self._store_for_cli()
+        await asyncio.to_thread(store.set, name, value)
+
+    async def secret_delete(self, name: str) -> None:
+        store = self._store_for_cli()
+        await asyncio.to_thread(store.delete, name)
 
     # -- events -----------------------------------------------------------------
 

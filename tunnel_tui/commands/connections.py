@@ -58,8 +58,10 @@ class StdinLines:
 
 
 class _LazyStore:
-    """Opens the secret store on first use; with no keyring and a terminal, asks the
-    vault passphrase (the agent's unlocked vault is not shared with this process)."""
+    """Opens the secret store on first use. With no usable keyring (an SSH login), the
+    vault: through the agent when `tunnel-tui vault unlock` left it unlocked there
+    (no passphrase crosses argv or the environment), else by asking its passphrase on a
+    terminal; with neither, the error says to run `vault unlock` first."""
 
     def __init__(self, home: Path | None = None) -> None:
         self._home = home
@@ -72,10 +74,16 @@ class _LazyStore:
             try:
                 self._store = secrets.open_store(self._home)
             except SecretStoreError as exc:
-                if not (sys.stdin.isatty() and "vault" in exc.message):
+                if "vault" not in exc.message:
                     raise
-                passphrase = click.prompt("Vault passphrase", hide_input=True, err=True)
-                self._store = secrets.open_store(self._home, vault_passphrase=Secret(passphrase))
+                self._store = _agent_vault(self._home)
+                if self._store is None:
+                    if not sys.stdin.isatty():
+                        raise
+                    passphrase = click.prompt("Vault passphrase", hide_input=True, err=True)
+                    self._store = secrets.open_store(
+                        self._home, vault_passphrase=Secret(passphrase)
+                    )
         return self._store
 
     @property
@@ -90,6 +98,14 @@ class _LazyStore:
 
     def delete(self, name: str) -> None:
         self._open().delete(name)
+
+
+def _agent_vault(home: Path | None) -> SecretStore | None:
+    try:
+        from tunnel_tui.agent.client import AgentVaultStore
+    except ImportError:  # a build without the agent
+        return None
+    return AgentVaultStore.find(home)
 
 
 def open_catalog() -> Catalog:

@@ -16,7 +16,19 @@ from tunnel_tui.core.secret import Secret
 
 @click.group()
 def vault() -> None:
-    """The encrypted vault used when no keyring works."""
+    """The encrypted vault used when no keyring works (an SSH login, a headless box).
+
+    `vault unlock` hands the passphrase to the agent, which keeps it in memory until
+    `vault lock` or an idle timeout. Meanwhile, from any terminal of yours, `up` reads
+    the keys through the agent, and commands that read or store secrets (add, edit,
+    remove, key generate/import/delete, rotate-key) go through it too, with no prompt.
+    No passphrase ever goes in argv or the environment.
+
+    \b
+      tunnel-tui vault unlock                 # asks on the terminal
+      tunnel-tui vault unlock --passphrase-stdin < file
+      tunnel-tui add prod --db ... --ssh ...  # no prompt: the agent holds the vault
+    """
 
 
 def _read_passphrase(from_stdin: bool, *, new: bool) -> Secret:
