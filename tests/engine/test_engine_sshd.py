@@ -328,3 +328,23 @@ async def test_switch_key_keeps_open_channels(sshd, client_keypair, engine_known
 async def test_open_tcp_reports_refusal(free_tcp_port):
     with pytest.raises(ConnectionRefusedError):
         await open_tcp("127.0.0.1", free_tcp_port, 2)
+
+
+async def test_changed_key_type_is_reported_as_changed(sshd, client_keypair,
+                                                       engine_known_hosts):
+    # Only an RSA key on file, the server has only ed25519: asyncssh offers RSA alone and
+    # the server drops us (ASYNCSSH-NOTES §1). That must read as "changed", not "down".
+    import asyncssh
+
+    sshd.authorize(client_keypair.public_line)
+    rsa = asyncssh.generate_private_key("ssh-rsa", key_size=2048)
+    trust(engine_known_hosts, sshd.host, sshd.port,
+          rsa.export_public_key().decode().strip())
+    engine = TunnelEngine(engine_known_hosts, FAST)
+    try:
+        with pytest.raises(HostKeyChanged) as info:
+            await engine.start(_conn(sshd, ("127.0.0.1", 5432)),
+                               {"k-test": Secret(client_keypair.private_pem)})
+        assert info.value.fingerprint == sshd.host_fingerprint
+    finally:
+        await engine.aclose()

@@ -103,3 +103,53 @@ async def test_unknown_host_key_is_refused(asyncssh_bastion, echo_server, engine
         assert "--accept-new-host-key" in (info.value.hint or "")
     finally:
         await engine.aclose()
+
+
+async def test_counter_events_are_coalesced(asyncssh_bastion, echo_server, engine_known_hosts):
+    import dataclasses
+
+    from tests.fixtures.engine import FAST as fast
+
+    trust(engine_known_hosts, asyncssh_bastion.host, asyncssh_bastion.port,
+          asyncssh_bastion.host_public_line)
+    keys = {"k-test": Secret(asyncssh_bastion.client_private_pem)}
+    engine = TunnelEngine(engine_known_hosts, dataclasses.replace(fast, stats_interval=0.25))
+    events = []
+    try:
+        status = await engine.start(_conn(asyncssh_bastion, echo_server), keys)
+        engine.subscribe(events.append)
+        loop = asyncio.get_running_loop()
+        reader, writer = await asyncio.open_connection("127.0.0.1", status.local_port)
+        t0 = loop.time()
+        for _ in range(300):  # many small round trips: hundreds of counter changes
+            writer.write(b"x" * 100)
+            await reader.readexactly(100)
+        duration = loop.time() - t0
+        writer.close()
+        await wait_for(lambda: engine.status("t1").bytes_in == 30000 and events
+                       and events[-1].bytes_in == 30000, 3, "final counters published")
+        assert len(events) <= duration / 0.25 + 4, (len(events), duration)
+    finally:
+        await engine.aclose()
+
+
+async def test_switch_to_a_rejected_key_changes_nothing(asyncssh_bastion, echo_server,
+                                                        engine_known_hosts):
+    import asyncssh
+
+    from tunnel_tui.engine import AuthRejected
+
+    trust(engine_known_hosts, asyncssh_bastion.host, asyncssh_bastion.port,
+          asyncssh_bastion.host_public_line)
+    keys = {"k-test": Secret(asyncssh_bastion.client_private_pem)}
+    engine = TunnelEngine(engine_known_hosts, FAST)
+    try:
+        status = await engine.start(_conn(asyncssh_bastion, echo_server), keys)
+        link = engine.tunnel("t1").link
+        wrong = asyncssh.generate_private_key("ssh-ed25519").export_private_key().decode()
+        with pytest.raises(AuthRejected):
+            await engine.switch_key("k-test", "k-new", Secret(wrong))
+        assert engine.tunnel("t1").link is link and engine.tunnel("t1").conn.key_id == "k-test"
+        assert await _roundtrip(status.local_port, b"unchanged") == b"unchanged"
+    finally:
+        await engine.aclose()

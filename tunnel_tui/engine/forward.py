@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 _OPEN_ADMINISTRATIVELY_PROHIBITED = 1
 _OPEN_CONNECT_FAILED = 2
+_CONNECTION_CLOSED = "SSH connection closed"  # asyncssh's reason when the link is gone
 
 
 class Counters:
@@ -173,6 +174,11 @@ class LocalClient(asyncio.Protocol):
                 window=owner.window, max_pktsize=owner.max_pktsize,
             )
         except asyncssh.ChannelOpenError as exc:
+            if exc.reason == _CONNECTION_CLOSED:
+                # The SSH link died under us: the tunnel reports that (reconnecting);
+                # this is no verdict on the target.
+                self._drop()
+                return
             error = channel_error(exc, owner.target_host, owner.target_port)
             log.warning("forward failed: %s", error.message)
             owner.channel_failed(error)

@@ -182,6 +182,9 @@ class LiveTunnel:
         """Move to a new SSH link (new key): new clients use it at once; channels
         already open finish on the old link, which closes after the last one."""
         link = await self._pool.acquire(new_conn, keys)
+        task, self._reconnect_task = self._reconnect_task, None
+        if task is not None and not task.done():  # reconnecting: the new link ends that
+            task.cancel()
         old = self._detach()
         self.conn = dataclasses.replace(new_conn, local_port=self.local_port)
         self.keys = dict(keys)
