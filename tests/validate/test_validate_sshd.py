@@ -340,3 +340,20 @@ async def test_mariadb_wrong_password_fails_db_auth(ready, client_keypair, engin
                             engine_known_hosts)
     failed = assert_failed_at(results, "db-auth")
     assert "password" in failed.hint
+
+
+async def test_db_tls_applies_inside_the_tunnel(ready, client_keypair, engine_known_hosts,
+                                                postgres_factory):
+    import dataclasses
+
+    pg = postgres_factory(tls=True)
+    conn = pg_conn(ready, pg)
+    db = dataclasses.replace(conn.database, options=(
+        ("sslmode", "verify-full"), ("sslrootcert", str(pg.ca_cert_path)),
+    ))
+    conn = dataclasses.replace(conn, database=db)
+    results = await collect(conn, Secrets({"k-test": client_keypair.private_pem}, pg.password),
+                            engine_known_hosts)
+    steps, final = by_step(results)
+    assert all(r.ok for r in final), [(r.step, r.status, r.detail, r.hint) for r in final]
+    assert "TLS" in steps["db-tls"].detail or "tls" in steps["db-tls"].detail.lower()
