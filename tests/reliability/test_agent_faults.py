@@ -1,0 +1,116 @@
+"""Faults as a user of the CLI and the agent sees them (issue 10 items 1, 6, 12 through
+the product's own path): `up` starts the agent, the bastion freezes, `status --json`
+says reconnecting, then up again on the same port; the database stops and both
+`status` and `validate` name its address and "connection refused"."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import asyncpg
+import pytest
+
+from tests.fixtures.canary import our_pids
+from tests.reliability.helpers import REPO, listening_sockets, poll
+from tunnel_tui.core import config
+from tunnel_tui.core.model import Keepalive
+
+pytestmark = pytest.mark.slow
+
+KA = Keepalive(0.5, 2)
+DETECT = KA.interval * (KA.count_max + 1)
+
+
+def _cli(
+    env: dict[str, str], *args: str, expect: int | None = 0
+) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run([sys.executable, "-m", "tunnel_tui", *args], capture_output=True,
+                         text=True, env=env, timeout=60, cwd=REPO)
+    if expect is not None:
+        assert out.returncode == expect, (args, out.returncode, out.stdout, out.stderr[-2000:])
+    return out
+
+
+def _status(env: dict[str, str], name: str) -> dict[str, object]:
+    rows = json.loads(_cli(env, "status", name, "--json").stdout)
+    assert len(rows) == 1
+    return rows[0]
+
+
+async def _pg(port: int, pg, sql: str = "select 1") -> object:
+    conn = await asyncpg.connect(host="127.0.0.1", port=port, user=pg.user,
+                                 password=pg.password, database=pg.database, timeout=10)
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close(timeout=2)
+
+
+def test_agent_tunnel_through_a_frozen_bastion_and_a_stopped_database(
+    isolated_env, secret_service, add_tunnel_connection, sshd_factory, postgres_factory,
+    agent_reaper,
+):
+    pg = postgres_factory()
+    server = sshd_factory()
+    setup = add_tunnel_connection("pg", bastion=server, db=pg)
+    with config.update() as cfg:  # small keepalive so the test takes seconds
+        cfg.connections["pg"] = dataclasses.replace(cfg.connections["pg"], keepalive=KA)
+    env = dict(secret_service.env, TUNNEL_TUI_HOME=str(isolated_env.home))
+    _cli(env, "validate", "pg", "--accept-new-host-key")
+    up = json.loads(_cli(env, "up", "pg", "--json").stdout)
+    port = up["local_port"]
+    assert up["state"] == "up"
+    assert asyncio.run(_pg(port, pg)) == 1
+
+    # 12: the agent listens on loopback only, on exactly the tunnel's port.
+    agents = [pid for pid in our_pids(isolated_env.home)
+              if b"tunnel_tui.agent" in open(f"/proc/{pid}/cmdline", "rb").read()]
+    assert len(agents) == 1
+    sockets = listening_sockets(agents[0])
+    assert {p for _, p in sockets} == {port}
+    assert {a for a, _ in sockets} <= {"127.0.0.1", "::1"}, sockets
+
+    # 1: the whole bastion frozen (sessions and listener): reconnecting in time...
+    frozen = [*server.session_pids(), server.pid]
+    t0 = time.monotonic()
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        row = poll(lambda: (s := _status(env, "pg"))["state"] == "reconnecting" and s,
+                   DETECT + 5, "status reconnecting")
+        assert time.monotonic() - t0 <= DETECT + 3
+        assert row["local_port"] == port and row["last_error"]
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+    # ...and up after SIGCONT, same port, data flowing.
+    row = poll(lambda: (s := _status(env, "pg"))["state"] == "up" and s, 20, "status up")
+    assert row["local_port"] == port and int(row["reconnects"]) >= 1
+    assert asyncio.run(_pg(port, pg, "select 2")) == 2
+
+    # 6: the database stopped: the tunnel stays up, both commands say why a client failed.
+    pg.stop()
+    with pytest.raises((OSError, asyncpg.PostgresError, asyncio.TimeoutError)):
+        asyncio.run(_pg(port, pg))
+    row = poll(lambda: (s := _status(env, "pg"))["last_error"] and s, 5, "last_error")
+    assert row["state"] == "up"
+    address = f"{pg.host}:{pg.port}"
+    assert address in str(row["last_error"]) and "connection refused" in str(row["last_error"])
+    steps = [json.loads(line) for line in
+             _cli(env, "validate", "pg", "--json", expect=1).stdout.splitlines()]
+    failed = [s for s in steps if s["status"] == "fail"]
+    assert len(failed) == 1, steps
+    text = f"{failed[0]['detail']} {failed[0].get('hint') or ''}"
+    assert address in text and "connection refused" in text.lower(), failed[0]
+    pg.start()
+    assert asyncio.run(_pg(port, pg, "select 3")) == 3
+    _cli(env, "down", "pg")
+    assert _status(env, "pg")["state"] == "down"
+    assert setup.name == "pg"
