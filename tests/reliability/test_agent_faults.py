@@ -114,3 +114,40 @@ def test_agent_tunnel_through_a_frozen_bastion_and_a_stopped_database(
     _cli(env, "down", "pg")
     assert _status(env, "pg")["state"] == "down"
     assert setup.name == "pg"
+
+
+def test_cli_permanent_failures_make_exactly_one_attempt_and_keep_known_hosts(
+    isolated_env, secret_service, add_tunnel_connection, sshd_factory, agent_reaper,
+):
+    from tests.reliability.helpers import connection_attempts
+    from tunnel_tui.core.paths import known_hosts_path
+
+    server = sshd_factory()
+    add_tunnel_connection("pg", bastion=server, db_url="postgresql://app@127.0.0.1:9/app",
+                          authorize=False)
+    env = dict(secret_service.env, TUNNEL_TUI_HOME=str(isolated_env.home))
+
+    # Rejected key: validate trusts the host key (consent given) then fails at ssh-auth.
+    steps = [json.loads(line) for line in
+             _cli(env, "validate", "pg", "--json", "--accept-new-host-key",
+                  expect=1).stdout.splitlines()]
+    assert [s["step"] for s in steps if s["status"] == "fail"] == ["ssh-auth"]
+    assert connection_attempts(server) == 1
+    out = _cli(env, "up", "pg", expect=1)
+    assert "authorized_keys" in out.stderr
+    time.sleep(1.5)  # a retry loop in the agent would show up in the log by now
+    assert connection_attempts(server) == 2  # one for validate, one for up
+    assert _status(env, "pg")["state"] in ("failed", "down")
+
+    # Host key changed after trust: refused with a MITM warning, even with consent flags.
+    trusted = known_hosts_path().read_bytes()
+    server.restart(new_host_key=True)
+    before = connection_attempts(server)
+    for args in (("validate", "pg", "--accept-new-host-key"), ("up", "pg")):
+        out = _cli(env, *args, expect=1)
+        text = (out.stdout + out.stderr).lower()
+        assert "man-in-the-middle" in text, out
+        assert server.host_fingerprint.lower() in text
+    time.sleep(1.5)
+    assert connection_attempts(server) - before == 2
+    assert known_hosts_path().read_bytes() == trusted
