@@ -153,7 +153,9 @@ async def test_no_pg_hba_entry(postgres_factory) -> None:
 async def test_no_password_stored(postgres) -> None:
     results = await run_probe(PG, postgres.port, user=postgres.user, database=postgres.database)
     assert statuses(results) == {"db-tls": "ok", "db-auth": "fail"}
-    assert "--db-password-stdin" in (results["db-auth"].hint or "")
+    assert "no password is stored for this connection: set one with tunnel-tui edit mydb" in (
+        results["db-auth"].hint or ""
+    )
 
 
 async def test_sslmode_allow_and_prefer_against_a_tls_server(postgres_factory) -> None:

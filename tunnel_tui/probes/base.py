@@ -64,11 +64,14 @@ def probe_for(kind: DbKind) -> Probe:
     return probe
 
 
-def password_hint(user: str, name: str | None) -> str:
-    return (
-        f"the database rejected user {user}: check the password (re-enter it with "
-        f"tunnel-tui edit {name or 'NAME'} --db-password-stdin)"
-    )
+def password_hint(user: str, name: str | None, password: Secret | None = None) -> str:
+    command = f"tunnel-tui edit {name or 'NAME'} --db-password-stdin"
+    if not password:
+        return (
+            f"the database rejected user {user} and no password is stored for this "
+            f"connection: set one with {command}"
+        )
+    return f"the database rejected user {user}: check the password (re-enter it with {command})"
 
 
 class StepClock:

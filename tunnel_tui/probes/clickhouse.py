@@ -131,7 +131,7 @@ class ClickHouseProbe:
             if code in AUTH_CODES or response.status in (401, 403) and code is None:
                 yield clock.fail(
                     f"user {user} rejected (HTTP {response.status}, code {code})",
-                    password_hint(user, name),
+                    password_hint(user, name, password),
                 )
             elif code == UNKNOWN_DATABASE:
                 yield clock.fail(

@@ -175,7 +175,7 @@ class MySqlProbe:
                     autocommit=True,
                 )
         except pymysql.err.MySQLError as exc:
-            yield _auth_failure(clock, exc, user, database, name)
+            yield _auth_failure(clock, exc, user, database, name, password)
             return
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             yield clock.fail(f"login failed: {first_line(exc) or 'timed out'}")
@@ -250,12 +250,19 @@ async def _tls_handshake(
 
 
 def _auth_failure(
-    clock: StepClock, exc: pymysql.err.MySQLError, user: str, database: Database, name: str | None
+    clock: StepClock,
+    exc: pymysql.err.MySQLError,
+    user: str,
+    database: Database,
+    name: str | None,
+    password: Secret | None,
 ) -> StepResult:
     code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
     message = str(exc.args[1]) if len(exc.args) > 1 else first_line(exc)
     if code == 1045:
-        return clock.fail(f"access denied for user {user} (error 1045)", password_hint(user, name))
+        return clock.fail(
+            f"access denied for user {user} (error 1045)", password_hint(user, name, password)
+        )
     if code == 1049:
         return clock.fail(
             message,

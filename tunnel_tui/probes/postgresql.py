@@ -125,14 +125,14 @@ class PostgresProbe:
                 try:
                     conn = await _connect(host, port, database, user, password, ctx, timeout)
                 except asyncpg.PostgresError as exc2:
-                    yield _auth_failure(clock, exc2, user, database, name)
+                    yield _auth_failure(clock, exc2, user, database, name, password)
                     return
                 use_tls = ctx
             else:
-                yield _auth_failure(clock, exc, user, database, name)
+                yield _auth_failure(clock, exc, user, database, name, password)
                 return
         except asyncpg.PostgresError as exc:
-            yield _auth_failure(clock, exc, user, database, name)
+            yield _auth_failure(clock, exc, user, database, name, password)
             return
         except (OSError, TimeoutError, asyncpg.InterfaceError) as exc:
             yield clock.fail(f"login failed: {first_line(exc) or 'timed out'}", None)
@@ -208,11 +208,16 @@ async def _tls_handshake(
 
 
 def _auth_failure(
-    clock: StepClock, exc: asyncpg.PostgresError, user: str, database: Database, name: str | None
+    clock: StepClock,
+    exc: asyncpg.PostgresError,
+    user: str,
+    database: Database,
+    name: str | None,
+    password: Secret | None,
 ) -> StepResult:
     message = first_line(exc)
     if isinstance(exc, asyncpg.InvalidPasswordError):
-        return clock.fail(f"password rejected for user {user}", password_hint(user, name))
+        return clock.fail(f"password rejected for user {user}", password_hint(user, name, password))
     if isinstance(exc, asyncpg.InvalidCatalogNameError):
         return clock.fail(
             message,
@@ -228,7 +233,7 @@ def _auth_failure(
             )
         if "does not exist" in message:
             return clock.fail(message, f"the role {user} does not exist: fix the user in the URL")
-        return clock.fail(message, password_hint(user, name))
+        return clock.fail(message, password_hint(user, name, password))
     if isinstance(exc, asyncpg.TooManyConnectionsError):
         return clock.fail(message, "the server is at max_connections: try again later")
     return clock.fail(f"login failed: {message}", None)

@@ -180,7 +180,7 @@ class VerticaProbe:
             return
         kind, detail = outcome
         if kind == "error":
-            hint = password_hint(user, name) if "password" in detail.lower() else None
+            hint = password_hint(user, name, password) if "password" in detail.lower() else None
             yield clock.fail(detail, hint)
             return
         if kind == "unverified":
