@@ -114,3 +114,32 @@ def test_key_mistakes_exit_2(tt) -> None:
         assert out.returncode == 2, (args, out.stderr)
         assert words in out.stderr, (args, out.stderr)
         assert config_path().read_bytes() == before
+
+
+def test_not_a_private_key_is_one_error_line_even_with_loose_permissions(
+    tt, keyfiles, isolated_env
+) -> None:
+    """A .pub, a .ppk or garbage readable by others: one error (and its hint), not
+    OpenSSH's 'UNPROTECTED PRIVATE KEY FILE' warning first; nothing stored."""
+    kf = keyfiles.good["ed25519-openssh"]
+    public = isolated_env.root / "id.pub"
+    public.write_text(kf.public_line + " me@laptop\n")
+    ppk = isolated_env.root / "id.ppk"
+    ppk.write_text("PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: x\n")
+    junk = isolated_env.root / "notes.txt"
+    junk.write_text("hello\n")
+    for path, says in ((public, "public key"), (ppk, "puttygen"), (junk, "private key")):
+        os.chmod(path, 0o644)
+        out = tt("key", "import", "k", str(path))
+        assert out.returncode == 2, out.stderr
+        lines = out.stderr.splitlines()
+        assert lines[0].startswith("error: ") and len(lines) <= 2, out.stderr
+        assert says in out.stderr and "UNPROTECTED" not in out.stderr
+    encrypted = keyfiles.good["ed25519-openssh-enc"]
+    loose = isolated_env.root / "enc"
+    loose.write_bytes(encrypted.read())
+    os.chmod(loose, 0o644)
+    out = tt("key", "import", "k", str(loose))  # no terminal, no --passphrase-stdin
+    assert out.returncode == 2 and len(out.stderr.splitlines()) == 2, out.stderr
+    assert "--passphrase-stdin" in out.stderr and "UNPROTECTED" not in out.stderr
+    assert json.loads(tt("key", "list", "--json").stdout) == []

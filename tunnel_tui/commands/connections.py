@@ -126,22 +126,26 @@ def read_identity(path_text: str, stdin: StdinLines, passphrase_stdin: bool) -> 
         raise UsageError(
             f"cannot read the identity file {str(path)!r}: {exc.strerror}", field="identity"
         ) from None
+    try:
+        keys.load_private(data)  # cheap for an encrypted key: nothing is decrypted yet
+        encrypted = False
+    except KeyImportError as exc:
+        if exc.field != "passphrase":
+            raise  # not a private key (a .pub, a .ppk, garbage): one error, no warning
+        encrypted = True
+    if encrypted and not passphrase_stdin and not sys.stdin.isatty():
+        raise UsageError(
+            f"{path} is encrypted and there is no terminal to ask its passphrase on",
+            field="passphrase",
+            hint="pipe it with --passphrase-stdin",
+        )
+    # OpenSSH's warning, only for a file that really holds a private key we will use.
     warning = keys.file_permission_warning(path)
     if warning:
         warn(warning)
     if passphrase_stdin:
         return ImportKey(data, stdin.read("key passphrase", "--passphrase-stdin"))
-    try:
-        keys.load_private(data)
-    except KeyImportError as exc:
-        if exc.field != "passphrase":
-            raise
-        if not sys.stdin.isatty():
-            raise UsageError(
-                f"{path} is encrypted and there is no terminal to ask its passphrase on",
-                field="passphrase",
-                hint="pipe it with --passphrase-stdin",
-            ) from None
+    if encrypted:
         value = click.prompt(f"Passphrase for {path}", hide_input=True, err=True)
         return ImportKey(data, Secret(value))
     return ImportKey(data, None)
