@@ -108,7 +108,9 @@ class _TimedTunnel:
 class _Client(asyncssh.SSHClient):
     def __init__(
         self, hop: SshEndpoint, known_hosts: KnownHostsLike, trace: HopTrace, accept_new: bool,
+        key: asyncssh.SSHKey | None = None,
     ) -> None:
+        self._key = key
         self._hop = hop
         self._known_hosts = known_hosts
         self._trace = trace
@@ -134,6 +136,14 @@ class _Client(asyncssh.SSHClient):
             return True
         trace.host_key = status
         return False
+
+    # The key is handed over here rather than as `client_keys`, so we learn when the
+    # key exchange (and so the host key check) is done: the validation log times it.
+    def public_key_auth_requested(self) -> asyncssh.SSHKey | None:
+        key, self._key = self._key, None
+        if key is not None and self._trace.host_key_at is None:
+            self._trace.host_key_at = time.monotonic()
+        return key
 
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is not None and self.on_lost is not None:
@@ -205,8 +215,8 @@ async def connect_hop(
         timeout=settings.connect_timeout, quickack=settings.quickack,
         coalesce=settings.coalesce_writes, sock=sock,
     )
-    client = _Client(hop, known_hosts, trace, accept_new)
     private = import_key(key)
+    client = _Client(hop, known_hosts, trace, accept_new, private)
     try:
         conn = await asyncio.wait_for(
             asyncssh.connect(
@@ -216,7 +226,8 @@ async def connect_hop(
                 username=hop.user,
                 client_factory=lambda: client,
                 known_hosts=(_trusted(known_hosts, hop), [], []),
-                client_keys=[private],
+                client_keys=None,  # given by _Client.public_key_auth_requested
+                public_key_auth=True,
                 agent_path=None,
                 config=None,
                 passphrase=None,
