@@ -153,3 +153,31 @@ async def test_switch_to_a_rejected_key_changes_nothing(asyncssh_bastion, echo_s
         assert await _roundtrip(status.local_port, b"unchanged") == b"unchanged"
     finally:
         await engine.aclose()
+
+
+async def test_port_held_on_ipv6_loopback_is_in_use_too(
+    asyncssh_bastion, echo_server, engine_known_hosts
+):
+    # Clients resolving "localhost" to ::1 would reach the other program: refuse.
+    try:
+        other = socket.socket(socket.AF_INET6)
+        other.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    other.listen(1)
+    port = other.getsockname()[1]
+    trust(engine_known_hosts, asyncssh_bastion.host, asyncssh_bastion.port,
+          asyncssh_bastion.host_public_line)
+    keys = {"k-test": Secret(asyncssh_bastion.client_private_pem)}
+    engine = TunnelEngine(engine_known_hosts, FAST)
+    try:
+        with pytest.raises(LocalPortInUse) as info:
+            await engine.start(_conn(asyncssh_bastion, echo_server, local_port=port), keys)
+        assert "::1" in info.value.message and str(port) in info.value.message
+        # Nothing half-up: 127.0.0.1:port is free again.
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", port))
+        probe.close()
+    finally:
+        other.close()
+        await engine.aclose()
