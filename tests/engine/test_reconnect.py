@@ -160,3 +160,24 @@ async def test_restarted_postgres_does_not_kill_the_tunnel(
         assert s.state is TunnelState.UP and s.reconnects == 0
     finally:
         await engine.aclose()
+
+
+async def test_host_key_changing_while_up_fails_for_good(
+    sshd_factory, client_keypair, engine_known_hosts, echo_server
+):
+    server = sshd_factory()
+    keys = _setup(server, engine_known_hosts, client_keypair)
+    conn = make_conn("hk", [(server.host, server.port, server.user)],
+                     ("127.0.0.1", echo_server.port))
+    engine = TunnelEngine(engine_known_hosts, FAST)
+    try:
+        await engine.start(conn, keys)
+        server.restart(new_host_key=True)  # the "server" now presents another key
+        await wait_for(lambda: engine.status("hk").state is TunnelState.FAILED, 10, "failed")
+        s = engine.status("hk")
+        assert "HOST KEY CHANGED" in s.last_error and "not retrying" in s.last_error
+        assert "hosts forget" in s.hint
+        assert engine_known_hosts.check(server.host, server.port, server.host_public_key) \
+            == "changed"
+    finally:
+        await engine.aclose()
