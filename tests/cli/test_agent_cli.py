@@ -236,3 +236,66 @@ def test_status_stays_light_with_and_without_agent(isolated_env: Any) -> None:
         assert not set(HEAVY) & _imported_by_status()
     finally:
         agent.stop()
+
+
+FAST = (
+    "import sys\n"
+    "from tunnel_tui.commands.status_fast import run\n"
+    "code = run(sys.argv[1:])\n"
+    "assert 'click' not in sys.modules, 'the fast path imported click'\n"
+    "sys.exit(99 if code is None else code)\n"
+)
+
+
+def _fast(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", FAST, *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_status_fast_path_answers_like_click_without_importing_it(
+    isolated_env: Any, secret_service: Any
+) -> None:
+    """`status [NAME] [--json]` without click gives byte-identical output and exit codes,
+    with and without an agent; other forms are left to click."""
+    Catalog().add(
+        "pg",
+        "postgresql://app@db.internal:5432/appdb",
+        "ssh://tunnel@bastion.example.com:22",
+        key=GenerateKey(),
+        local_port=_closed_port(),
+    )
+    forms = [("status",), ("status", "--json"), ("status", "pg", "--json"), ("status", "nope")]
+
+    def compare() -> None:
+        for form in forms:
+            fast, slow = _fast(*form), cli(*form)
+            assert (fast.returncode, fast.stdout, fast.stderr) == (
+                slow.returncode,
+                slow.stdout,
+                slow.stderr,
+            ), form
+        assert _fast("status", "nope").returncode == 2
+
+    compare()
+    agent = start_agent_process(Path(os.environ["TUNNEL_TUI_HOME"]))
+    try:
+        compare()
+    finally:
+        agent.stop()
+    for other in (("status", "--watch"), ("status", "--help"), ("status", "a", "b"), ("list",)):
+        assert _fast(*other).returncode == 99, other
+
+
+def test_status_fast_entry_point_falls_back_to_click(isolated_env: Any) -> None:
+    entry = "from tunnel_tui.commands.status_fast import main; main()"
+    fast = subprocess.run(
+        [sys.executable, "-c", entry, "status", "--json"], capture_output=True, text=True
+    )
+    assert fast.returncode == 0 and json.loads(fast.stdout) == []
+    listed = subprocess.run(
+        [sys.executable, "-c", entry, "list", "--json"], capture_output=True, text=True
+    )
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []
+    bad = subprocess.run([sys.executable, "-c", entry, "status", "--bogus"], capture_output=True)
+    assert bad.returncode == 2

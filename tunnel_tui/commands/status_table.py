@@ -1,0 +1,104 @@
+"""`status` without click: the statuses (from the agent, else the config) and the
+80-column table. Kept free of click so `status_fast` can answer `status [--json]`
+in a few milliseconds (people run it in shell prompts and loops)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tunnel_tui.agent.client import AgentClient, AgentNotRunning
+from tunnel_tui.core.status import TunnelState, TunnelStatus
+
+WIDTH = 80
+
+
+def statuses_now(home: Path | None, name: str | None) -> tuple[list[TunnelStatus], bool]:
+    """(statuses, agent running): the agent's view, or every configured connection down."""
+    try:
+        return AgentClient(home).status(name), True
+    except AgentNotRunning:
+        from tunnel_tui.agent.snapshot import configured_statuses
+
+        return configured_statuses(home, name), False
+
+
+# -- the table ---------------------------------------------------------------------
+
+_COLUMNS = (("NAME", 14), ("STATE", 12), ("LOCAL", 15), ("IN/OUT", 13), ("UP", 7))
+
+
+def render_table(
+    statuses: list[TunnelStatus], *, running: bool, now: datetime | None = None
+) -> str:
+    """A compact table that fits 80 columns; failed tunnels get their error and hint below."""
+    now = now or datetime.now(UTC)
+    error_width = WIDTH - sum(width + 1 for _, width in _COLUMNS)
+    lines = [_row([title for title, _ in _COLUMNS] + ["ERROR"], error_width)]
+    for s in statuses:
+        local = f"{s.local_host}:{s.local_port}" if s.local_port else "-"
+        traffic = (
+            f"{_bytes(s.bytes_in)}/{_bytes(s.bytes_out)}"
+            if s.state is not TunnelState.DOWN
+            else "-"
+        )
+        uptime = _duration(now, s.since) if s.state is TunnelState.UP else "-"
+        lines.append(
+            _row([s.name, s.state.value, local, traffic, uptime, s.last_error or ""], error_width)
+        )
+    if not statuses:
+        lines.append("(no connections configured: `tunnel-tui add` creates one)")
+    for s in statuses:
+        if s.state is TunnelState.FAILED and (s.last_error or s.hint):
+            lines.append("")
+            lines.extend(_wrap(f"{s.name}: {s.last_error or 'failed'}", ""))
+            if s.hint:
+                lines.extend(_wrap(f"hint: {s.hint}", "  "))
+    if not running:
+        lines.append("")
+        lines.append("no tunnels are up (the agent is not running; `tunnel-tui up NAME` starts it)")
+    elif statuses and all(s.state in (TunnelState.DOWN, TunnelState.FAILED) for s in statuses):
+        lines.append("")
+        lines.append("no tunnels are up")
+    return "\n".join(lines)
+
+
+def _row(cells: list[str], error_width: int) -> str:
+    parts = [_fit(cell, width) for cell, (_, width) in zip(cells, _COLUMNS, strict=False)]
+    parts.append(_fit(cells[-1], error_width).rstrip())
+    return " ".join(parts).rstrip()
+
+
+def _fit(text: str, width: int) -> str:
+    text = " ".join(text.split())  # one line, whatever the error said
+    if len(text) > width:
+        text = text[: width - 1] + "…"
+    return text.ljust(width)
+
+
+def _wrap(text: str, indent: str) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ")
+
+
+def _bytes(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "K", "M", "G"):
+        if value < 1000 or unit == "G":
+            return f"{value:.0f}{unit}" if unit == "B" or value >= 10 else f"{value:.1f}{unit}"
+        value /= 1024
+    return f"{value:.0f}T"
+
+
+def _duration(now: datetime, since: datetime | None) -> str:
+    if since is None:
+        return "-"
+    seconds = max(0, int((now - since).total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
