@@ -181,3 +181,19 @@ async def test_port_held_on_ipv6_loopback_is_in_use_too(
     finally:
         other.close()
         await engine.aclose()
+
+
+async def test_non_loopback_bind_is_refused(asyncssh_bastion, echo_server, engine_known_hosts):
+    import dataclasses
+
+    from tunnel_tui.core.errors import UsageError
+
+    keys = {"k-test": Secret(asyncssh_bastion.client_private_pem)}
+    conn = dataclasses.replace(_conn(asyncssh_bastion, echo_server), local_host="0.0.0.0")
+    engine = TunnelEngine(engine_known_hosts, FAST)
+    try:
+        with pytest.raises(UsageError):
+            await engine.start(conn, keys)
+        assert asyncssh_bastion.auth_attempts == 0
+    finally:
+        await engine.aclose()

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import ipaddress
 import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
 
+from tunnel_tui.core.errors import UsageError
 from tunnel_tui.engine.errors import LocalPortInUse
 
 _IPV6_UNAVAILABLE = {errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT}
@@ -66,6 +68,13 @@ def who_listens(port: int) -> str | None:
     return None
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _in_use(host: str, port: int) -> LocalPortInUse:
     holder = who_listens(port)
     by = f" by {holder}" if holder else ""
@@ -89,6 +98,11 @@ class LocalListener:
         self._servers: list[asyncio.Server] = []
 
     async def start(self) -> int:
+        if not _is_loopback(self.host):
+            raise UsageError(
+                f"refusing to listen on {self.host}: tunnels bind loopback only",
+                hint="use 127.0.0.1 (the default)", field="local_host",
+            )
         socks = self._bind_all()
         loop = asyncio.get_running_loop()
         try:

@@ -106,6 +106,7 @@ class _Validation:
         self.on_host_key = on_host_key
         self.db_timeout = db_timeout
         self.keys: dict[str, Secret] = {}
+        self.db_password: Secret | None = None
         self.conns: list[asyncssh.SSHClientConnection] = []
         self.done: list[str] = []  # steps reported, to skip the rest in order
 
@@ -197,6 +198,7 @@ class _Validation:
                           f"{c.database.kind.label} {c.database.target} via {via}")
 
     async def _keyring(self) -> AsyncIterator[StepResult]:
+        """The SSH key(s) and the database password: every secret the rest needs."""
         start = time.perf_counter()
         wanted = [self.conn.key_id] + [h.key_id for h in self.conn.jumps if h.key_id]
         details = []
@@ -207,6 +209,11 @@ class _Validation:
                 yield self._fail("keyring", start, exc.message,
                                  exc.hint or "unlock the keyring, or re-import the key")
                 raise _Failed from exc
+            except Exception as exc:  # a keyring backend's own error type
+                yield self._fail("keyring", start,
+                                 f"reading key {key_id} failed: {type(exc).__name__}",
+                                 "unlock the keyring (or the vault) and retry")
+                raise _Failed from exc
             if secret is None:
                 yield self._fail("keyring", start, f"no private key {key_id} in the keyring",
                                  f"re-import it: tunnel-tui edit {self.conn.name} --identity FILE")
@@ -215,13 +222,26 @@ class _Validation:
                 key = import_key(secret)
             except (asyncssh.KeyImportError, ValueError) as exc:
                 yield self._fail(
-                    "keyring", start, f"the stored key {key_id} cannot be read ({exc})",
+                    "keyring", start, f"the stored key {key_id} cannot be read",
                     f"re-import it: tunnel-tui edit {self.conn.name} --identity FILE",
                 )
                 raise _Failed from exc
             self.keys[key_id] = secret
             algo = key.get_algorithm().removeprefix("ssh-")
             details.append(f"{algo} {key.get_fingerprint('sha256')}")
+        try:
+            self.db_password = await asyncio.to_thread(self.catalog.db_password, self.conn.name)
+        except TunnelTuiError as exc:
+            yield self._fail("keyring", start, f"the database password: {exc.message}",
+                             exc.hint or "unlock the keyring and retry")
+            raise _Failed from exc
+        except Exception as exc:
+            yield self._fail("keyring", start,
+                             f"reading the database password failed: {type(exc).__name__}",
+                             "unlock the keyring (or the vault) and retry")
+            raise _Failed from exc
+        if self.db_password is None:
+            details.append("no database password stored")
         yield StepResult("keyring", StepStatus.OK, _ms(start), ", ".join(details))
 
     async def _resolve(self) -> AsyncIterator[StepResult]:
@@ -390,7 +410,7 @@ class _Validation:
             for step in DB_STEPS:
                 yield StepResult(step, StepStatus.SKIP, detail="no database probe available")
             return
-        password = await asyncio.to_thread(self.catalog.db_password, self.conn.name)
+        password = self.db_password
         probe = probe_for(db.kind)
         async with temporary_forward(self.conns[-1], db.host, db.port, self.settings) as (
             port, _,
