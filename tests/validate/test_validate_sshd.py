@@ -357,3 +357,22 @@ async def test_db_tls_applies_inside_the_tunnel(ready, client_keypair, engine_kn
     steps, final = by_step(results)
     assert all(r.ok for r in final), [(r.step, r.status, r.detail, r.hint) for r in final]
     assert "TLS" in steps["db-tls"].detail or "tls" in steps["db-tls"].detail.lower()
+
+
+async def test_jump_host_without_forwarding_fails_second_hop_tcp(
+    sshd_factory, client_keypair, engine_known_hosts
+):
+    jump = sshd_factory({"AllowTcpForwarding": "no"})
+    bastion = sshd_factory()
+    for s in (jump, bastion):
+        s.authorize(client_keypair.public_line)
+        trust(engine_known_hosts, s.host, s.port, s.host_public_key)
+    conn = make_conn("pj", [(jump.host, jump.port, jump.user),
+                            (bastion.host, bastion.port, bastion.user)], ("127.0.0.1", 5432))
+    results = await collect(conn, Secrets({"k-test": client_keypair.private_pem}),
+                            engine_known_hosts)
+    failed = assert_failed_at(results, "tcp")
+    assert "refused to forward" in failed.detail and f"bastion {bastion.user}@" in failed.detail
+    assert "AllowTcpForwarding" in failed.hint
+    _, final = by_step(results)
+    assert [r.status for r in final if r.step == "ssh-auth"][0] is StepStatus.OK  # hop 1 ok

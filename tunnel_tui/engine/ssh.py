@@ -28,6 +28,7 @@ from tunnel_tui.core.keys import authorized_keys_line
 from tunnel_tui.core.model import Keepalive, SshEndpoint
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.engine.errors import (
+    POLICY_HINT,
     AuthRejected,
     BastionUnreachable,
     HopError,
@@ -253,9 +254,15 @@ async def connect_hop(
             hop=hop, hop_index=index, hint=auth_hint(hop, public, key_comment),
         ) from exc
     except asyncssh.ChannelOpenError as exc:  # the previous hop could not open the way
+        if exc.code == asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED:
+            raise BastionUnreachable(
+                f"{label}: the previous hop refused to forward to {hop.host}:{hop.port} "
+                "(its policy forbids it)",
+                hop=hop, hop_index=index, hint=POLICY_HINT.replace("bastion", "jump host"),
+            ) from exc
         raise BastionUnreachable(
             f"{label}: the previous hop could not reach {hop.host}:{hop.port}: "
-            f"{exc.reason or 'open failed'}",
+            f"{(exc.reason or 'open failed').lower()}",
             hop=hop, hop_index=index, hint=unreachable_hint(hop, index),
         ) from exc
     except (TimeoutError, OSError, asyncssh.Error) as exc:

@@ -170,6 +170,11 @@ class LiveTunnel:
                 self.last_error, self.hint = exc.message, exc.hint
                 self._on_change(self)
                 continue
+            except Exception as exc:  # an unexpected library error: keep trying, say why
+                log.exception("%s: reconnect attempt failed", self.conn.name)
+                self.last_error = f"reconnect failed: {type(exc).__name__}: {exc}"
+                self._on_change(self)
+                continue
             if self._stopping:
                 self._pool.release(link)
                 return
