@@ -473,3 +473,15 @@ def test_cli_without_keyring_uses_the_vault_the_agent_holds(
     assert cli("vault", "lock", env=env).returncode == 0
     again = cli("key", "generate", "later", env=env, stdin="")
     assert again.returncode == 1 and "vault unlock" in again.stderr
+
+
+def test_remove_takes_a_live_tunnel_down_first(pg_setup: Setup) -> None:
+    port = up("pg")
+    assert asyncio.run(pg_query(port, pg_setup.db, "SELECT 1")) == 1
+    result = cli("remove", "pg", "--yes", "--keep-remote", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["tunnel_was"] == "up"
+    assert refused(port)
+    assert status_json() == []
+    text = cli("remove", "pg", "--yes")
+    assert text.returncode == 2 and "no connection named 'pg'" in text.stderr

@@ -32,7 +32,7 @@ from tunnel_tui.core.catalog import (
     ReuseKey,
     SecretStore,
 )
-from tunnel_tui.core.errors import KeyImportError, SecretStoreError, UsageError
+from tunnel_tui.core.errors import KeyImportError, NotFoundError, SecretStoreError, UsageError
 from tunnel_tui.core.model import Connection, Key
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.urls import format_db_url, parse_port
@@ -502,6 +502,24 @@ def show(name: str, as_json: bool) -> None:
         click.echo(f"  {label.ljust(width)}  {value}")
 
 
+def _take_down(name: str) -> str | None:
+    """A live tunnel of a removed connection would keep its port and SSH session:
+    the agent takes it down first. Returns the state it was in, or None."""
+    try:
+        from tunnel_tui.agent.client import AgentClient, AgentNotRunning
+    except ImportError:  # a build without the agent
+        return None
+    client = AgentClient()
+    try:
+        (status,) = client.status(name)
+        if status.state.value == "down":
+            return None
+        client.down(name)
+    except (AgentNotRunning, NotFoundError):
+        return None
+    return status.state.value
+
+
 _REMOVE_HELP = """Remove a connection and its keyring entries (a key shared with other
 connections is kept).
 
@@ -514,8 +532,11 @@ leaves the bastion alone.
 \b
   tunnel-tui remove staging --yes
 
+A tunnel of the connection that is up in the agent is taken down first.
+
 --json prints {name, deleted_keys [ids], kept_keys {id: [users]},
-db_password_deleted, remote [{key, server, removed, error}], warnings}.
+db_password_deleted, remote [{key, server, removed, error}], tunnel_was
+(its state before, or null), warnings}.
 """
 
 
@@ -543,6 +564,7 @@ def remove(name: str, yes: bool, keep_remote: bool, as_json: bool) -> None:
             default=True,
             err=True,
         )
+    took_down = _take_down(name)
     outcomes: list[bastion_cleanup.Outcome] = []
     if clean_remote:
         outcomes = bastion_cleanup.remove_lines(bastion_cleanup.plan(catalog, conn))
@@ -564,10 +586,13 @@ def remove(name: str, yes: bool, keep_remote: bool, as_json: bool) -> None:
                 "kept_keys": result.kept_keys,
                 "db_password_deleted": result.db_password_deleted,
                 "remote": [o.to_json() for o in outcomes],
+                "tunnel_was": took_down,
                 "warnings": warnings,
             }
         )
         return
+    if took_down:
+        click.echo(f"Took the {name} tunnel down (it was {took_down}).")
     click.echo(f"Removed {name}.")
     done = {(o.key.id, o.server.display): o for o in outcomes}
     for key in result.deleted_keys:
