@@ -56,8 +56,8 @@ def test_parse_db_url(url: str, expected: Database) -> None:
     [
         ("postgresql://db:5432/x", "db.user", "user is missing"),
         ("postgresql://@db/x", "db.user", "user is missing"),
-        ("postgresql://u@db:0/x", "db.port", "out of range"),
-        ("postgresql://u@db:65536/x", "db.port", "out of range"),
+        ("postgresql://u@db:0/x", "db.port", "the database port 0 is out of range"),
+        ("postgresql://u@db:65536/x", "db.port", "database port 65536 is out of range"),
         ("postgresql://u@db:54x/x", "db.port", "must be a number"),
         ("postgresql://u@db:/x", "db.port", "must be a number"),
         ("oracle://u@db/x", "db.kind", "unknown database scheme"),
@@ -140,6 +140,14 @@ def test_jump_fields_are_prefixed() -> None:
     with pytest.raises(UsageError) as info:
         parse_ssh_url("ssh://jump", field="jump")
     assert info.value.field == "jump.user"
+
+
+def test_port_errors_name_which_port() -> None:
+    """A CLI error has no input field next to it: the message says which port."""
+    with pytest.raises(UsageError, match="the SSH port 99999 is out of range"):
+        parse_ssh_url("ssh://u@bastion:99999")
+    with pytest.raises(UsageError, match="the jump host port 0 is out of range"):
+        parse_ssh_url("ssh://u@jump:0", field="jump")
 
 
 @pytest.mark.parametrize("name", ["prod-db", "a", "staging_2.eu", "X" * 63])

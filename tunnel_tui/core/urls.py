@@ -379,7 +379,9 @@ def _parse_hostport(text: str, prefix: str) -> tuple[str, int | None]:
         host = _check_host(host, prefix)
     port = None
     if port_text is not None:
-        port = parse_port(port_text, field=f"{prefix}.port")
+        # Which port: a URL error is printed without the field name next to it.
+        what = {"db": "database port", "ssh": "SSH port", "jump": "jump host port"}
+        port = parse_port(port_text, field=f"{prefix}.port", what=what.get(prefix, "port"))
     return host, port
 
 
