@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         text = render(
             Results(**saved["results"]), [tuple(p) for p in saved["paths"]],
             Durations(**saved["durations"]), rounds=saved["rounds"], quick=saved["quick"],
-            notes="" if saved["quick"] else notes_file.read_text(),
+            notes="" if saved["quick"] or not notes_file.exists() else notes_file.read_text(),
             machine_info=saved["machine"], when=saved["when"],
         )  # fmt: skip
         print(text)

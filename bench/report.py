@@ -161,6 +161,25 @@ def render(
             continue
         lines.append(f"| {title} {'↑' if higher else '↓'} | " + " | ".join(cells) + " |")
 
+    variants = [k for k in keys if k.startswith("engine-")]
+    if variants and "engine" in keys:
+        lines += [
+            "",
+            "## Engine experiments against the engine's defaults (paired, same round)",
+            "",
+            "Each variant changes one thing of the engine's defaults (aes128-gcm, uvloop, "
+            "TCP_QUICKACK, 8 MiB window / 128 KiB packets); ratio = variant / default.",
+            "",
+            "| figure | " + " | ".join(labels[k] for k in variants) + " |",
+            "|---" * (len(variants) + 1) + "|",
+        ]
+        for figure, (title, _, higher) in FIGURES.items():
+            cells = [_ratio(summary(paired_ratios(results, k, figure, base="engine")))
+                     for k in variants]  # fmt: skip
+            if all(c == "—" for c in cells):
+                continue
+            lines.append(f"| {title} {'↑' if higher else '↓'} | " + " | ".join(cells) + " |")
+
     if results.memory:
         lines += [
             "",
