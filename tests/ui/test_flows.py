@@ -22,6 +22,7 @@ from tunnel_tui.ui.screens.validation import ValidationScreen
 from tunnel_tui.ui.screens.vault import VaultScreen
 from tunnel_tui.ui.services import RealServices
 from tunnel_tui.ui.widgets.connection_table import ConnectionTable
+from tunnel_tui.ui.widgets.step_log import StepRow
 
 SIZE = (120, 40)
 
@@ -164,7 +165,7 @@ async def test_validation_log_shows_failed_step_with_hint(sshd, secret_service,
         failed = log.step_log.failed
         assert failed is not None and failed.step == "ssh-auth"
         assert failed.hint and "authorized_keys" in failed.hint
-        shown = "\n".join(str(row.render()) for row in log.step_log.query("StepRow"))
+        shown = "\n".join(row.text for row in log.step_log.query(StepRow))
         assert "✕ ssh-auth" in shown
         assert "→ " + failed.hint.split()[0] in shown  # the hint, under the failed step
         assert "stopped at ssh-auth" in str(log.query_one("#verdict").render())
@@ -203,18 +204,14 @@ async def test_up_and_down_from_the_list_change_state_live(
 
 
 async def test_vault_passphrase_when_no_keyring(sshd) -> None:
-    # No D-Bus session here (isolated_env): no usable keyring, so the vault is offered.
+    # No D-Bus session here (isolated_env): no usable keyring, so secrets go to the vault.
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         screen = await main_screen(pilot)
-        await wait_until(pilot, lambda: isinstance(app.screen, VaultScreen), what="vault modal")
         facts = screen.query_one("#app-facts")
-        assert "keyring: vault (locked)" in str(facts.render())
-        await pilot.press(*"correct horse battery", "enter")
-        await wait_until(pilot, lambda: not isinstance(app.screen, VaultScreen), what="unlock")
-        await wait_until(pilot, lambda: "keyring: vault ·" in str(facts.render()),
-                         what="header shows the unlocked vault")
-        # The vault now holds secrets: add a connection with a generated key.
+        await wait_until(pilot, lambda: "keyring: vault (locked)" in str(facts.render()),
+                         what="header names the locked vault")
+        assert not isinstance(app.screen, VaultScreen)  # nothing to unlock on a first start
         await pilot.press("a")
         await wait_until(pilot, lambda: isinstance(app.screen, TunnelFormScreen), what="form")
         form = app.screen
@@ -222,11 +219,44 @@ async def test_vault_passphrase_when_no_keyring(sshd) -> None:
         fill(form, name="via-vault", host="10.0.0.5", user="reader", ssh_host=sshd.host,
              ssh_port=str(sshd.port), ssh_user=sshd.user)
         await pilot.click("#save")
+        # The generated key must be stored: the vault passphrase is asked now.
+        await wait_until(pilot, lambda: isinstance(app.screen, VaultScreen), what="vault modal")
+        await pilot.press(*"correct", "space", *"horse", "enter")
         await wait_until(pilot, lambda: isinstance(app.screen, PublicKeyScreen), what="panel")
+        await wait_until(pilot, lambda: "keyring: vault ·" in str(facts.render()),
+                         what="header shows the unlocked vault")
     from tunnel_tui.core import paths
 
     assert paths.vault_path().exists()
     assert "via-vault" in load().connections
+    assert b"PRIVATE KEY" not in paths.vault_path().read_bytes()  # encrypted
+
+
+async def test_vault_is_asked_at_start_when_connections_exist(sshd) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await main_screen(pilot)
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, TunnelFormScreen), what="form")
+        form = app.screen
+        assert isinstance(form, TunnelFormScreen)
+        fill(form, name="first", host="10.0.0.5", user="reader", ssh_host=sshd.host,
+             ssh_user=sshd.user)
+        await pilot.click("#save")
+        await wait_until(pilot, lambda: isinstance(app.screen, VaultScreen), what="vault modal")
+        await pilot.press(*"pass", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, PublicKeyScreen), what="panel")
+    app = make_app()  # a new session: the vault is locked again and holds a key
+    async with app.run_test(size=SIZE) as pilot:
+        await main_screen(pilot)
+        await wait_until(pilot, lambda: isinstance(app.screen, VaultScreen), what="vault modal")
+        await pilot.press(*"wrong", "enter")
+        vault = app.screen
+        assert isinstance(vault, VaultScreen)
+        error = vault.query_one("#vault-error", Label)
+        await wait_until(pilot, lambda: "✕" in str(error.render()), what="wrong passphrase")
+        await pilot.press(*"pass", "enter")
+        await wait_until(pilot, lambda: not isinstance(app.screen, VaultScreen), what="unlocked")
 
 
 async def test_rotate_key_from_the_list(secret_service, sshd, add_tunnel_connection) -> None:

@@ -115,10 +115,13 @@ class RealServices:
     """The real catalog, secret store, agent, validation and rotation, imported lazily
     so the app paints before asyncssh or the keyring libraries load."""
 
-    def __init__(self, home: Path | None = None, *, vault_passphrase: Secret | None = None) -> None:
+    def __init__(
+        self, home: Path | None = None, *, vault_passphrase: Secret | None = None
+    ) -> None:
         self.home = home
         self._vault_passphrase = vault_passphrase
         self._cached_config: tuple[tuple[int, int, int] | None, Config] | None = None
+        self._catalog: Catalog | None = None
 
     def prefetch(self) -> None:
         """Start reading the config now, while the app draws its first frame."""
@@ -131,7 +134,6 @@ class RealServices:
                 pass  # reported when the screen asks for it
 
         threading.Thread(target=read, name="config-prefetch", daemon=True).start()
-        self._catalog: Catalog | None = None
 
     # -- catalog -----------------------------------------------------------------------
     def _cat(self) -> Catalog:

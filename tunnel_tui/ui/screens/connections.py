@@ -146,8 +146,16 @@ class ConnectionsScreen(Screen[None]):
             self.app.call_from_thread(self._set_secrets, "unavailable", str(exc))
             return
         self.app.call_from_thread(self._set_secrets, state.label, state.reason)
-        if not state.usable and state.backend == "vault":
+        # Ask for the vault passphrase only when there is something in it; a first start
+        # shows the empty list (and the sandbox offer), and saving asks when needed.
+        if not state.usable and state.backend == "vault" and self._has_connections():
             self.app.call_from_thread(self._ask_vault)
+
+    def _has_connections(self) -> bool:
+        try:
+            return bool(self.services.connections())
+        except (TunnelTuiError, OSError):
+            return False
 
     def _set_secrets(self, label: str, reason: str) -> None:
         if not self._alive():
@@ -274,6 +282,7 @@ class ConnectionsScreen(Screen[None]):
 
         self._details.clear()
         self.reload()
+        self.check_secrets()  # saving may have unlocked (or created) the vault
         if not isinstance(outcome, FormOutcome):
             return
         name = outcome.saved.connection.name

@@ -27,7 +27,7 @@ from textual.widgets import (
     TextArea,
 )
 
-from tunnel_tui.core.errors import TunnelTuiError
+from tunnel_tui.core.errors import SecretStoreError, TunnelTuiError
 from tunnel_tui.core.model import Connection, DbKind, Key
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.ui.form_result import FormResult, KeySource
@@ -167,6 +167,7 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
                                                password=True), error="passphrase")
             yield Static("", id="form-error", classes="field-error")
             with Horizontal(classes="buttons"):
+                yield Label("tab next · ctrl+s save · esc cancel", classes="keys-hint")
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button("Save", id="save", compact=True)
                 yield Button("Save & validate", id="save-validate", variant="primary",
@@ -326,6 +327,12 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
     def save(self, form: FormResult, then: str | None) -> None:
         try:
             saved = self.services.save(form)
+        except SecretStoreError as exc:
+            if "vault is locked" in exc.message:
+                self.app.call_from_thread(self._unlock_then_save, form, then, exc)
+            else:
+                self.app.call_from_thread(self._save_failed, exc)
+            return
         except TunnelTuiError as exc:
             self.app.call_from_thread(self._save_failed, exc)
             return
@@ -335,6 +342,19 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
             )
             return
         self.app.call_from_thread(self.dismiss, FormOutcome(form, saved, then))
+
+    def _unlock_then_save(self, form: FormResult, then: str | None,
+                          exc: TunnelTuiError) -> None:
+        """No keyring: the key and password go to the vault, which must be unlocked."""
+        from tunnel_tui.ui.screens.vault import VaultScreen
+
+        def unlocked(ok: bool | None) -> None:
+            if ok:
+                self.save(form, then)
+            else:
+                self._save_failed(exc)
+
+        self.app.push_screen(VaultScreen(self.services), unlocked)
 
     def _save_failed(self, exc: TunnelTuiError) -> None:
         field = field_id(exc.field or "form")

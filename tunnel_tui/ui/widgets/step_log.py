@@ -5,7 +5,8 @@ Each step is one row updated in place; the step still running shows a spinner.
 
 from __future__ import annotations
 
-from textual.containers import VerticalScroll
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
@@ -19,7 +20,9 @@ MARKS = {
 }
 
 
-def render_step(result: StepResult, frame: int = 0, name_width: int = 12) -> Content:
+def render_step(result: StepResult, frame: int = 0) -> tuple[Content, Content]:
+    """(mark, step and time; detail and → hint) — two columns, so wrapped text stays
+    indented under the detail."""
     if result.status is StepStatus.RUNNING:
         mark, colour = SPINNER[frame % len(SPINNER)], "$accent"
         timing = "…"
@@ -27,27 +30,29 @@ def render_step(result: StepResult, frame: int = 0, name_width: int = 12) -> Con
         mark, colour = MARKS[result.status]
         timing = "skip" if result.status is StepStatus.SKIP else f"{result.elapsed_ms:.0f} ms"
     head = Content.from_markup(
-        f"[{colour}]$mark[/] $step $timing  $detail",
-        mark=mark,
-        step=result.step.ljust(name_width),
-        timing=timing.rjust(8),
-        detail=result.detail,
+        f"[{colour}]$mark[/] $step $timing", mark=mark, step=result.step.ljust(10),
+        timing=timing.rjust(7),
     )
+    body = Content(result.detail)
     if result.hint and result.status is StepStatus.FAIL:
-        hint = Content.from_markup("  [$accent]→ $hint[/]", hint=result.hint)
-        return Content("\n").join([head, hint])
-    return head
+        hint = Content.from_markup("[$accent]→ $hint[/]", hint=result.hint)
+        body = Content("\n").join([body, hint])
+    return head, body
 
 
-class StepRow(Static):
+class StepRow(Horizontal):
     def __init__(self, result: StepResult) -> None:
         super().__init__(classes=f"step -{result.status.value}")
         self.result = result
         self.pending = False
         self._frame = 0
 
+    def compose(self) -> ComposeResult:
+        head, body = render_step(self.result, self._frame)
+        yield Static(head, classes="step-head")
+        yield Static(body, classes="step-body")
+
     def on_mount(self) -> None:
-        self._draw()
         if self.result.status is StepStatus.RUNNING:
             self._timer = self.set_interval(0.1, self._spin)
 
@@ -63,7 +68,17 @@ class StepRow(Static):
         self._draw()
 
     def _draw(self) -> None:
-        self.update(render_step(self.result, self._frame))
+        if len(self.children) < 2:
+            return  # not composed yet: compose draws the current result
+        head, body = render_step(self.result, self._frame)
+        self.query_one(".step-head", Static).update(head)
+        self.query_one(".step-body", Static).update(body)
+
+    @property
+    def text(self) -> str:
+        """What the row says, as plain text (for tests and the copied report)."""
+        head, body = render_step(self.result, self._frame)
+        return f"{head.plain} {body.plain}"
 
 
 class StepLog(VerticalScroll):
