@@ -161,6 +161,8 @@ def render(
             continue
         lines.append(f"| {title} {'↑' if higher else '↓'} | " + " | ".join(cells) + " |")
 
+    lines += _targets(results, keys, labels)
+
     variants = [k for k in keys if k.startswith("engine-")]
     if variants and "engine" in keys:
         lines += [
@@ -218,3 +220,67 @@ def render(
         lines += ["", notes.strip()]
     text = "\n".join(lines) + "\n"
     return re.sub(r"\n{3,}", "\n\n", text)
+
+
+# PERF.md's targets: (figure, path, bound, "min"|"max", words).
+TARGETS: list[tuple[str, str, float, str, str]] = [
+    ("c1_tps", "agent", 0.9, "min", "pgbench -S c1 ≥ 0.9x OpenSSH"),
+    ("c8_tps", "agent", 0.75, "min", "pgbench -S c8 ≥ 0.75x OpenSSH"),
+    ("up_mbs", "agent", 0.8, "min", "bulk up ≥ 0.8x OpenSSH"),
+    ("down_mbs", "agent", 0.8, "min", "bulk down ≥ 0.8x OpenSSH"),
+    ("my_connect_ms", "agent", 0.1, "max", "MariaDB new connection ≤ 0.1x OpenSSH"),
+    ("c1_tps", "engine", 0.9, "min", "pgbench -S c1 ≥ 0.9x OpenSSH"),
+    ("c8_tps", "engine", 0.75, "min", "pgbench -S c8 ≥ 0.75x OpenSSH"),
+    ("up_mbs", "engine", 0.8, "min", "bulk up ≥ 0.8x OpenSSH"),
+    ("down_mbs", "engine", 0.8, "min", "bulk down ≥ 0.8x OpenSSH"),
+    ("my_connect_ms", "engine", 0.1, "max", "MariaDB new connection ≤ 0.1x OpenSSH"),
+    ("ttfq_ms", "engine", 0.3, "max", "connect → first SELECT 1, engine level ≤ 0.3x `ssh -L`"),
+    ("ttfq_ms", "agent", 1.0, "max", "`up` (a CLI process) → first SELECT 1 ≤ 1.0x `ssh -L`"),
+]
+
+
+def _targets(results: Results, keys: list[str], labels: dict[str, str]) -> list[str]:
+    if "openssh" not in keys:
+        return []
+    lines = [
+        "",
+        "## Targets (shared/PERF.md), this run",
+        "",
+        "| target | path | measured (median paired ratio) | met |",
+        "|---|---|---|---|",
+    ]
+    for figure, path, bound, kind, words in TARGETS:
+        if path not in keys:
+            continue
+        stats = summary(paired_ratios(results, path, figure))
+        if stats is None:
+            lines.append(f"| {words} | {path} | — | — |")
+            continue
+        met = stats[0] >= bound if kind == "min" else stats[0] <= bound
+        lines.append(f"| {words} | {path} | {_ratio(stats)} | {'yes' if met else '**no**'} |")
+    agent_mem = results.memory.get("agent", {})
+    many = max((int(k.split("_")[1]) for k in agent_mem), default=0)
+    if many:
+        rss = agent_mem[f"rss_{many}"]
+        met = "yes" if rss <= 60 else "**no**"
+        lines.append(f"| agent ≤ 60 MiB RSS with 20 tunnels | agent | {rss:.1f} MiB "
+                     f"({many} tunnels) | {met} |")  # fmt: skip
+    if results.status_json_ms:
+        med = summary(results.status_json_ms)
+        assert med is not None
+        met = "yes" if med[0] < 100 else "**no**"
+        lines.append(f"| `status --json` < 100 ms | agent | {med[0]:.0f} ms | {met} |")
+    if "sshtunnel" in keys:
+        for path in ("engine", "agent"):
+            if path not in keys:
+                continue
+            ahead, total = 0, 0
+            for figure, (_, _, higher) in FIGURES.items():
+                stats = summary(paired_ratios(results, path, figure, base="sshtunnel"))
+                if stats is None:
+                    continue
+                total += 1
+                ahead += stats[0] > 1 if higher else stats[0] < 1
+            lines.append(f"| ahead of `sshtunnel` on every figure | {path} | ahead on {ahead} "
+                         f"of {total} | {'yes' if ahead == total else '**no**'} |")  # fmt: skip
+    return lines
