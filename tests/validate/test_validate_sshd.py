@@ -187,6 +187,9 @@ async def test_key_not_authorized_fails_ssh_auth_with_key_line(
     results = await collect(conn, Secrets({"k-test": pem}), engine_known_hosts)
     failed = assert_failed_at(results, "ssh-auth")
     public_b64 = other.export_public_key().decode().split()[1]
+    steps, _ = by_step(results)
+    assert sshd.host_fingerprint in steps["host-key"].detail  # which key was checked
+    assert failed.elapsed_ms > 0
     assert f"add this public key to ~{sshd.user}/.ssh/authorized_keys on {sshd.host}" in failed.hint
     assert public_b64 in failed.hint
 

@@ -112,6 +112,7 @@ class _Client(asyncssh.SSHClient):
         key: asyncssh.SSHKey | None = None,
     ) -> None:
         self._key = key
+        self._conn: asyncssh.SSHClientConnection | None = None
         self._hop = hop
         self._known_hosts = known_hosts
         self._trace = trace
@@ -142,9 +143,21 @@ class _Client(asyncssh.SSHClient):
     # key exchange (and so the host key check) is done: the validation log times it.
     def public_key_auth_requested(self) -> asyncssh.SSHKey | None:
         key, self._key = self._key, None
-        if key is not None and self._trace.host_key_at is None:
-            self._trace.host_key_at = time.monotonic()
+        trace = self._trace
+        if key is not None and trace.host_key_at is None:
+            trace.host_key_at = time.monotonic()
+        if not trace.fingerprint and self._conn is not None:
+            # Trusted keys never reach validate_host_public_key: record it here so a
+            # failed auth still shows which host key was checked.
+            server_key = self._conn.get_server_host_key()
+            if server_key is not None:
+                trace.fingerprint = server_key.get_fingerprint("sha256")
+                trace.public_line = " ".join(server_key.export_public_key().decode().split()[:2])
+                trace.host_key = "trusted"
         return key
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        self._conn = conn
 
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is not None and self.on_lost is not None:

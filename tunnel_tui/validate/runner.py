@@ -63,6 +63,10 @@ def _ms(start: float) -> float:
     return (time.perf_counter() - start) * 1000.0
 
 
+def _since(monotonic_start: float) -> float:
+    return (time.monotonic() - monotonic_start) * 1000.0
+
+
 def _default_known_hosts() -> KnownHostsLike:
     from tunnel_tui.core.known_hosts import KnownHosts  # H3's; imported when needed
 
@@ -323,17 +327,17 @@ class _Validation:
                     yield self._tcp_ok(trace, start, name)
                     yield self._host_key_ok(trace, name)
                     tcp_reported = True
-                if auth_started is None:
-                    auth_started = time.perf_counter()
+                if auth_started is None:  # from the end of the handshake (monotonic clock)
+                    auth_started = trace.host_key_at or time.monotonic()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    yield StepResult("ssh-auth", StepStatus.FAIL, _ms(auth_started),
+                    yield StepResult("ssh-auth", StepStatus.FAIL, _since(auth_started),
                                      f"{name}: {exc.message.split(': ', 1)[-1]}"
                                      + (" (gave up waiting)" if self.wait_seconds else ""),
                                      exc.hint)
                     raise _Failed from exc
                 yield StepResult(
-                    "ssh-auth", StepStatus.RUNNING, _ms(auth_started),
+                    "ssh-auth", StepStatus.RUNNING, _since(auth_started),
                     f"{name}: key not accepted yet, retrying for {_duration(remaining)}",
                     exc.hint,
                 )
@@ -349,7 +353,7 @@ class _Validation:
             yield self._host_key_ok(trace, name)
         auth_from = trace.host_key_at or trace.tcp_at or trace.started
         elapsed = (
-            _ms(auth_started) if auth_started is not None
+            _since(auth_started) if auth_started is not None
             else ((trace.done_at or auth_from) - auth_from) * 1000.0
         )
         yield StepResult("ssh-auth", StepStatus.OK, elapsed,
