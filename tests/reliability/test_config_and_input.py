@@ -227,7 +227,7 @@ URLISH = st.one_of(
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(URLISH)
+@given(st.one_of(URLISH, st.deferred(lambda: VALIDISH)))
 def test_url_and_name_parsers_raise_only_typed_errors(text):
     for parse in (urls.parse_db_url, urls.parse_ssh_url, urls.validate_name):
         try:
@@ -349,3 +349,45 @@ def _sample_config() -> config.Config:
     )
     return config.Config(connections={"prod": conn}, keys={"k-1": key},
                          rotations={"prod": {"stage": "x"}}, settings={"a": 1})
+
+
+FIELD = st.one_of(st.text(max_size=30), st.sampled_from(["", " ", "22", "0", "65536", "-1",
+                                                         "postgresql", "db.internal", "a b"]))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=FIELD, kind=FIELD, host=FIELD, port=FIELD, database=FIELD, user=FIELD, tls=FIELD,
+       ssh_host=FIELD, ssh_port=FIELD, ssh_user=FIELD, jump=FIELD, local_port=FIELD)
+def test_the_form_parser_never_raises_and_reports_fields(**fields):
+    jump = fields.pop("jump")
+    result = urls.parse_form(**fields, jumps=[jump])
+    assert result.ok != bool(result.errors)
+    for error in result.errors:
+        assert error.field and error.message
+
+
+NAMEISH = st.text(alphabet="abcxyz019-_.%@:[]", min_size=1, max_size=12)
+VALIDISH = st.builds(
+    lambda scheme, user, host, port, db, query: (
+        f"{scheme}://{user}@{host}{port}{db}{query}"),
+    st.sampled_from(["postgresql", "postgres", "mysql", "mariadb", "clickhouse", "vertica",
+                     "trino", "ssh"]),
+    NAMEISH,
+    st.one_of(NAMEISH, st.just("[::1]"), st.just("[fe80::1%eth0]"), st.just("db.internal")),
+    st.one_of(st.just(""), st.integers(0, 70000).map(lambda p: f":{p}")),
+    st.one_of(st.just(""), NAMEISH.map(lambda d: f"/{d}")),
+    st.one_of(st.just(""), st.builds(lambda k, v: f"?{k}={v}", NAMEISH, NAMEISH),
+              st.just("?sslmode=require&sslrootcert=/tmp/ca.pem"), st.just("?secure=true")),
+)
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(URLISH, VALIDISH))
+def test_a_parsed_url_round_trips_through_its_formatted_form(text):
+    for parse, fmt in ((urls.parse_db_url, urls.format_db_url),
+                       (urls.parse_ssh_url, urls.format_ssh_url)):
+        try:
+            parsed = parse(text)
+        except TunnelTuiError:
+            continue
+        assert parse(fmt(parsed)) == parsed, (text, fmt(parsed))
