@@ -299,3 +299,11 @@ def test_status_fast_entry_point_falls_back_to_click(isolated_env: Any) -> None:
     assert listed.returncode == 0 and json.loads(listed.stdout) == []
     bad = subprocess.run([sys.executable, "-c", entry, "status", "--bogus"], capture_output=True)
     assert bad.returncode == 2
+
+
+def test_unknown_name_reads_the_same_in_every_command(isolated_env: Any) -> None:
+    """Same words, same exit code 2, whichever command (agent side or catalog side)."""
+    for args in (("up", "nope"), ("down", "nope"), ("status", "nope"), ("show", "nope")):
+        out = cli(*args)
+        assert out.returncode == 2, args
+        assert out.stderr == "error: no connection named 'nope'\nhint: see: tunnel-tui list\n"

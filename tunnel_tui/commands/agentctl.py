@@ -36,7 +36,17 @@ def _home() -> Path | None:
 def up(name: str, as_json: bool, timeout: float) -> None:
     """Bring tunnel NAME up in the agent (starting the agent if needed).
 
-    Returns once SSH auth succeeded and the local port listens.
+    Returns once SSH auth succeeded and the local port listens, printing
+    `NAME up on 127.0.0.1:PORT` (the port is picked on the first up, then kept).
+    The tunnel stays up after this command exits, until `down` or `agent stop`.
+
+    \b
+      tunnel-tui up prod        # prints: prod up on 127.0.0.1:54321
+      psql -h 127.0.0.1 -p 54321 -U app appdb
+      tunnel-tui down prod
+
+    A failure exits 1 with the reason and a hint (an unknown host key: run
+    `tunnel-tui validate NAME --accept-new-host-key` first).
     """
     from tunnel_tui.agent.client import ensure_agent
     from tunnel_tui.agent.snapshot import configured_statuses
@@ -60,7 +70,8 @@ def _up_line(status: TunnelStatus) -> str:
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print the status object.")
 def down(name: str, as_json: bool) -> None:
-    """Take tunnel NAME down (its local port stops listening)."""
+    """Take tunnel NAME down (its local port stops listening; open database sessions
+    through it end). Taking down a tunnel that is not up is not an error."""
     try:
         status = AgentClient(_home()).down(name)
     except AgentNotRunning:
@@ -78,7 +89,17 @@ def down(name: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="An array of status objects.")
 @click.option("--watch", is_flag=True, help="Keep refreshing until Ctrl-C.")
 def status(name: str | None, as_json: bool, watch: bool) -> None:
-    """Show tunnel states (all connections, or NAME). Needs no keyring."""
+    """Show tunnel states (all connections, or NAME). Needs no keyring, no D-Bus:
+    works from an SSH login too.
+
+    \b
+    --json: an array (also for NAME) of objects with
+      name, state (connecting|up|reconnecting|failed|down), local_host, local_port,
+      bastion "user@host:port", target "host:port" as the bastion sees it,
+      since (ISO 8601 UTC or null), bytes_in (database -> you), bytes_out,
+      channels, reconnects, last_error (or null), hint (or null).
+    With no agent running, every configured connection is listed as down.
+    """
     if watch:
         _watch(name, as_json)
         return
