@@ -373,3 +373,34 @@ async def test_host_key_changed_after_trust_stops_the_live_tunnel_with_a_mitm_wa
         with pytest.raises(OSError):  # the local port is closed, not silently half-up
             await _echo(port)
     assert kh_file.read_bytes() == before
+
+
+# -- 12. another program on [::1]:PORT must not silently get our localhost clients -------
+
+
+async def test_a_squatter_on_ipv6_loopback_makes_start_fail_with_nothing_bound(
+    sshd_factory, client_keypair, engine_known_hosts, echo_server
+):
+    from tests.fixtures.ports import free_port
+    from tunnel_tui.engine import LocalPortInUse
+
+    server = sshd_factory()
+    keys = _keys(server, engine_known_hosts, client_keypair)
+    port = free_port()
+    squatter = socket.socket(socket.AF_INET6)
+    squatter.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    squatter.bind(("::1", port))
+    squatter.listen(1)
+    conn = make_conn("sq", [(server.host, server.port, server.user)],
+                     (echo_server.host, echo_server.port), local_port=port, keepalive=KA)
+    try:
+        async with TunnelEngine(engine_known_hosts, FAST) as engine:
+            with pytest.raises(LocalPortInUse) as err:
+                await engine.start(conn, keys)
+            assert "::1" in err.value.message and str(port) in err.value.message
+            assert "pid" in err.value.message  # names who holds it
+            with pytest.raises(OSError):  # nothing left half-up on 127.0.0.1
+                await _echo(port)
+            assert connection_attempts(server) == 0  # failed before touching the bastion
+    finally:
+        squatter.close()
