@@ -151,3 +151,34 @@ def test_cli_permanent_failures_make_exactly_one_attempt_and_keep_known_hosts(
     time.sleep(1.5)
     assert connection_attempts(server) - before == 2
     assert known_hosts_path().read_bytes() == trusted
+
+
+def test_agent_frozen_past_the_bastions_clientalive_window_reconnects_after_sigcont(
+    isolated_env, secret_service, add_tunnel_connection, sshd_factory, postgres_factory,
+    agent_reaper,
+):
+    """A laptop suspended (here: the agent SIGSTOPped) longer than the bastion tolerates:
+    the bastion dropped the session; after resuming the tunnel comes back by itself."""
+    pg = postgres_factory()
+    server = sshd_factory(options={"ClientAliveInterval": "1", "ClientAliveCountMax": "1"})
+    add_tunnel_connection("pg", bastion=server, db=pg)
+    with config.update() as cfg:  # our own keepalive slower than the server's
+        cfg.connections["pg"] = dataclasses.replace(cfg.connections["pg"],
+                                                    keepalive=Keepalive(5.0, 2))
+    env = dict(secret_service.env, TUNNEL_TUI_HOME=str(isolated_env.home))
+    _cli(env, "validate", "pg", "--accept-new-host-key")
+    port = json.loads(_cli(env, "up", "pg", "--json").stdout)["local_port"]
+    assert asyncio.run(_pg(port, pg)) == 1
+    agent = next(pid for pid in our_pids(isolated_env.home)
+                 if b"tunnel_tui.agent" in open(f"/proc/{pid}/cmdline", "rb").read())
+    sessions = server.connection_pids()
+    os.kill(agent, signal.SIGSTOP)
+    try:
+        poll(lambda: not set(sessions) & set(server.connection_pids()), 10,
+             "the bastion dropping the frozen agent's session")
+    finally:
+        os.kill(agent, signal.SIGCONT)
+    row = poll(lambda: (s := _status(env, "pg"))["state"] == "up"
+               and int(s["reconnects"]) >= 1 and s, 20, "up again after resume")
+    assert row["local_port"] == port
+    assert asyncio.run(_pg(port, pg, "select 5")) == 5
