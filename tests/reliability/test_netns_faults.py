@@ -188,3 +188,28 @@ def test_netns_teardown_leaves_nothing(netns_factory):
     assert proc.poll() is not None
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert ns.name not in listed
+
+
+def test_a_bastion_that_never_answers_fails_start_within_the_connect_timeout(
+    netns_pair, bastion_in_netns, client_keypair
+):
+    """SYNs reach the bastion, its answers are dropped (the server side blackholes the
+    client): no RST, no ICMP, a plain hang that only a timeout can end."""
+    server = bastion_in_netns
+    netns_pair.server.blackhole(netns_pair.client_addr)
+    t0 = time.monotonic()
+    runner = TunnelRunner(
+        runner_spec(server, client_keypair.private_pem, (server.host, server.port),
+                    connect_timeout=2.0),
+        netns=netns_pair.client,
+    )
+    try:
+        error = runner.wait_error(10)
+        elapsed = time.monotonic() - t0
+        assert error["type"] == "BastionUnreachable", error
+        assert "timed out" in error["message"], error
+        assert server.host in error["message"] and str(server.port) in error["message"]
+        assert 1.5 <= elapsed <= 6, elapsed
+        poll(lambda: runner.proc.poll() is not None, 5, "the runner exiting")
+    finally:
+        runner.stop()
