@@ -18,6 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 ALL_PATHS = ["direct", "openssh", "sshtunnel", "engine", "agent"]
 VARIANTS = {
     # Experiments on the engine's data path (bench-only switches of EngineSettings).
+    "agent-uvloop": lambda: bp.Agent(
+        uvloop=True, key="agent-uvloop", label="agent with TUNNEL_TUI_UVLOOP=1"
+    ),
     "engine-chacha": lambda: bp.Engine(
         {"encryption_algs": ["chacha20-poly1305@openssh.com"]},
         key="engine-chacha",
@@ -102,14 +105,14 @@ def main(argv: list[str] | None = None) -> int:
 
     log("starting sshd, PostgreSQL, MariaDB, iperf3 ...")
     with start_servers() as servers:
-        agent = next((p for p in paths if isinstance(p, bp.Agent)), None)
+        agents = [p for p in paths if isinstance(p, bp.Agent)]
         try:
-            if agent is not None:
-                log("setting up a tunnel-tui home and its agent ...")
+            for agent in agents:
+                log(f"setting up a tunnel-tui home and its agent ({agent.key}) ...")
                 agent.setup(servers, extra_pg=durations.memory_tunnels - 1)
             results = run(paths, servers, rounds, durations)
         finally:
-            if agent is not None:
+            for agent in agents:
                 agent.close()
     log("servers stopped")
     path_info = [(p.key, p.label) for p in paths]  # type: ignore[attr-defined]

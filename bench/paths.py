@@ -222,8 +222,17 @@ class Agent:
 
     key = "agent"
     label = "tunnel-tui `up` via the agent"
+    variant = False
 
-    def __init__(self) -> None:
+    def __init__(
+        self, uvloop: bool | None = None, key: str | None = None, label: str | None = None
+    ) -> None:
+        # uvloop: None = the agent's own default (TUNNEL_TUI_UVLOOP as the user has it).
+        self.uvloop = uvloop
+        if key:
+            self.key = key
+        if label:
+            self.label = label
         self.home: Path | None = None
         self.client: Any = None
         self.pid: int | None = None
@@ -244,10 +253,9 @@ class Agent:
         from tunnel_tui.core.paths import known_hosts_path
         from tunnel_tui.core.secret import Secret
 
-        self.home = servers.workdir / "tt-home"
+        self.home = servers.workdir / f"tt-home-{self.key}"
         self.home.mkdir(mode=0o700)
-        os.environ["TUNNEL_TUI_HOME"] = str(self.home)  # the agent inherits these
-        os.environ["TUNNEL_TUI_SECRETS"] = "vault"
+        os.environ["TUNNEL_TUI_SECRETS"] = "vault"  # the agent inherits it
         passphrase = Secret(secrets.token_urlsafe(24))
         catalog = Catalog(self.home, vault_passphrase=passphrase)
         ssh_url = f"ssh://{servers.sshd.user}@{servers.sshd.host}:{servers.sshd.port}"
@@ -263,7 +271,16 @@ class Agent:
         KnownHosts(known_hosts_path(self.home), read_user_known_hosts=False).add(
             servers.sshd.host, servers.sshd.port, servers.sshd.host_public_key
         )
-        self.client = ensure_agent(self.home)
+        saved = os.environ.get("TUNNEL_TUI_UVLOOP")
+        if self.uvloop is not None:
+            os.environ["TUNNEL_TUI_UVLOOP"] = "1" if self.uvloop else "0"
+        try:
+            self.client = ensure_agent(self.home)
+        finally:
+            if saved is None:
+                os.environ.pop("TUNNEL_TUI_UVLOOP", None)
+            else:
+                os.environ["TUNNEL_TUI_UVLOOP"] = saved
         self.client.vault_unlock(passphrase)
         self.pid = int(self.client.ping()["pid"])
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench import measure
-from bench.paths import Agent, Running
+from bench.paths import Running
 from bench.servers import Servers
 
 
@@ -138,7 +138,7 @@ def run(paths: list[Any], servers: Servers, rounds: int, d: Durations) -> Result
                 rss, pss = measure.memory_mib(running.pids)
                 entry = results.memory.setdefault(path.key, {})
                 entry[f"rss_{count}"], entry[f"pss_{count}"] = rss, pss
-                if isinstance(path, Agent) and count == d.memory_tunnels:
+                if path.key == "agent" and count == d.memory_tunnels:
                     results.status_json_ms = path.status_json_ms(d.status_samples)
             finally:
                 running.stop()
