@@ -33,6 +33,7 @@ def tt(secret_service):
             timeout=60,
         )
 
+    run.env = env  # type: ignore[attr-defined]
     return run
 
 
@@ -301,3 +302,32 @@ def test_remove_with_the_bastion_down_warns_and_still_removes_locally(tt, sshd_f
     assert "Its line may remain in ~tunnel/.ssh/authorized_keys on bastion.example.com:22" in (
         plain.stdout
     )
+
+
+def test_remove_during_an_interrupted_rotation_leaves_no_key_behind(tt, sshd_factory) -> None:
+    """A rotation killed after installing its new key, then `remove --yes`: both keys
+    leave the keyring and the bastion, and the rotation record goes too."""
+    server = sshd_factory()
+    line = _add_on(tt, server, "prod")
+    server.authorize(line)
+    crashed = subprocess.run(
+        [sys.executable, "-m", "tunnel_tui", "rotate-key", "prod"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**tt.env, "TUNNEL_TUI_TEST_CRASH_AFTER": "installed"},
+    )
+    assert crashed.returncode == 137, crashed.stdout + crashed.stderr
+    keys_before = json.loads(tt("key", "list", "--json").stdout)
+    assert len(keys_before) == 2
+    assert len(server.authorized_keys_path.read_text().splitlines()) == 2
+
+    out = tt("remove", "prod", "--yes", "--json")
+
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert sorted(result["deleted_keys"]) == sorted(k["id"] for k in keys_before)
+    assert [r["removed"] for r in result["remote"]] == [True, True]
+    assert server.authorized_keys_path.read_text() == ""
+    assert json.loads(tt("key", "list", "--json").stdout) == []
+    assert Catalog().rotations() == {}

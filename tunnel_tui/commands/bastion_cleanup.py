@@ -60,10 +60,27 @@ class Plan:
     problems: tuple[Outcome, ...]  # servers we cannot even try (a secret is missing)
 
 
-def keys_going_away(catalog: Catalog, conn: Connection) -> list[Key]:
-    """The keys `catalog.remove(conn.name)` will delete: used by this connection only."""
-    ids = dict.fromkeys([conn.key_id] + [h.key_id for h in conn.hops if h.key_id])
-    return [catalog.key(kid) for kid in ids if catalog.users_of(kid) == [conn.name]]
+def lines_going_away(catalog: Catalog, conn: Connection) -> list[tuple[Key, list[Server]]]:
+    """The keys `catalog.remove(conn.name)` will delete (used by this connection only,
+    plus an unfinished rotation's other key), each with the servers holding its line:
+    the servers that accept the connection's key, logged in to with it."""
+    from tunnel_tui.core.catalog import rotation_key_of
+
+    cfg = catalog.load()
+    out: list[tuple[Key, list[Server]]] = []
+    for kid in dict.fromkeys([conn.key_id] + [h.key_id for h in conn.hops if h.key_id]):
+        if kid not in cfg.keys or cfg.users_of(kid) != [conn.name]:
+            continue
+        servers = servers_of(conn, kid)
+        out.append((cfg.keys[kid], servers))
+        pending = rotation_key_of(cfg, kid)  # rotated before its switch: maybe installed
+        if pending is not None:
+            out.append((pending, servers))
+        for old_id, record in cfg.rotations.items():  # past its switch: the old line
+            if record.get("new_key_id") == kid and old_id in cfg.keys:
+                if not cfg.users_of(old_id):
+                    out.append((cfg.keys[old_id], servers))
+    return out
 
 
 def servers_of(conn: Connection, key_id: str) -> list[Server]:
@@ -83,8 +100,8 @@ def plan(catalog: Catalog, conn: Connection) -> Plan:
     work: list[tuple[Key, Server]] = []
     secrets: dict[str, Secret] = {}
     problems: list[Outcome] = []
-    for key in keys_going_away(catalog, conn):
-        for server in servers_of(conn, key.id):
+    for key, servers in lines_going_away(catalog, conn):
+        for server in servers:
             try:
                 for hop in server.path:
                     assert hop.key_id is not None
@@ -97,12 +114,21 @@ def plan(catalog: Catalog, conn: Connection) -> Plan:
     return Plan(tuple(work), secrets, tuple(problems))
 
 
-async def _remove_one(
-    key: Key, server: Server, secrets: Mapping[str, Secret], known_hosts: object, timeout: float
-) -> Outcome:
+async def _clean_server(
+    server: Server, keys: Sequence[Key], secrets: Mapping[str, Secret], known_hosts: object,
+    timeout: float,
+) -> list[Outcome]:
+    """One login per server (with the connection's key), removing every line in `keys`:
+    the line of the key we log in with goes last, or the later edits would be locked out."""
     from tunnel_tui.engine.authorized_keys import ManualInstallRequired, remove_authorized_key
     from tunnel_tui.engine.settings import EngineSettings
     from tunnel_tui.engine.ssh import close_all, connect_hops
+
+    login = server.path[-1].key_id
+    ordered = sorted(keys, key=lambda k: k.id == login)
+
+    def failed(error: str) -> list[Outcome]:
+        return [Outcome(k, server, False, error) for k in ordered]
 
     try:
         conns = await connect_hops(
@@ -111,23 +137,37 @@ async def _remove_one(
             known_hosts,  # type: ignore[arg-type]  # core KnownHosts fits KnownHostsLike
             settings=EngineSettings(connect_timeout=timeout),
         )
-        try:
-            result = await remove_authorized_key(conns[-1], key.public_key, timeout=timeout)
-        finally:
-            await close_all(conns)
-    except ManualInstallRequired:
-        return Outcome(key, server, False, "the account allows neither SFTP nor a shell")
     except TunnelTuiError as exc:
-        return Outcome(key, server, False, exc.message)
+        return failed(exc.message)
     except (OSError, TimeoutError) as exc:
-        return Outcome(key, server, False, str(exc) or type(exc).__name__)
-    return Outcome(key, server, result.changed)
+        return failed(str(exc) or type(exc).__name__)
+    outcomes: list[Outcome] = []
+    try:
+        for key in ordered:
+            try:
+                result = await remove_authorized_key(conns[-1], key.public_key, timeout=timeout)
+            except ManualInstallRequired:
+                outcomes.append(
+                    Outcome(key, server, False, "the account allows neither SFTP nor a shell")
+                )
+            except TunnelTuiError as exc:
+                outcomes.append(Outcome(key, server, False, exc.message))
+            except (OSError, TimeoutError) as exc:
+                outcomes.append(Outcome(key, server, False, str(exc) or type(exc).__name__))
+            else:
+                outcomes.append(Outcome(key, server, result.changed))
+    finally:
+        await close_all(conns)
+    return outcomes
 
 
 async def _remove_all(work: Plan, known_hosts: object, timeout: float) -> list[Outcome]:
     outcomes = list(work.problems)
+    by_server: dict[str, tuple[Server, list[Key]]] = {}
     for key, server in work.work:
-        outcomes.append(await _remove_one(key, server, work.secrets, known_hosts, timeout))
+        by_server.setdefault(server.display, (server, []))[1].append(key)
+    for server, keys in by_server.values():
+        outcomes += await _clean_server(server, keys, work.secrets, known_hosts, timeout)
     return outcomes
 
 

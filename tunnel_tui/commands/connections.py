@@ -552,8 +552,8 @@ def remove(name: str, yes: bool, keep_remote: bool, as_json: bool) -> None:
 
     catalog = open_catalog()
     conn = catalog.get(name)
-    going = bastion_cleanup.keys_going_away(catalog, conn)
-    servers = [s for k in going for s in bastion_cleanup.servers_of(conn, k.id)]
+    going = bastion_cleanup.lines_going_away(catalog, conn)
+    servers = list({s.display: s for _, each in going for s in each}.values())
     ask = not yes and sys.stdin.isatty() and not os.environ.get("CI")
     if ask:
         click.confirm(f"Remove {name} ({_describe(conn)})?", abort=True, err=True)
@@ -597,7 +597,7 @@ def remove(name: str, yes: bool, keep_remote: bool, as_json: bool) -> None:
     done = {(o.key.id, o.server.display): o for o in outcomes}
     for key in result.deleted_keys:
         click.echo(f"Deleted key {key.name} ({key.id}) from the keyring.")
-        for server in bastion_cleanup.servers_of(conn, key.id):
+        for server in dict(going).get(key, []):
             found = done.get((key.id, server.display))
             if found is not None and found.error is None:
                 if found.removed:

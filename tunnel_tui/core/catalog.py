@@ -353,6 +353,7 @@ class Catalog:
                     kept[kid] = users
                 elif kid in cfg.keys:
                     deleted.append(cfg.keys.pop(kid))
+                    deleted.extend(_drop_rotation(cfg, kid))
             return removed, deleted, kept
 
         removed, deleted, kept = self._commit(mutate, _SecretTxn(None))
@@ -553,6 +554,33 @@ def _new_key_id(cfg: Config) -> str:
         kid = "k-" + _random.token_hex(4)
         if kid not in cfg.keys:
             return kid
+
+
+def rotation_key_of(cfg: Config, key_id: str) -> Key | None:
+    """The new key of an unfinished rotation of `key_id`, if nothing uses it yet."""
+    record = cfg.rotations.get(key_id) or {}
+    new_id = record.get("new_key_id")
+    if not isinstance(new_id, str) or new_id not in cfg.keys or cfg.users_of(new_id):
+        return None
+    return cfg.keys[new_id]
+
+
+def _drop_rotation(cfg: Config, key_id: str) -> list[Key]:
+    """A key going away takes its rotation record along, and the rotation's new key
+    when nothing uses it (a rotation interrupted before its switch step)."""
+    gone: list[Key] = []
+    new_key = rotation_key_of(cfg, key_id)
+    cfg.rotations.pop(key_id, None)
+    if new_key is not None:
+        gone.append(cfg.keys.pop(new_key.id))
+    # Past its switch step the record is filed under the old key: it goes too, with the
+    # old key if the rotation had not deleted it yet.
+    for old_id, record in list(cfg.rotations.items()):
+        if record.get("new_key_id") == key_id:
+            del cfg.rotations[old_id]
+            if old_id in cfg.keys and not cfg.users_of(old_id):
+                gone.append(cfg.keys.pop(old_id))
+    return gone
 
 
 def _delete_quietly(store: SecretStore, name: str, warnings: list[str]) -> bool:
