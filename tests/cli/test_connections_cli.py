@@ -52,6 +52,9 @@ def test_add_with_generated_key_prints_the_line_to_install(tt) -> None:
         "Add this line to ~tunnel/.ssh/authorized_keys on bastion.example.com, "
         "then run: tunnel-tui validate prod"
     ) in lines
+    assert lines[-1] == (
+        "(For a line that allows only this tunnel: tunnel-tui key show prod --restricted)"
+    )
     assert tt("key", "show", "prod").stdout.strip() == public
 
     listed = json.loads(tt("list", "--json").stdout)
@@ -236,6 +239,8 @@ def _add_on(tt, sshd, name: str, *extra: str) -> str:
     ssh = f"ssh://{sshd.user}@{sshd.host}:{sshd.port}"
     out = tt("add", name, "--db", "postgresql://app@127.0.0.1:5432/appdb", "--ssh", ssh, *extra)
     assert out.returncode == 0, out.stderr
+    if "--use-key" not in extra:  # a new key: where to install it names the port
+        assert f"authorized_keys on {sshd.host}:{sshd.port}, then run" in out.stdout
     line = tt("key", "show", name).stdout.strip()
     KnownHosts().add(sshd.host, sshd.port, sshd.host_public_key)
     return line

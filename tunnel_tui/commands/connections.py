@@ -33,7 +33,7 @@ from tunnel_tui.core.catalog import (
     SecretStore,
 )
 from tunnel_tui.core.errors import KeyImportError, NotFoundError, SecretStoreError, UsageError
-from tunnel_tui.core.model import Connection, Key
+from tunnel_tui.core.model import Connection, Key, SshEndpoint
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.urls import format_db_url, parse_port
 
@@ -245,10 +245,17 @@ def _print_key_to_install(result: AddResult, catalog: Catalog) -> None:
     conn = result.connection
     click.echo(authorized_keys_line(result.key.public_key, result.key.comment))
     first = conn.hops[0]
-    where = f"~{first.user}/.ssh/authorized_keys on {first.host}"
+    where = f"~{first.user}/.ssh/authorized_keys on {_host(first)}"
     if len(conn.hops) > 1:
-        where += " (and on " + ", ".join(h.host for h in conn.hops[1:]) + ")"
+        where += " (and on " + ", ".join(_host(h) for h in conn.hops[1:]) + ")"
     click.echo(f"Add this line to {where}, then run: tunnel-tui validate {conn.name}")
+    click.echo(
+        f"(For a line that allows only this tunnel: tunnel-tui key show {conn.name} --restricted)"
+    )
+
+
+def _host(hop: SshEndpoint) -> str:
+    return hop.host if hop.port == 22 else f"{hop.host}:{hop.port}"
 
 
 def _result_json(result: AddResult) -> dict[str, Any]:
