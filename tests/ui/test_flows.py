@@ -14,7 +14,7 @@ from tunnel_tui.core.status import TunnelState
 from tunnel_tui.core.steps import StepStatus
 from tunnel_tui.ui.app import TunnelTuiApp
 from tunnel_tui.ui.screens.connections import ConnectionsScreen
-from tunnel_tui.ui.screens.host_key import HostKeyConfirmScreen
+from tunnel_tui.ui.screens.host_key import HostKeyChangedScreen, HostKeyConfirmScreen
 from tunnel_tui.ui.screens.public_key import PublicKeyScreen
 from tunnel_tui.ui.screens.rotation import RotationScreen
 from tunnel_tui.ui.screens.tunnel_form import TunnelFormScreen
@@ -280,3 +280,49 @@ async def test_rotate_key_from_the_list(secret_service, sshd, add_tunnel_connect
     authorized = sshd.authorized_keys_path.read_text()
     assert new_key.public_key.split()[1] in authorized
     assert old_key.public_key.split()[1] not in authorized
+
+
+async def test_wait_for_my_key_retries_until_it_is_installed(
+    sshd, postgres, secret_service, add_tunnel_connection
+) -> None:
+    setup = add_tunnel_connection("waiting", bastion=sshd, db=postgres, authorize=False)
+    trust_bastion(sshd)
+    app = TunnelTuiApp(RealServices(), refresh_seconds=0.3, validate_retry_seconds=0.5)
+    async with app.run_test(size=SIZE) as pilot:
+        await main_screen(pilot)
+        await pilot.press("v")
+        await wait_until(pilot, lambda: isinstance(app.screen, ValidationScreen), what="log")
+        log = app.screen
+        assert isinstance(log, ValidationScreen)
+        await wait_until(pilot, log.finished.is_set, timeout=60, what="first run")
+        assert log.step_log.failed is not None and log.step_log.failed.step == "ssh-auth"
+        await pilot.press("w")
+        countdown = log.query_one("#countdown", Label)
+        await wait_until(pilot, lambda: "left" in str(countdown.render()), what="countdown")
+        assert "waiting for the key" in str(countdown.render())
+        sshd.authorize(setup.result.key.public_key)  # the admin installs the key
+        await wait_until(pilot, lambda: log.succeeded is True, timeout=60, what="success")
+        assert str(countdown.render()) == ""  # the countdown stops on success
+
+
+async def test_changed_host_key_is_a_hard_stop(sshd_factory, secret_service,
+                                               add_tunnel_connection) -> None:
+    server = sshd_factory()
+    add_tunnel_connection("moved", bastion=server)
+    trust_bastion(server)
+    old = server.host_fingerprint
+    server.restart(new_host_key=True)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await main_screen(pilot)
+        await pilot.press("v")
+        await wait_until(pilot, lambda: isinstance(app.screen, HostKeyChangedScreen),
+                         timeout=60, what="changed host key warning")
+        warning = app.screen
+        assert isinstance(warning, HostKeyChangedScreen)
+        assert not warning.query("#accept")  # no way to accept from here
+        text = " ".join(str(w.render()) for w in warning.query(".dialog-text, #hostkey-detail"))
+        assert "CHANGED" in text and server.host_fingerprint in text
+        assert f"tunnel-tui hosts forget {server.host}" in text
+    assert KnownHosts().check(server.host, server.port, server.host_public_key).name == "CHANGED"
+    assert old != server.host_fingerprint

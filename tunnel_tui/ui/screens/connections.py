@@ -72,8 +72,9 @@ class ConnectionsScreen(Screen[None]):
             table.border_title = "Connections"
             yield table
             yield Static(EMPTY_TEXT, id="empty-state")
+        yield Input(placeholder="filter by name, kind, host…  (enter: list, esc: clear)",
+                    id="filter", compact=True)
         yield DetailPane(id="detail")
-        yield Input(placeholder="filter by name, kind, host…  (esc clears)", id="filter")
         yield WrappingFooter()
 
     def on_mount(self) -> None:
@@ -218,6 +219,12 @@ class ConnectionsScreen(Screen[None]):
         statuses = [self.table.status_of(n) for n in self._connections]
         bar.up_count = sum(1 for s in statuses if s and s.state is TunnelState.UP)
         bar.total = len(self._connections)
+
+    def on_screen_resume(self) -> None:
+        # Back from a key rotation, the keys screen or an edit: details may have changed.
+        if self.loaded.is_set():
+            self._details.clear()
+            self.reload()
 
     def _theme_changed(self) -> None:
         self.table.refresh_theme()
