@@ -336,3 +336,51 @@ def test_remove_during_an_interrupted_rotation_leaves_no_key_behind(tt, sshd_fac
     assert server.authorized_keys_path.read_text() == ""
     assert json.loads(tt("key", "list", "--json").stdout) == []
     assert Catalog().rotations() == {}
+
+
+def _on_a_terminal(env: dict[str, str], args: list[str], answers: str) -> tuple[int, str]:
+    """Run the CLI with a pseudo-terminal as stdin (so it asks), feeding `answers`."""
+    import pty
+
+    primary, secondary = pty.openpty()
+    env = {k: v for k, v in env.items() if k != "CI"}  # CI never asks
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tunnel_tui", *args],
+            stdin=secondary,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        os.close(secondary)
+        os.write(primary, answers.encode())
+        out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(primary)
+    return proc.returncode, out + err
+
+
+def test_remove_on_a_terminal_asks_before_touching_the_bastion(tt, sshd_factory) -> None:
+    server = sshd_factory()
+    line = _add_on(tt, server, "keep")
+    _add_on(tt, server, "drop", "--local-port", "15499")
+    dropped = tt("key", "show", "drop").stdout.strip()
+    server.authorize(line)
+    server.authorize(dropped)
+
+    code, text = _on_a_terminal(tt.env, ["remove", "keep"], "y\nn\n")
+    assert code == 0, text
+    assert "Also remove its key's line from ~" in text
+    assert "Its line may remain in" in text
+    assert line.split()[1] in server.authorized_keys_path.read_text()  # said no
+
+    code, text = _on_a_terminal(tt.env, ["remove", "drop"], "y\n\n")  # default: yes
+    assert code == 0, text
+    assert "Removed its line from" in text
+    assert dropped.split()[1] not in server.authorized_keys_path.read_text()
+
+    _add_on(tt, server, "again")
+    code, text = _on_a_terminal(tt.env, ["remove", "again"], "n\n")
+    assert code != 0 and "Aborted" in text
+    assert [c["name"] for c in json.loads(tt("list", "--json").stdout)] == ["again"]

@@ -46,7 +46,11 @@ class StdinLines:
     def read(self, what: str, flag: str) -> Secret:
         if sys.stdin.isatty():
             value = click.prompt(
-                what[:1].upper() + what[1:], hide_input=True, default="", show_default=False
+                what[:1].upper() + what[1:],
+                hide_input=True,
+                default="",
+                show_default=False,
+                err=True,  # stdout stays clean for --json
             )
         else:
             line = sys.stdin.readline()

@@ -42,10 +42,10 @@ def _read_passphrase(from_stdin: bool, *, new: bool) -> Secret:
         )
     elif new:
         value = click.prompt(
-            "New vault passphrase", hide_input=True, confirmation_prompt="Repeat it"
+            "New vault passphrase", hide_input=True, confirmation_prompt="Repeat it", err=True
         )
     else:
-        value = click.prompt("Vault passphrase", hide_input=True)
+        value = click.prompt("Vault passphrase", hide_input=True, err=True)
     if not value:
         raise UsageError("the vault passphrase cannot be empty", field="passphrase")
     return Secret(value)
