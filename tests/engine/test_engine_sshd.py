@@ -348,3 +348,31 @@ async def test_changed_key_type_is_reported_as_changed(sshd, client_keypair,
         assert info.value.fingerprint == sshd.host_fingerprint
     finally:
         await engine.aclose()
+
+
+async def test_clients_leaving_before_their_answer_keep_the_shared_link(
+    sshd, client_keypair, engine_known_hosts, echo_server
+):
+    # The answer and the EOF reach a local socket the client already reset: that
+    # must end one forward, never the SSH connection the other tunnels share.
+    keys = _ready(sshd, engine_known_hosts, client_keypair)
+    engine = TunnelEngine(engine_known_hosts, FAST)
+    try:
+        status = await engine.start(_conn(sshd, ("127.0.0.1", echo_server.port)), keys)
+        link = engine.tunnel("t").link
+        for i in range(20):
+            reader, writer = await asyncio.open_connection("127.0.0.1", status.local_port)
+            writer.write(b"request" * 1000)
+            await writer.drain()
+            if i % 2:
+                writer.close()  # FIN with the answer unread: the kernel resets later
+            else:
+                writer.transport.abort()  # RST at once
+            await asyncio.sleep(0.02)  # let the answer arrive on the dead socket
+        await wait_for(lambda: engine.status("t").channels == 0, 10, "channels released")
+        s = engine.status("t")
+        assert s.state is TunnelState.UP and s.reconnects == 0, s.last_error
+        assert engine.tunnel("t").link is link and link.alive
+        assert await _echo(status.local_port, b"still fine") == b"still fine"
+    finally:
+        await engine.aclose()

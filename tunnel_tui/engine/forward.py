@@ -108,27 +108,42 @@ def reset(transport: asyncio.BaseTransport) -> None:
 
 
 class _ChannelSide(asyncssh.SSHTCPSession[bytes]):
+    """The SSH end. Nothing raised here may reach asyncssh: an exception in a session
+    callback tears down the whole shared SSH connection. A local socket the client
+    already reset (ENOTCONN, EPIPE) just ends this one forward."""
+
     def __init__(self, client: LocalClient) -> None:
         self._client = client
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
         client = self._client
         client.counters.bytes_in += len(data)
-        if client.transport is not None:
-            client.transport.write(data)
+        transport = client.transport
+        if transport is not None and not transport.is_closing():
+            try:
+                transport.write(data)
+            except OSError:
+                client.local_broken()
 
     def eof_received(self) -> bool:
         transport = self._client.transport
         if transport is not None and transport.can_write_eof() and not transport.is_closing():
-            transport.write_eof()
+            try:
+                transport.write_eof()
+            except OSError:
+                self._client.local_broken()
         return True  # keep the channel: the client may still be sending
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._client.channel_closed()
+        try:
+            self._client.channel_closed()
+        except Exception:  # never into asyncssh (see the class docstring)
+            log.exception("closing a forwarded client failed")
 
     def pause_writing(self) -> None:
-        if self._client.transport is not None:
-            self._client.transport.pause_reading()
+        transport = self._client.transport
+        if transport is not None and not transport.is_closing():
+            transport.pause_reading()
 
     def resume_writing(self) -> None:
         transport = self._client.transport
@@ -212,7 +227,10 @@ class LocalClient(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.counters.bytes_out += len(data)
         if self.channel is not None:
-            self.channel.write(data)
+            try:
+                self.channel.write(data)
+            except (BrokenPipeError, OSError):  # the channel closed under us
+                self.local_broken()
         else:
             self._early.append(data)
             if self.transport is not None:
@@ -220,7 +238,10 @@ class LocalClient(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         if self.channel is not None:
-            self.channel.write_eof()
+            try:
+                self.channel.write_eof()
+            except (BrokenPipeError, OSError):
+                self.local_broken()
         else:
             self._early_eof = True
         return True  # half-close: answers may still flow back
@@ -252,6 +273,13 @@ class LocalClient(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
         self._owner.client_closed(self)
+
+    def local_broken(self) -> None:
+        """The local socket (or the channel) can no longer carry data: end both."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.abort()
+        if self.channel is not None:
+            self.channel.close()
 
     def abort(self) -> None:
         """Stop now (tunnel stopped): reset the client, close the channel."""
