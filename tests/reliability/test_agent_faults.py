@@ -182,3 +182,30 @@ def test_agent_frozen_past_the_bastions_clientalive_window_reconnects_after_sigc
                and int(s["reconnects"]) >= 1 and s, 20, "up again after resume")
     assert row["local_port"] == port
     assert asyncio.run(_pg(port, pg, "select 5")) == 5
+
+
+def test_validate_of_a_hung_database_ends_with_a_timeout_not_a_hang(
+    isolated_env, secret_service, add_tunnel_connection, sshd_factory, postgres_factory,
+):
+    """A database that accepts TCP and then never answers (SIGSTOPped): validate ends
+    with one failed DB step that says it timed out (the hung bastion case is in
+    test_tunnel_faults.py, with a small connect timeout)."""
+    pg = postgres_factory()
+    add_tunnel_connection("hungdb", bastion=sshd_factory(), db=pg)
+    env = dict(secret_service.env, TUNNEL_TUI_HOME=str(isolated_env.home))
+    _cli(env, "validate", "hungdb", "--accept-new-host-key")
+    assert pg.pid is not None
+    os.kill(pg.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        out = _cli(env, "validate", "hungdb", "--json", expect=1)
+        elapsed = time.monotonic() - t0
+    finally:
+        os.kill(pg.pid, signal.SIGCONT)
+    assert elapsed < 25, elapsed  # the probe's 10 s DB timeout, plus start-up
+    steps = [json.loads(line) for line in out.stdout.splitlines()]
+    failed = [s for s in steps if s["status"] == "fail"]
+    assert [s["step"] for s in failed] in (["db-tls"], ["db-auth"], ["query"]), steps
+    text = f"{failed[0]['detail']} {failed[0].get('hint')}".lower()
+    assert "timed out" in text or "timeout" in text, failed
+    assert f"{pg.host}:" in text

@@ -23,6 +23,7 @@ from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.status import TunnelState
 from tunnel_tui.engine import (
     AuthRejected,
+    BastionUnreachable,
     EngineSettings,
     HostKeyChanged,
     TunnelEngine,
@@ -404,3 +405,34 @@ async def test_a_squatter_on_ipv6_loopback_makes_start_fail_with_nothing_bound(
             assert connection_attempts(server) == 0  # failed before touching the bastion
     finally:
         squatter.close()
+
+
+# -- a bastion that accepts TCP and never speaks SSH --------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine/ssh.py connect_hop: after a handshake *timeout* it runs the "
+    "changed-key-type probe (_changed_key_type) with a second full connect_timeout, so a "
+    "hung bastion takes 2 x connect_timeout per attempt (validate: 30 s instead of 15 s) (H4)",
+)
+async def test_a_hung_bastion_fails_start_within_the_connect_timeout(
+    sshd_factory, client_keypair, engine_known_hosts, echo_server
+):
+    server = sshd_factory()
+    keys = _keys(server, engine_known_hosts, client_keypair)
+    conn = make_conn("hung", [(server.host, server.port, server.user)],
+                     (echo_server.host, echo_server.port), keepalive=KA)
+    timeout = 1.5
+    settings = EngineSettings(backoff_base=0.05, backoff_cap=0.3, connect_timeout=timeout)
+    os.kill(server.pid, signal.SIGSTOP)  # the kernel still completes the TCP handshake
+    try:
+        async with TunnelEngine(engine_known_hosts, settings) as engine:
+            t0 = time.monotonic()
+            with pytest.raises(BastionUnreachable) as err:
+                await engine.start(conn, keys)
+            elapsed = time.monotonic() - t0
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+    assert "timed out" in err.value.message
+    assert elapsed <= timeout + 1.0, f"took {elapsed:.1f} s with a {timeout} s connect timeout"
