@@ -322,16 +322,18 @@ def test_nested_update_is_refused_at_once(isolated_env) -> None:
 
 
 def test_lock_held_elsewhere_times_out_with_a_clear_error(isolated_env) -> None:
-    with config.update():
-        pass
+    with config.update() as cfg:
+        cfg.settings["seed"] = 1  # an unchanged config is not written at all
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child holds the lock until killed
-        fd = os.open(isolated_env.home / config.LOCK_NAME, os.O_RDWR)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(w, b"1")
-        os.pause()
-        os._exit(0)
+        try:  # never return into pytest from the forked child
+            fd = os.open(isolated_env.home / config.LOCK_NAME, os.O_RDWR)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(w, b"1")
+            signal.pause()
+        finally:
+            os._exit(0)
     os.close(w)
     try:
         assert os.read(r, 1) == b"1"
