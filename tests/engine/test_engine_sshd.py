@@ -376,3 +376,26 @@ async def test_clients_leaving_before_their_answer_keep_the_shared_link(
         assert await _echo(status.local_port, b"still fine") == b"still fine"
     finally:
         await engine.aclose()
+
+
+async def test_database_back_clears_the_forward_error(sshd, client_keypair, engine_known_hosts,
+                                                      echo_server):
+    keys = _ready(sshd, engine_known_hosts, client_keypair)
+    engine = TunnelEngine(engine_known_hosts, FAST)
+    events = []
+    try:
+        status = await engine.start(_conn(sshd, ("127.0.0.1", echo_server.port)), keys)
+        echo_server.stop()
+        for _ in range(5):  # a client retrying: one event, not five
+            await _expect_reset_fast(status.local_port)
+        await wait_for(lambda: engine.status("t").last_error, 3, "error recorded")
+        engine.subscribe(events.append)
+        assert "connection refused" in engine.status("t").last_error
+        echo_server.start()
+        assert await _echo(status.local_port, b"back") == b"back"
+        s = await wait_for(lambda: engine.status("t").last_error is None and engine.status("t"),
+                           3, "error cleared")
+        assert s.hint is None and s.state is TunnelState.UP
+        assert any(e.last_error is None for e in events)
+    finally:
+        await engine.aclose()

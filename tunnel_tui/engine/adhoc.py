@@ -55,6 +55,9 @@ class TemporaryForward:
     def channel_failed(self, error: ChannelOpenFailed) -> None:
         self.errors.append(error)
 
+    def channel_succeeded(self) -> None:
+        pass
+
 
 @contextlib.asynccontextmanager
 async def temporary_forward(

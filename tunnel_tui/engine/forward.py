@@ -61,6 +61,8 @@ class ForwardOwner(Protocol):
 
     def channel_failed(self, error: ChannelOpenFailed) -> None: ...
 
+    def channel_succeeded(self) -> None: ...
+
 
 def channel_error(exc: asyncssh.ChannelOpenError, host: str, port: int) -> ChannelOpenFailed:
     """The typed error for a failed direct-tcpip open, keeping the bastion's reason."""
@@ -210,6 +212,7 @@ class LocalClient(asyncio.Protocol):
         self._counted = True
         self.counters.channels += 1
         link.channel_opened()
+        owner.channel_succeeded()
         if self._early:
             channel.write(b"".join(self._early))
             self._early.clear()

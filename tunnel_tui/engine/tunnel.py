@@ -61,6 +61,7 @@ class LiveTunnel:
         self._clients: set[LocalClient] = set()
         self._reconnect_task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._channel_error = False  # last_error came from a failed forward
 
     # ------------------------------------------------------------- status
 
@@ -83,6 +84,7 @@ class LiveTunnel:
         self.state = state
         if not keep_error:
             self.last_error, self.hint = error, hint
+            self._channel_error = False
         self._on_change(self)
 
     # ------------------------------------------------------------- ForwardOwner
@@ -98,8 +100,18 @@ class LiveTunnel:
         self._clients.discard(client)
 
     def channel_failed(self, error: ChannelOpenFailed) -> None:
+        self._channel_error = True
+        if (self.last_error, self.hint) == (error.message, error.hint):
+            return  # a client retrying in a loop must not flood subscribers
         self.last_error, self.hint = error.message, error.hint
         self._on_change(self)
+
+    def channel_succeeded(self) -> None:
+        """A forward opened: an earlier channel error (database down) is over."""
+        if self._channel_error:
+            self._channel_error = False
+            self.last_error = self.hint = None
+            self._on_change(self)
 
     # ------------------------------------------------------------- lifecycle
 
