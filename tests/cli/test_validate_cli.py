@@ -81,3 +81,36 @@ def test_render_step_rows():
     ]
     assert render_step(StepResult("channel", StepStatus.SKIP)) == "· channel        skip"
     assert render_step(StepResult("config", StepStatus.OK, 1.0)).startswith("✓ config")
+
+
+def test_unknown_host_key_on_a_tty_asks_and_saves(secret_service, pgconn, sshd):
+    import pty
+    import select
+    import time
+
+    env = dict(secret_service.env)
+    env["TUNNEL_TUI_HOME"] = os.environ["TUNNEL_TUI_HOME"]
+    env["HOME"] = os.environ["HOME"]
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "tunnel_tui", "validate", pgconn],
+                            stdin=slave, stderr=slave, stdout=subprocess.PIPE, text=True,
+                            env=env)
+    os.close(slave)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 30
+        while b"save it?" not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                seen += os.read(master, 4096)
+        assert sshd.host_fingerprint.encode() in seen, seen
+        os.write(master, b"y\n")
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        os.close(master)
+    assert proc.returncode == 0, out
+    assert "new, accepted and saved" in out
+    assert KnownHosts().check(sshd.host, sshd.port, sshd.host_public_key) == "trusted"

@@ -159,7 +159,10 @@ async def test_unknown_host_key_prompt_callback(sshd, client_keypair, engine_kno
         engine_known_hosts, on_host_key=prompt,
     )
     assert asked == [sshd.host_fingerprint]
-    assert all(r.ok for r in by_step(results)[1])
+    steps, final = by_step(results)
+    assert [r.step for r in final] == list(VALIDATION_STEPS)
+    assert all(r.ok for r in final)
+    assert "accepted" in steps["host-key"].detail
 
 
 async def test_changed_host_key_is_a_hard_failure(sshd_factory, client_keypair,

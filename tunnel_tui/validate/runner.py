@@ -275,6 +275,8 @@ class _Validation:
         hop = self.conn.hops[index]
         name = self._hop_name(index)
         asked = False
+        prompted = False  # the user accepted the key at the prompt
+        host_key_reported = False
         deadline = time.monotonic() + self.wait_seconds
         auth_started: float | None = None
         tcp_reported = False
@@ -319,14 +321,19 @@ class _Validation:
                         answer = await answer
                     if answer:
                         self.known_hosts.add(hop.host, hop.port, exc.public_line)
+                        prompted = True
                         continue
                 yield self._fail("host-key", start, exc.message, exc.hint)
                 raise _Failed from exc
             except AuthRejected as exc:
                 if not tcp_reported:
                     yield self._tcp_ok(trace, start, name)
-                    yield self._host_key_ok(trace, name)
                     tcp_reported = True
+                if not host_key_reported:
+                    if prompted:
+                        trace.host_key = "accepted"
+                    yield self._host_key_ok(trace, name)
+                    host_key_reported = True
                 if auth_started is None:  # from the end of the handshake (monotonic clock)
                     auth_started = trace.host_key_at or time.monotonic()
                 remaining = deadline - time.monotonic()
@@ -350,6 +357,9 @@ class _Validation:
         self.conns.append(conn)
         if not tcp_reported:
             yield self._tcp_ok(trace, start, name)
+        if not host_key_reported:
+            if prompted:
+                trace.host_key = "accepted"
             yield self._host_key_ok(trace, name)
         auth_from = trace.host_key_at or trace.tcp_at or trace.started
         elapsed = (
