@@ -68,7 +68,7 @@ def test_no_dbus_explains_why() -> None:
     out, _ = _run({"DBUS_SESSION_BUS_ADDRESS": None})
     usable, _, reason = out["status"]  # type: ignore[misc]
     assert usable is False
-    assert reason == "no D-Bus session (DBUS_SESSION_BUS_ADDRESS unset): typical in an SSH login"
+    assert reason == "no D-Bus session (DBUS_SESSION_BUS_ADDRESS unset, typical in an SSH login)"
     assert "no usable keyring: no D-Bus session" in str(out["error"])
 
 

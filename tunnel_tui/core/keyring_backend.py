@@ -181,7 +181,7 @@ def _keyring_error(name: str, exc: BaseException, hide: str = "") -> SecretStore
 
 def _no_dbus_reason() -> str | None:
     if sys.platform.startswith("linux") and not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
-        return "no D-Bus session (DBUS_SESSION_BUS_ADDRESS unset): typical in an SSH login"
+        return "no D-Bus session (DBUS_SESSION_BUS_ADDRESS unset, typical in an SSH login)"
     return None
 
 

@@ -116,7 +116,7 @@ def _open_vault(
             hint = "unlock the encrypted vault: tunnel-tui vault unlock"
         else:
             hint = "create the encrypted vault: tunnel-tui vault unlock (asks for a new passphrase)"
-        raise SecretStoreError(f"{reason}; the vault is locked", hint=hint)
+        raise SecretStoreError(f"{reason}, and the vault is locked", hint=hint)
     if present:
         return vault_mod.Vault.open(path, passphrase)
     if not create:
