@@ -384,3 +384,15 @@ def test_remove_on_a_terminal_asks_before_touching_the_bastion(tt, sshd_factory)
     code, text = _on_a_terminal(tt.env, ["remove", "again"], "n\n")
     assert code != 0 and "Aborted" in text
     assert [c["name"] for c in json.loads(tt("list", "--json").stdout)] == ["again"]
+
+
+def test_edit_to_a_new_key_says_the_old_one_is_unused(tt) -> None:
+    assert tt("add", "prod", "--db", DB, "--ssh", SSH).returncode == 0
+    out = tt("edit", "prod", "--generate-key")
+    assert out.returncode == 0, out.stderr
+    assert (
+        "Key prod is no longer used; once its line is off the bastion: tunnel-tui key delete "
+        "prod (rotate-key does all this without downtime)"
+    ) in out.stdout.splitlines()
+    keys = {k["name"]: k["used_by"] for k in json.loads(tt("key", "list", "--json").stdout)}
+    assert keys == {"prod": [], "prod-2": ["prod"]}

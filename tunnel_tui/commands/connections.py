@@ -410,7 +410,7 @@ def edit(
     stdin = StdinLines()
     port = parse_local_port(local_port)
     catalog = open_catalog()
-    catalog.get(name)
+    old_key_id = catalog.get(name).key_id
     choice = key_choice(
         generate_key, key_type, identity, use_key, key_name, passphrase_stdin, stdin
     )
@@ -435,6 +435,12 @@ def edit(
         _key_summary(result)
         if result.generated or result.new_key:
             _print_key_to_install(result, catalog)
+        if old_key_id != result.key.id and not catalog.users_of(old_key_id):
+            old = catalog.key(old_key_id)
+            click.echo(
+                f"Key {old.name} is no longer used; once its line is off the bastion: "
+                f"tunnel-tui key delete {old.name} (rotate-key does all this without downtime)"
+            )
 
 
 @click.command(name="list", help="List connections.\n\n" + CONNECTION_JSON_HELP)
