@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("tunnel_tui.commands.connections:list_", "List connections."),
     "show": ("tunnel_tui.commands.connections:show", "Show one connection."),
     "remove": ("tunnel_tui.commands.connections:remove", "Remove a connection."),
-    "key": ("tunnel_tui.commands.keys:key", "Keys: show, list, generate, delete."),
+    "key": ("tunnel_tui.commands.keys:key", "Keys: show, list, generate, import, delete."),
     "hosts": ("tunnel_tui.commands.hosts:hosts", "Trusted host keys: list, forget."),
     "vault": ("tunnel_tui.commands.vault:vault", "The encrypted vault used when no keyring works."),
     "import-ssh-config": (
@@ -83,7 +83,19 @@ def _not_yet(name: str, help_text: str) -> click.Command:
 def cli(ctx: click.Context, debug: bool) -> None:
     """tunnel-tui: reach private databases through SSH bastions.
 
-    Run without a command to open the terminal app.
+    Run without a command to open the terminal app (`tunnel-tui demo` opens a
+    sandbox with its own bastion, nothing of yours touched).
+
+    \b
+    A first tunnel from the command line:
+      tunnel-tui add analytics --db postgresql://reader@10.0.12.34:5432/analytics \\
+          --ssh ssh://tunnel@bastion.example.com --generate-key --db-password-stdin
+      tunnel-tui key show analytics        # the line for ~tunnel/.ssh/authorized_keys
+      tunnel-tui validate analytics        # step by step, with a hint for each failure
+      tunnel-tui up analytics              # held by the background agent
+      tunnel-tui status                    # from any terminal, also over SSH
+
+    Exit codes: 0 ok, 1 the operation failed, 2 bad input (nothing changed).
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
