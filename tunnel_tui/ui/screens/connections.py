@@ -94,8 +94,18 @@ class ConnectionsScreen(Screen[None]):
 
     @work(exclusive=True, group="load")
     async def reload(self) -> None:
-        statuses = await self.services.statuses()
-        connections = await asyncio.to_thread(self.services.connections)
+        try:
+            statuses = await self.services.statuses()
+            connections = await asyncio.to_thread(self.services.connections)
+        except TunnelTuiError as exc:
+            # A broken config must not take the app down: say what is wrong and how to fix.
+            if self._alive():
+                self.query_one("#empty-state", Static).update(exc.render())
+                self.query_one("#empty-state").display = True
+                self.table.display = False
+                self.notify(exc.hint or "", title=exc.message, severity="error")
+            self.loaded.set()
+            return
         if not self._alive():
             return
         self._connections = {c.name: c for c in connections}
@@ -184,6 +194,11 @@ class ConnectionsScreen(Screen[None]):
         pending, self._pending = self._pending, {}
         for status in pending.values():
             if status.name in self._connections:
+                before = self.table.status_of(status.name)
+                if status.state is TunnelState.FAILED and (
+                    before is None or before.state is not TunnelState.FAILED
+                ):
+                    self.app.bell()  # a tunnel just failed: the row says why
                 self.table.apply(status)
         self._update_counts()
         self.show_detail()
@@ -197,7 +212,10 @@ class ConnectionsScreen(Screen[None]):
 
     @work(exclusive=True, group="refresh")
     async def refresh_statuses(self) -> None:
-        statuses = await self.services.statuses()
+        try:
+            statuses = await self.services.statuses()
+        except TunnelTuiError:
+            return  # reload() shows the problem; the next tick tries again
         if not self._alive():
             return
         names = {s.name for s in statuses}

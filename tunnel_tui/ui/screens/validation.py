@@ -41,6 +41,7 @@ class ValidationScreen(Screen[bool]):
         Binding("r", "retry", "Retry", id="validate.retry"),
         Binding("w", "wait", "Wait for my key", id="validate.wait"),
         Binding("y", "copy_report", "Copy report", id="validate.report"),
+        Binding("c", "copy_key", "Copy key", id="validate.copy_key"),
         Binding("escape", "close", "Close", id="validate.close"),
     ]
 
@@ -195,6 +196,19 @@ class ValidationScreen(Screen[bool]):
         report = redact("\n".join(lines))
         self.app.copy_to_clipboard(report)
         self.notify("Diagnostic report copied (secrets redacted).")
+
+    @work(group="copy-key", thread=True)
+    def action_copy_key(self) -> None:
+        """The public key line to paste into authorized_keys (the usual fix)."""
+        try:
+            detail = self.services.detail(self.connection_name)
+            if detail.key is None:
+                return
+            line = self.services.authorized_keys_line(detail.key, restricted=False)
+        except (TunnelTuiError, KeyError, OSError):
+            return
+        self.app.call_from_thread(self.app.copy_to_clipboard, line)
+        self.app.call_from_thread(self.notify, line, title="Public key copied")
 
     def action_close(self) -> None:
         self.workers.cancel_group(self, "validate")
