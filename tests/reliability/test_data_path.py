@@ -172,12 +172,6 @@ async def test_clients_leaving_while_their_channel_opens_leak_nothing(tunnel):
     assert await _round_trip(port, 65536, 2)  # and the tunnel still works
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/forward.py _ChannelSide.eof_received: transport.write_eof() raises "
-    "OSError ENOTCONN on a local socket the client already reset, the exception escapes "
-    "into asyncssh and kills the shared SSH connection (H4)",
-)
 async def test_a_client_closing_before_its_answer_arrives_does_not_drop_the_ssh_link(tunnel):
     engine, port, server, _ = tunnel
     sessions = server.connection_pids()
