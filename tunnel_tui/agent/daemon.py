@@ -88,13 +88,14 @@ def setup_logging(home: Path, *, to_stderr: bool, level: int = logging.INFO) -> 
 
 
 def install_fast_loop() -> bool:
-    """uvloop when asked for (TUNNEL_TUI_UVLOOP=1).
+    """uvloop by default (TUNNEL_TUI_UVLOOP=0 opts out); False when asyncio stays.
 
-    Off by default for now: the engine's forward protocol asserts
-    `isinstance(transport, asyncio.Transport)`, which uvloop's TCPTransport is not,
-    so every forwarded connection would be reset. Flip the default once it accepts it.
+    The engine's forward protocol takes any transport with asyncio's interface
+    (uvloop's are not asyncio.Transport subclasses); tests/engine/test_agent_uvloop.py
+    checks an agent-held tunnel under it. uvloop roughly halves the forwarder's CPU
+    per transaction with aes128-gcm (PERF.md, docs/PERF-WORK.md).
     """
-    if os.environ.get("TUNNEL_TUI_UVLOOP", "0") != "1":
+    if os.environ.get("TUNNEL_TUI_UVLOOP", "1").strip() == "0":
         return False
     try:
         from tunnel_tui.engine.loop import install_uvloop
