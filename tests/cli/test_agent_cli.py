@@ -307,3 +307,24 @@ def test_unknown_name_reads_the_same_in_every_command(isolated_env: Any) -> None
         out = cli(*args)
         assert out.returncode == 2, args
         assert out.stderr == "error: no connection named 'nope'\nhint: see: tunnel-tui list\n"
+
+
+def test_failure_hint_keeps_a_public_key_copy_pasteable() -> None:
+    blob = "AAAAC3NzaC1lZDI1NTE5AAAAIC1OweKYrF8tPKsKXYV8045ZFfpggjgbo0/fyEbqmb4u"
+    failed = TunnelStatus(
+        "e2",
+        TunnelState.FAILED,
+        "127.0.0.1",
+        None,
+        "tt@127.0.0.1:42697",
+        "127.0.0.1:5432",
+        since=NOW,
+        last_error="bastion tt@127.0.0.1:42697: publickey rejected for user tt",
+        hint="add this public key to ~tt/.ssh/authorized_keys on 127.0.0.1: "
+        f"ssh-ed25519 {blob} tunnel-tui:e2",
+    )
+    lines = render_table([failed], running=True, now=NOW).splitlines()
+    assert lines[1].split()[:4] == ["e2", "failed", "-", "-"]  # no traffic ever: no 0B/0B
+    assert any(blob in line for line in lines)  # never cut in the middle
+    assert any("tunnel-tui:e2" in line for line in lines)
+    assert all(len(line) <= 80 for line in lines)

@@ -37,9 +37,10 @@ def render_table(
     lines = [_row([title for title, _ in _COLUMNS] + ["ERROR"], error_width)]
     for s in statuses:
         local = f"{s.local_host}:{s.local_port}" if s.local_port else "-"
+        moved = s.bytes_in or s.bytes_out or s.state is not TunnelState.FAILED
         traffic = (
             f"{_bytes(s.bytes_in)}/{_bytes(s.bytes_out)}"
-            if s.state is not TunnelState.DOWN
+            if s.state is not TunnelState.DOWN and moved
             else "-"
         )
         uptime = _duration(now, s.since) if s.state is TunnelState.UP else "-"
@@ -79,7 +80,15 @@ def _fit(text: str, width: int) -> str:
 def _wrap(text: str, indent: str) -> list[str]:
     import textwrap
 
-    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ")
+    # Never cut a word: a public key or a command in a hint must stay copy-pasteable.
+    return textwrap.wrap(
+        text,
+        WIDTH,
+        initial_indent=indent,
+        subsequent_indent=indent + "  ",
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def _bytes(count: int) -> str:
