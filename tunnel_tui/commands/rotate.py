@@ -77,7 +77,8 @@ async def _run(
 @click.option(
     "--manual",
     is_flag=True,
-    help="Do not edit authorized_keys: show the new key and wait until it works.",
+    help="Do not edit authorized_keys: show the new key's line (restricted to the "
+    "tunnels' targets, as key show --restricted) and wait until it works.",
 )
 @click.option(
     "--key-type",
