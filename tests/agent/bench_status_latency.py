@@ -99,21 +99,33 @@ def main() -> int:
                 time.sleep(0.02)
         assert len(client.status()) == args.connections
 
-        bare, cli, inproc = [], [], []
+        bare, cli, fast, inproc = [], [], [], []
         cli_args = [sys.executable, "-m", "tunnel_tui", "status", "--json"]
+        # The click-free entry point (commands.status_fast:main), as a console script
+        # pointing at it would run.
+        fast_args = [
+            sys.executable,
+            "-c",
+            "from tunnel_tui.commands.status_fast import main; main()",
+            "status",
+            "--json",
+        ]
         for _ in range(args.runs):
             bare.append(_wall([sys.executable, "-c", "pass"], env))
             cli.append(_wall(cli_args, env))
+            fast.append(_wall(fast_args, env))
             start = time.perf_counter()
             client.status()
             inproc.append(time.perf_counter() - start)
         print(f"{args.connections} configured connections, {args.runs} interleaved rounds")
         print(_summary("python -c pass (floor)", bare))
         print(_summary("tunnel-tui status --json (process)", cli))
+        print(_summary("same, click-free entry point", fast))
         print(_summary("AgentClient.status() (round trip)", inproc))
         print(
             "status over the floor: median "
-            f"{(statistics.median(cli) - statistics.median(bare)) * 1000:.1f} ms"
+            f"{(statistics.median(cli) - statistics.median(bare)) * 1000:.1f} ms "
+            f"(click-free: {(statistics.median(fast) - statistics.median(bare)) * 1000:.1f} ms)"
         )
     finally:
         if agent is not None:
