@@ -396,3 +396,29 @@ def test_edit_to_a_new_key_says_the_old_one_is_unused(tt) -> None:
     ) in out.stdout.splitlines()
     keys = {k["name"]: k["used_by"] for k in json.loads(tt("key", "list", "--json").stdout)}
     assert keys == {"prod": [], "prod-2": ["prod"]}
+
+
+def test_remove_through_a_jump_host_cleans_both_servers(tt, sshd_factory) -> None:
+    from tunnel_tui.core.known_hosts import KnownHosts
+
+    jump, bastion = sshd_factory(), sshd_factory()
+    out = tt(
+        "add", "prod", "--db", "postgresql://app@127.0.0.1:5432/appdb",
+        "--ssh", f"ssh://{bastion.user}@{bastion.host}:{bastion.port}",
+        "--jump", f"ssh://{jump.user}@{jump.host}:{jump.port}",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    line = tt("key", "show", "prod").stdout.strip()
+    for server in (jump, bastion):
+        KnownHosts().add(server.host, server.port, server.host_public_key)
+        server.authorize(line)
+
+    out = tt("remove", "prod", "--yes", "--json")
+
+    assert out.returncode == 0, out.stderr
+    remote = json.loads(out.stdout)["remote"]
+    assert sorted(r["server"] for r in remote if r["removed"]) == sorted(
+        f"{s.user}@127.0.0.1:{s.port}" for s in (jump, bastion)
+    )
+    for server in (jump, bastion):
+        assert line.split()[1] not in server.authorized_keys_path.read_text()

@@ -166,7 +166,9 @@ async def _remove_all(work: Plan, known_hosts: object, timeout: float) -> list[O
     by_server: dict[str, tuple[Server, list[Key]]] = {}
     for key, server in work.work:
         by_server.setdefault(server.display, (server, []))[1].append(key)
-    for server, keys in by_server.values():
+    # Farthest first: reaching the bastion goes through the jump hosts, whose own lines
+    # must still be there while we do.
+    for server, keys in sorted(by_server.values(), key=lambda item: -len(item[0].path)):
         outcomes += await _clean_server(server, keys, work.secrets, known_hosts, timeout)
     return outcomes
 
