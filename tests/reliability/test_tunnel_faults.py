@@ -436,3 +436,69 @@ async def test_a_hung_bastion_fails_start_within_the_connect_timeout(
         os.kill(server.pid, signal.SIGCONT)
     assert "timed out" in err.value.message
     assert elapsed <= timeout + 1.0, f"took {elapsed:.1f} s with a {timeout} s connect timeout"
+
+
+# -- stopping and cancelling while the bastion hangs --------------------------------------
+
+
+async def test_stop_during_a_hung_reconnect_returns_at_once_and_frees_the_port(
+    sshd_factory, client_keypair, engine_known_hosts, echo_server
+):
+    server = sshd_factory()
+    keys = _keys(server, engine_known_hosts, client_keypair)
+    conn = make_conn("st", [(server.host, server.port, server.user)],
+                     (echo_server.host, echo_server.port), keepalive=KA)
+    settings = EngineSettings(backoff_base=0.05, backoff_cap=0.2, connect_timeout=30.0)
+    frozen = []
+    try:
+        async with TunnelEngine(engine_known_hosts, settings) as engine:
+            port = (await engine.start(conn, keys)).local_port
+            # A forward first: the session's post-auth child exists once data flows.
+            assert await _echo(port) == b"ping"
+            frozen = [*server.session_pids(), server.pid]
+            for pid in frozen:
+                os.kill(pid, signal.SIGSTOP)
+            await wait_for(lambda: _state(engine, "st") is TunnelState.RECONNECTING,
+                           DETECT + 3, "reconnecting")
+            await asyncio.sleep(0.5)  # a reconnect attempt is now stuck in the handshake
+            t0 = time.monotonic()
+            await engine.stop("st")
+            assert time.monotonic() - t0 < 2.0
+            with pytest.raises(OSError):
+                await _echo(port)
+            assert engine.statuses() == []
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+
+
+async def test_a_cancelled_start_against_a_hung_bastion_leaves_nothing_bound(
+    sshd_factory, client_keypair, engine_known_hosts, echo_server
+):
+    from tests.fixtures.ports import free_port
+    from tests.reliability.helpers import open_fds
+
+    server = sshd_factory()
+    keys = _keys(server, engine_known_hosts, client_keypair)
+    port = free_port()
+    conn = make_conn("cx", [(server.host, server.port, server.user)],
+                     (echo_server.host, echo_server.port), local_port=port, keepalive=KA)
+    settings = EngineSettings(backoff_base=0.05, backoff_cap=0.2, connect_timeout=30.0)
+    fds = open_fds(os.getpid())
+    os.kill(server.pid, signal.SIGSTOP)
+    try:
+        async with TunnelEngine(engine_known_hosts, settings) as engine:
+            task = asyncio.ensure_future(engine.start(conn, keys))
+            await asyncio.sleep(0.5)  # bound and waiting for the SSH handshake
+            task.cancel()  # Ctrl-C in `forward`, a closed TUI screen...
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            with pytest.raises(OSError):
+                await _echo(port)
+            assert engine.statuses() == []
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+    await wait_for(lambda: open_fds(os.getpid()) <= fds, 5, "fds back to baseline")
+    # and the same port can be used right away
+    async with TunnelEngine(engine_known_hosts, FAST) as engine:
+        assert (await engine.start(conn, keys)).local_port == port
