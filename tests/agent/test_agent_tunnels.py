@@ -491,3 +491,25 @@ def test_remove_takes_a_live_tunnel_down_first(pg_setup: Setup) -> None:
     assert status_json() == []
     text = cli("remove", "pg", "--yes")
     assert text.returncode == 2 and "no connection named 'pg'" in text.stderr
+
+
+def test_edit_of_a_live_tunnel_refuses_rename_and_says_when_changes_apply(
+    pg_setup: Setup,
+) -> None:
+    up("pg")
+    before = paths.config_path().read_bytes()
+    renamed = cli("edit", "pg", "--rename", "pg2")
+    assert renamed.returncode == 2
+    assert renamed.stderr == (
+        "error: cannot rename pg while its tunnel is up in the agent\n"
+        "hint: take it down first: tunnel-tui down pg\n"
+    )
+    assert paths.config_path().read_bytes() == before
+    changed = cli("edit", "pg", "--local-port", "auto")
+    assert changed.returncode == 0, changed.stderr
+    assert "note: pg is up with the old settings; they apply after: tunnel-tui down pg" in (
+        changed.stderr
+    )
+    assert cli("down", "pg").returncode == 0
+    assert cli("edit", "pg", "--rename", "pg2").returncode == 0
+    assert [s["name"] for s in status_json()] == ["pg2"]

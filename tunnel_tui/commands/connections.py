@@ -411,6 +411,13 @@ def edit(
     port = parse_local_port(local_port)
     catalog = open_catalog()
     old_key_id = catalog.get(name).key_id
+    live = _live_state(name)
+    if live and rename and rename != name:
+        raise UsageError(
+            f"cannot rename {name} while its tunnel is {live} in the agent",
+            field="name",
+            hint=f"take it down first: tunnel-tui down {name}",
+        )
     choice = key_choice(
         generate_key, key_type, identity, use_key, key_name, passphrase_stdin, stdin
     )
@@ -431,6 +438,11 @@ def edit(
         return
     renamed = f" (now {result.connection.name})" if result.connection.name != name else ""
     click.echo(f"Changed {name}{renamed}: {_describe(result.connection)}")
+    if live:
+        warn(
+            f"note: {name} is {live} with the old settings; they apply after: "
+            f"tunnel-tui down {name} && tunnel-tui up {name}"
+        )
     if choice is not None:
         _key_summary(result)
         if result.generated or result.new_key:
@@ -517,6 +529,19 @@ def show(name: str, as_json: bool) -> None:
     width = max(len(k) for k, _ in rows)
     for label, value in rows:
         click.echo(f"  {label.ljust(width)}  {value}")
+
+
+def _live_state(name: str) -> str | None:
+    """The agent's state of tunnel `name` when it is not down (None: down, or no agent)."""
+    try:
+        from tunnel_tui.agent.client import AgentClient, AgentNotRunning
+    except ImportError:  # a build without the agent
+        return None
+    try:
+        (status,) = AgentClient().status(name)
+    except (AgentNotRunning, NotFoundError):
+        return None
+    return None if status.state.value == "down" else status.state.value
 
 
 def _take_down(name: str) -> str | None:
