@@ -18,16 +18,19 @@ from tunnel_tui.engine import TunnelEngine
 uvloop = pytest.importorskip("uvloop")
 
 
-@pytest.mark.parametrize("coalesce", [False, True], ids=["default", "coalesced-writes"])
+@pytest.mark.parametrize(
+    "writes", [{}, {"coalesce_writes": True}, {"cork_writes": False}],
+    ids=["default-corked", "coalesced-writes", "plain-writes"],
+)
 def test_engine_under_uvloop(sshd, client_keypair, engine_known_hosts, echo_server,
-                             free_tcp_port, coalesce):
+                             free_tcp_port, writes):
     sshd.authorize(client_keypair.public_line)
     trust(engine_known_hosts, sshd.host, sshd.port, sshd.host_public_key)
     keys = {"k-test": Secret(client_keypair.private_pem)}
 
     async def main() -> None:
         engine = TunnelEngine(engine_known_hosts,
-                              dataclasses.replace(FAST, coalesce_writes=coalesce))
+                              dataclasses.replace(FAST, **writes))
         try:
             good = await engine.start(
                 make_conn("u", [(sshd.host, sshd.port, sshd.user)],

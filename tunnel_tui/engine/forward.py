@@ -169,6 +169,7 @@ class LocalClient(asyncio.Protocol):
         # reads even though we paused reading in connection_made.
         self._early: list[bytes] = []
         self._early_eof = False
+        self._writer: Any = None  # the SSH socket's write joiner (see transport.py)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, same interface.
@@ -209,6 +210,7 @@ class LocalClient(asyncio.Protocol):
             channel.close()
             return
         self.channel = channel
+        self._writer = getattr(link, "writer", None)
         self._counted = True
         self.counters.channels += 1
         link.channel_opened()
@@ -229,11 +231,19 @@ class LocalClient(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.counters.bytes_out += len(data)
-        if self.channel is not None:
+        channel = self.channel
+        if channel is not None:
+            writer = self._writer
+            if writer is not None:
+                # The IGNORE + data packets (one pair per max_pktsize) in one send().
+                writer.cork()
             try:
-                self.channel.write(data)
+                channel.write(data)
             except (BrokenPipeError, OSError):  # the channel closed under us
                 self.local_broken()
+            finally:
+                if writer is not None:
+                    writer.uncork()
         else:
             self._early.append(data)
             if self.transport is not None:

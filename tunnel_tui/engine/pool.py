@@ -49,6 +49,8 @@ class SshLink:
         self._watchers: list[Callable[[SshLink, str], None]] = []
         self._watch_task: asyncio.Task[None] | None = None
         self._closing = False
+        # The first hop socket's write joiner (transport.CoalescingTransport) or None.
+        self.writer: Any = None
 
     @property
     def bastion(self) -> asyncssh.SSHClientConnection:
@@ -148,11 +150,13 @@ class SshPool:
             self._pending[key] = future
         try:
             link = SshLink(key, conn.hops, self._spawn)
+            writers: list[Any] = []
             link.conns = await connect_hops(
                 conn.hops, keys, self._known_hosts, key_id=key_id or conn.key_id,
                 accept_new=accept_new, keepalive=conn.keepalive, settings=self._settings,
-                on_lost=link._lost,
+                on_lost=link._lost, writers=writers,
             )
+            link.writer = writers[0] if writers else None
         except BaseException as exc:
             if not future.done():
                 future.set_exception(exc)

@@ -27,6 +27,10 @@ class EngineSettings:
     window: int = 8 * 1024 * 1024
     max_pktsize: int = 128 * 1024
     quickack: bool = True  # TCP_QUICKACK after each read on the SSH socket (PERF.md)
+    # Join the SSH socket writes made within one callback (a read processed, a local
+    # client's data sent) into one send(): asyncssh writes each packet, and an
+    # SSH_MSG_IGNORE before it, separately (docs/PERF-WORK.md).
+    cork_writes: bool = True
     coalesce_writes: bool = False  # one send() per loop iteration on the SSH socket
     encryption_algs: tuple[str, ...] = PREFERRED_CIPHERS
     auth_poll_interval: float = 5.0  # validation's "wait for the key" retry period

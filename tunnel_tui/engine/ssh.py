@@ -118,6 +118,7 @@ class _Client(asyncssh.SSHClient):
         self._trace = trace
         self._accept_new = accept_new
         self.on_lost: Callable[[Exception], None] | None = None
+        self.direct: DirectTcp | None = None  # the first hop's own socket
 
     # A plain def on purpose: asyncssh treats a returned coroutine as "true" (NOTES §1).
     def validate_host_public_key(
@@ -227,10 +228,12 @@ async def connect_hop(
     label = hop_label(hop, index, count)
     inner: Any = via if via is not None else DirectTcp(
         timeout=settings.connect_timeout, quickack=settings.quickack,
-        coalesce=settings.coalesce_writes, sock=sock,
+        coalesce=settings.coalesce_writes, cork=settings.cork_writes, sock=sock,
     )
     private = import_key(key)
     client = _Client(hop, known_hosts, trace, accept_new, private)
+    if isinstance(inner, DirectTcp):
+        client.direct = inner
     try:
         conn = await asyncio.wait_for(
             asyncssh.connect(
@@ -383,12 +386,15 @@ async def connect_hops(
     settings: EngineSettings | None = None,
     on_lost: Callable[[int, Exception], None] | None = None,
     traces: list[HopTrace] | None = None,
+    writers: list[Any] | None = None,
 ) -> list[asyncssh.SSHClientConnection]:
     """Connect every hop in order (jump hosts first, the bastion last).
 
     Returns the connections; closing the first closes them all. On failure every
     connection opened so far is closed and the hop's typed error is raised.
     `on_lost(hop_index, exc)` is called when a hop dies (keepalive, reset).
+    `writers` receives the first hop's socket write joiner (`CoalescingTransport`,
+    when corking is on): forwards cork it around their channel writes.
     """
     conns: list[asyncssh.SSHClientConnection] = []
     try:
@@ -403,6 +409,8 @@ async def connect_hops(
             )
             if on_lost is not None:
                 client.on_lost = _bind_lost(on_lost, index)
+            if writers is not None and client.direct is not None and client.direct.writer:
+                writers.append(client.direct.writer)
             conns.append(conn)
     except BaseException:
         await close_all(conns)
