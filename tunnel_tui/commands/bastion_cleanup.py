@@ -3,8 +3,10 @@
 `remove NAME` deletes a key nobody else uses; its line would stay in the bastion's
 authorized_keys, a door left open. Before the key is deleted, we log in with it one
 last time and remove exactly that key's line (matched by key blob, every other line
-untouched: the same edit rotation uses). Failures are reported, never fatal: the
-local removal goes ahead and the user gets the line to remove by hand.
+untouched: the same edit rotation uses), plus the line of an interrupted rotation's
+other key. One login per server; the line of the key we log in with goes last, and
+the farthest server (behind jump hosts) first. Failures are reported, never fatal:
+the local removal goes ahead and the user gets the line to remove by hand.
 
 The private keys are read before anything is deleted; asyncssh is imported only here.
 """
