@@ -213,3 +213,59 @@ def test_a_bastion_that_never_answers_fails_start_within_the_connect_timeout(
         poll(lambda: runner.proc.poll() is not None, 5, "the runner exiting")
     finally:
         runner.stop()
+
+
+SOURCE = """
+import socket, sys
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", int(sys.argv[1])))
+srv.listen(8)
+print("ready", flush=True)
+chunk = b"x" * 65536
+while True:
+    conn, _ = srv.accept()
+    try:
+        while True:
+            conn.sendall(chunk)
+    except OSError:
+        conn.close()
+"""
+
+
+def test_blackhole_during_a_bulk_download_is_detected_in_time(
+    netns_pair, bastion_in_netns, client_keypair
+):
+    """The path dies while the tunnel is busy (windows full, buffers queued): the
+    keepalive must still notice within its budget."""
+    import subprocess
+    import sys
+
+    server = bastion_in_netns
+    source_port = free_port()
+    source = netns_pair.server.popen([sys.executable, "-c", SOURCE, str(source_port)],
+                                     stdout=subprocess.PIPE, text=True)
+    assert source.stdout is not None and source.stdout.readline().strip() == "ready"
+    runner, local, outside = _start_runner(netns_pair, server, client_keypair,
+                                           ("127.0.0.1", source_port))
+    try:
+        with socket.create_connection(("127.0.0.1", outside), timeout=5) as sock:
+            got = 0
+            while got < 8 << 20:  # the download is flowing
+                got += len(sock.recv(1 << 20))
+            count = len(runner.states())
+            t0 = time.monotonic()
+            netns_pair.client.blackhole(server.host)
+            runner.wait_state("reconnecting", DETECT_BUDGET + 2, after=count)
+            assert time.monotonic() - t0 <= DETECT_BUDGET
+            # The stalled download ends (reset or EOF) instead of hanging forever.
+            sock.settimeout(5)
+            try:
+                while sock.recv(1 << 20):
+                    pass
+            except (ConnectionResetError, TimeoutError) as exc:
+                assert not isinstance(exc, TimeoutError), "the client hangs on a dead tunnel"
+        netns_pair.client.unblackhole(server.host)
+        assert runner.wait_state("up", 10, after=count)["local_port"] == local
+    finally:
+        runner.stop()
