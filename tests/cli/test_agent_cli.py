@@ -328,3 +328,15 @@ def test_failure_hint_keeps_a_public_key_copy_pasteable() -> None:
     assert any(blob in line for line in lines)  # never cut in the middle
     assert any("tunnel-tui:e2" in line for line in lines)
     assert all(len(line) <= 80 for line in lines)
+
+
+def test_vault_status_json_has_the_same_keys_with_or_without_agent(isolated_env: Any) -> None:
+    out = cli("vault", "status", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"exists": False, "unlocked": False, "idle_timeout": None}
+    agent = start_agent_process(Path(os.environ["TUNNEL_TUI_HOME"]))
+    try:
+        state = json.loads(cli("vault", "status", "--json").stdout)
+    finally:
+        agent.stop()
+    assert set(state) == {"exists", "unlocked", "idle_timeout"} and state["unlocked"] is False

@@ -80,7 +80,12 @@ def lock() -> None:
 
 
 @vault.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="{exists, unlocked, idle_timeout (s, or null)} on stdout.",
+)
 def status(as_json: bool) -> None:
     """Whether a vault exists and whether the agent holds it unlocked."""
     from tunnel_tui.agent.client import AgentClient, AgentNotRunning
@@ -91,7 +96,11 @@ def status(as_json: bool) -> None:
         state = AgentClient().vault_status()
         state.pop("v", None), state.pop("id", None), state.pop("ok", None)
     except AgentNotRunning:
-        state = {"exists": vault_file.exists(paths.vault_path()), "unlocked": False}
+        state = {
+            "exists": vault_file.exists(paths.vault_path()),
+            "unlocked": False,
+            "idle_timeout": None,  # no agent, so no timer
+        }
     if as_json:
         click.echo(json.dumps(state))
         return
