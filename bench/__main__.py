@@ -17,9 +17,9 @@ from bench.servers import start_servers
 ROOT = Path(__file__).resolve().parent.parent
 ALL_PATHS = ["direct", "openssh", "sshtunnel", "engine", "agent"]
 VARIANTS = {
-    # Experiments on the engine's data path (bench-only switches of EngineSettings).
-    "agent-uvloop": lambda: bp.Agent(
-        uvloop=True, key="agent-uvloop", label="agent with TUNNEL_TUI_UVLOOP=1"
+    # Experiments: one switch of EngineSettings (or the agent's loop) each.
+    "agent-asyncio": lambda: bp.Agent(
+        uvloop=False, key="agent-asyncio", label="agent with TUNNEL_TUI_UVLOOP=0"
     ),
     "engine-chacha": lambda: bp.Engine(
         {"encryption_algs": ["chacha20-poly1305@openssh.com"]},
@@ -29,8 +29,15 @@ VARIANTS = {
     "engine-asyncio": lambda: bp.Engine(
         uvloop=False, key="engine-asyncio", label="engine, asyncio loop (no uvloop)"
     ),
+    "engine-nocork": lambda: bp.Engine(
+        {"cork_writes": False},
+        key="engine-nocork",
+        label="engine, cork_writes off (a send() per asyncssh write)",
+    ),
     "engine-coalesce": lambda: bp.Engine(
-        coalesce=True, key="engine-coalesce", label="engine + write coalescing (bench patch)"
+        {"coalesce_writes": True},
+        key="engine-coalesce",
+        label="engine, coalesce_writes on (a send() per loop iteration)",
     ),
     "engine-noquickack": lambda: bp.Engine(
         {"quickack": False}, key="engine-noquickack", label="engine, no TCP_QUICKACK"

@@ -39,63 +39,6 @@ async def _wait_stdin_closed() -> None:
     await loop.run_in_executor(None, sys.stdin.read)
 
 
-class CoalescingTransport:
-    """Bench-only experiment (PERF.md "one send() per loop iteration"): collects
-    asyncssh's per-packet writes and hands them to the socket once per event-loop
-    iteration. Everything else goes to the real transport."""
-
-    def __init__(self, transport: Any, loop: asyncio.AbstractEventLoop) -> None:
-        self._transport = transport
-        self._loop = loop
-        self._buffer: list[bytes] = []
-        self._scheduled = False
-
-    def write(self, data: bytes) -> None:
-        self._buffer.append(bytes(data))
-        if not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self._flush)
-
-    def writelines(self, lines: Any) -> None:
-        for line in lines:
-            self.write(line)
-
-    def _flush(self) -> None:
-        self._scheduled = False
-        if self._buffer:
-            data = b"".join(self._buffer)
-            self._buffer.clear()
-            if not self._transport.is_closing():
-                self._transport.write(data)
-
-    def write_eof(self) -> None:
-        self._flush()
-        self._transport.write_eof()
-
-    def close(self) -> None:
-        self._flush()
-        self._transport.close()
-
-    def get_write_buffer_size(self) -> int:
-        return int(self._transport.get_write_buffer_size()) + sum(map(len, self._buffer))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
-
-
-def install_coalescing() -> None:
-    """Wrap the SSH socket's transport the engine hands to asyncssh (through the
-    engine's own `tunnel=` protocol wrapper; bench process only, engine files untouched)."""
-    from tunnel_tui.engine import transport as engine_transport
-
-    def connection_made(self: Any, transport: Any) -> None:
-        self._sock = transport.get_extra_info("socket")
-        wrapped = CoalescingTransport(transport, asyncio.get_running_loop())
-        self._inner.connection_made(wrapped)
-
-    engine_transport._QuickAckProtocol.connection_made = connection_made  # type: ignore[method-assign]
-
-
 async def run_engine(spec: dict[str, Any]) -> None:
     from tunnel_tui.core.known_hosts import KnownHosts
     from tunnel_tui.core.model import Connection, Database, DbKind, SshEndpoint
@@ -176,8 +119,6 @@ def main() -> int:
     if spec["mode"] == "engine":
         from tunnel_tui.engine.loop import install_uvloop
 
-        if spec.get("coalesce"):
-            install_coalescing()
         if spec.get("uvloop", True):
             install_uvloop()
         asyncio.run(run_engine(spec))

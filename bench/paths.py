@@ -196,11 +196,9 @@ class Engine(Helper):
         uvloop: bool = True,
         key: str | None = None,
         label: str | None = None,
-        coalesce: bool = False,
     ) -> None:
         self.settings = settings or {}
         self.uvloop = uvloop
-        self.coalesce = coalesce
         self.variant = key is not None
         if key:
             self.key = key
@@ -211,7 +209,6 @@ class Engine(Helper):
         return {
             "engine_settings": self.settings,
             "uvloop": self.uvloop,
-            "coalesce": self.coalesce,
         }
 
 

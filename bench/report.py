@@ -170,7 +170,8 @@ def render(
             "## Engine experiments against the engine's defaults (paired, same round)",
             "",
             "Each variant changes one thing of the engine's defaults (aes128-gcm, uvloop, "
-            "TCP_QUICKACK, 8 MiB window / 128 KiB packets); ratio = variant / default.",
+            "TCP_QUICKACK, 8 MiB window / 128 KiB packets, cork_writes); "
+            "ratio = variant / default.",
             "",
             "| figure | " + " | ".join(labels[k] for k in variants) + " |",
             "|---" * (len(variants) + 1) + "|",
