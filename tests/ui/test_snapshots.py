@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from tests.fixtures.ui import FakeServices, frozen_clock
 from tunnel_tui.core.steps import StepResult, StepStatus
@@ -22,6 +23,10 @@ SIZES = [(80, 24), (120, 36)]
 async def settle(pilot: Pilot[None]) -> None:
     await pilot.pause()
     await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    # A blinking cursor would make pictures depend on timing.
+    for box in pilot.app.screen.query(Input):
+        box.cursor_blink = False
     await pilot.pause()
 
 
@@ -144,3 +149,8 @@ def test_vault_unlock(snap_compare, size) -> None:
 @pytest.mark.parametrize("size", SIZES)
 def test_help(snap_compare, size) -> None:
     assert snap_compare(app(), terminal_size=size, run_before=pressing("question_mark"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_connection_list_light_theme(snap_compare, size) -> None:
+    assert snap_compare(app(), terminal_size=size, run_before=pressing("ctrl+t", "down"))

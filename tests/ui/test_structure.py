@@ -59,3 +59,41 @@ def test_no_import_cycles_in_the_ui() -> None:
     for name in graph:
         visit(name)
     assert len(graph) >= 15
+
+
+def test_styles_use_theme_variables_only() -> None:
+    import re
+
+    css = (UI / "app.tcss").read_text()
+    declarations = [line.split(":", 1)[1] for line in css.splitlines() if ":" in line
+                    and not line.strip().startswith(("/*", "#", "."))]
+    assert not [d for d in declarations if re.search(r"#[0-9a-fA-F]{3,8}\b", d)]
+    for path in UI.rglob("*.py"):
+        assert not re.search(r"['\"]#[0-9a-fA-F]{6}['\"]", path.read_text()), path
+
+
+def test_every_binding_has_an_id_so_it_can_be_rebound() -> None:
+    from textual.binding import Binding
+
+    from tunnel_tui.ui.app import TunnelTuiApp
+    from tunnel_tui.ui.screens import (
+        confirm,
+        connections,
+        host_key,
+        keys,
+        public_key,
+        rotation,
+        tunnel_form,
+        validation,
+        vault,
+    )
+    from tunnel_tui.ui.screens import help as help_screen
+
+    classes = [TunnelTuiApp]
+    for module in (confirm, connections, help_screen, host_key, keys, public_key, rotation,
+                   tunnel_form, validation, vault):
+        classes += [v for v in vars(module).values() if isinstance(v, type)
+                    and v.__module__ == module.__name__ and hasattr(v, "BINDINGS")]
+    for cls in classes:
+        for binding in cls.BINDINGS:
+            assert isinstance(binding, Binding) and binding.id, (cls, binding)
