@@ -127,6 +127,7 @@ async def test_manual_install_waits_until_the_key_is_added(
         assert line.startswith('restrict,port-forwarding,permitopen="127.0.0.1:5432" ssh-ed25519 ')
         assert "tunnel-tui:" in line
         assert shown[0].hint is not None
+        assert shown[0].hint.startswith("the line allows only tunnels to 127.0.0.1:5432; ")
         assert "tunnel-tui key show --key" in shown[0].hint and "30 s" in shown[0].hint
         assert openssh_login_works(server, old_identity)  # nothing changed meanwhile
         with pytest.raises(RotationError, match="another key rotation is running"):

@@ -183,8 +183,9 @@ def _manual_line(catalog: CatalogLike, old_key_id: str, new_key: Key) -> tuple[s
     if not targets:
         return _key_line(new_key), ""
     line = keys_mod.authorized_keys_line(new_key.public_key, f"tunnel-tui:{new_key.name}", targets)
+    allowed = ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in targets)
     note = (
-        "the line allows only these tunnels; for an unrestricted line: "
+        f"the line allows only tunnels to {allowed}; for an unrestricted line: "
         f"tunnel-tui key show --key {new_key.name}. "
     )
     return line, note
