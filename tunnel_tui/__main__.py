@@ -1,3 +1,3 @@
-from tunnel_tui.cli import main
+from tunnel_tui.entry import main
 
 main()

@@ -101,12 +101,12 @@ def main() -> int:
 
         bare, cli, fast, inproc = [], [], [], []
         cli_args = [sys.executable, "-m", "tunnel_tui", "status", "--json"]
-        # The click-free entry point (commands.status_fast:main), as a console script
+        # The click-free entry point (tunnel_tui.entry:main), as a console script
         # pointing at it would run.
         fast_args = [
             sys.executable,
             "-c",
-            "from tunnel_tui.commands.status_fast import main; main()",
+            "from tunnel_tui.entry import main; main()",
             "status",
             "--json",
         ]

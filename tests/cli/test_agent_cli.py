@@ -288,7 +288,7 @@ def test_status_fast_path_answers_like_click_without_importing_it(
 
 
 def test_status_fast_entry_point_falls_back_to_click(isolated_env: Any) -> None:
-    entry = "from tunnel_tui.commands.status_fast import main; main()"
+    entry = "from tunnel_tui.entry import main; main()"
     fast = subprocess.run(
         [sys.executable, "-c", entry, "status", "--json"], capture_output=True, text=True
     )

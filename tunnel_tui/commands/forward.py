@@ -30,11 +30,11 @@ def _line(status: TunnelStatus) -> str:
 
 
 async def _forward(name: str, accept_new: bool) -> int:
-    from tunnel_tui.core.catalog import Catalog
+    from tunnel_tui.commands.connections import open_catalog
     from tunnel_tui.core.known_hosts import KnownHosts
     from tunnel_tui.engine import TunnelEngine
 
-    catalog = Catalog()
+    catalog = open_catalog()
     conn = catalog.get(name)
     key_ids = {conn.key_id, *(h.key_id for h in conn.jumps if h.key_id)}
     keys = {key_id: await asyncio.to_thread(catalog.private_key, key_id) for key_id in key_ids}

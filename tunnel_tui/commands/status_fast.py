@@ -40,17 +40,3 @@ def run(argv: list[str]) -> int | None:
     sys.stdout.flush()
     return 0
 
-
-def main() -> object:
-    """A console-script entry point: the fast path first, else the click CLI.
-
-    (To use it: `tunnel-tui = "tunnel_tui.commands.status_fast:main"` in pyproject's
-    [project.scripts], and the same in tunnel_tui/__main__.py; `tunnel_tui.cli` imports
-    click at module level, so the check has to happen before it is imported.)
-    """
-    code = run(sys.argv[1:])
-    if code is not None:
-        sys.exit(code)
-    from tunnel_tui.cli import main as cli_main
-
-    return cli_main()

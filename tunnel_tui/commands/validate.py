@@ -41,10 +41,10 @@ def render_step(result: StepResult) -> str:
 async def _validate(
     name: str, as_json: bool, accept_new: bool, wait_seconds: float, interactive: bool
 ) -> bool:
-    from tunnel_tui.core.catalog import Catalog
+    from tunnel_tui.commands.connections import open_catalog
     from tunnel_tui.validate import run
 
-    catalog = Catalog()
+    catalog = open_catalog()
     conn = catalog.get(name)  # NotFoundError: exit 2
 
     async def ask(hop: SshEndpoint, fingerprint: str) -> bool:
