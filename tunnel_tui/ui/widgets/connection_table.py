@@ -62,6 +62,9 @@ class ConnectionTable(DataTable[object]):
         self._shown: list[str] = []
         self._filter = ""
         self._theme: dict[str, str] = {}
+        # Cells per row, kept across filter keystrokes (a rebuild re-adds, not recomputes).
+        self._cells: dict[str, tuple[object, ...]] = {}
+        self._cells_layout: tuple[ColumnSpec, ...] = ()
         self._now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     # -- data ----------------------------------------------------------------------
@@ -72,6 +75,7 @@ class ConnectionTable(DataTable[object]):
     def set_data(
         self, connections: Iterable[Connection], statuses: Mapping[str, TunnelStatus]
     ) -> None:
+        self._cells.clear()
         self._connections = {c.name: c for c in connections}
         self._statuses = dict(statuses)
         self._rebuild()
@@ -91,13 +95,19 @@ class ConnectionTable(DataTable[object]):
 
     def apply(self, status: TunnelStatus) -> None:
         """One live event: update that row's cells in place."""
-        self._statuses[status.name] = status
-        if status.name not in self._shown:
+        name = status.name
+        self._statuses[name] = status
+        old = self._cells.pop(name, None)
+        if name not in self._shown:
             return
-        for column in self._columns:
+        new = self._cells[name] = tuple(self._cell(c, name) for c in self._columns)
+        for index, column in enumerate(self._columns):
+            if old is not None and len(old) == len(new) and old[index] == new[index]:
+                continue  # unchanged cells are not redrawn
             try:
-                self.update_cell(status.name, column.key, self._cell(column, status.name))
+                self.update_cell(name, column.key, new[index])
             except (CellDoesNotExist, RowDoesNotExist):
+                self._cells.pop(name, None)
                 return
 
     def tick(self) -> None:
@@ -108,9 +118,11 @@ class ConnectionTable(DataTable[object]):
             status = self._statuses.get(name)
             if status is not None and status.state is TunnelState.UP:
                 column = next(c for c in self._columns if c.key == "uptime")
+                self._cells.pop(name, None)
                 self.update_cell(name, "uptime", self._cell(column, name))
 
     def refresh_theme(self) -> None:
+        self._cells.clear()
         self._rebuild()
 
     # -- measuring ----------------------------------------------------------------
@@ -145,8 +157,15 @@ class ConnectionTable(DataTable[object]):
         for column in self._columns:
             self.add_column(column.label, width=column.width, key=column.key)
         self._shown = [name for name in self._connections if self._matches(name)]
+        layout = tuple(self._columns)
+        if layout != self._cells_layout:
+            self._cells.clear()  # new columns or theme: every row's cells change
+            self._cells_layout = layout
         for name in self._shown:
-            self.add_row(*(self._cell(c, name) for c in self._columns), key=name)
+            cells = self._cells.get(name)
+            if cells is None:
+                cells = self._cells[name] = tuple(self._cell(c, name) for c in self._columns)
+            self.add_row(*cells, key=name)
         if selected in self._shown:
             self.move_cursor(row=self._shown.index(selected), animate=False)
 
