@@ -64,6 +64,7 @@ class ConnectionsScreen(Screen[None]):
         self._events_alive = False
         self._events_task: asyncio.Task[None] | None = None
         self._filter_timer: Timer | None = None
+        self._told_reason = False
         self.loaded = asyncio.Event()
 
     def compose(self) -> ComposeResult:
@@ -176,6 +177,10 @@ class ConnectionsScreen(Screen[None]):
         bar = self.query_one(TopBar)
         bar.secrets = label
         bar.tooltip = reason or None
+        if label.startswith("vault") and reason and not self._told_reason:
+            # Once per session: why secrets go to the vault and not the OS keyring.
+            self._told_reason = True
+            self.notify(reason, title="Secrets are kept in the encrypted vault")
 
     def _ask_vault(self) -> None:
         from tunnel_tui.ui.screens.vault import VaultScreen

@@ -41,6 +41,8 @@ def layout_for(width: int) -> list[ColumnSpec]:
         extra += [ColumnSpec("traffic", "IN / OUT", 15), ColumnSpec("uptime", "UP", 6)]
     fixed = sum(c.width + 2 for c in columns + extra)  # 2: cell padding
     target = max(min(usable - fixed - 2, 46), 18)
+    if width >= 130:
+        target = 36  # room for LAST ERROR, the widest terminals only
     columns.append(ColumnSpec("target", "TARGET (via bastion)", target))
     columns += extra
     rest = usable - sum(c.width + 2 for c in columns) - 2
