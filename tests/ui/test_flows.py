@@ -326,3 +326,36 @@ async def test_changed_host_key_is_a_hard_stop(sshd_factory, secret_service,
         assert f"tunnel-tui hosts forget {server.host}" in text
     assert KnownHosts().check(server.host, server.port, server.host_public_key).name == "CHANGED"
     assert old != server.host_fingerprint
+
+
+async def test_pasted_pem_and_key_file_are_imported(sshd, client_keypair, secret_service) -> None:
+    from textual.widgets import RadioSet, TextArea
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await main_screen(pilot)
+        for name, source in (("pasted", 1), ("from-file", 2)):
+            await pilot.press("a")
+            await wait_until(pilot, lambda: isinstance(app.screen, TunnelFormScreen),
+                             what="form")
+            form = app.screen
+            assert isinstance(form, TunnelFormScreen)
+            fill(form, name=name, host="10.0.0.5", user="reader", ssh_host=sshd.host,
+                 ssh_port=str(sshd.port), ssh_user=sshd.user)
+            buttons = list(form.query_one("#key-source", RadioSet).query("RadioButton"))
+            buttons[source].value = True
+            await settle(pilot)
+            if source == 1:
+                assert form.query_one("#key-pem").display
+                form.query_one("#key-pem", TextArea).text = client_keypair.private_pem
+            else:
+                assert form.query_one("#key-path").display
+                fill(form, key_path=str(client_keypair.path))
+            await pilot.click("#save")
+            # An imported key needs no installation panel: back to the list.
+            await wait_until(pilot, lambda: not isinstance(app.screen, TunnelFormScreen),
+                             what="saved")
+            assert not isinstance(app.screen, PublicKeyScreen)
+    cfg = load()
+    keys = {cfg.keys[cfg.connections[n].key_id].public_key for n in ("pasted", "from-file")}
+    assert keys == {" ".join(client_keypair.public_line.split()[:2])}
