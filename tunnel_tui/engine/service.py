@@ -15,6 +15,7 @@ from tunnel_tui.core.errors import NotFoundError
 from tunnel_tui.core.model import Connection
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.status import TunnelState, TunnelStatus
+from tunnel_tui.engine.memory import release_free_memory
 from tunnel_tui.engine.pool import SshPool
 from tunnel_tui.engine.settings import EngineSettings
 from tunnel_tui.engine.ssh import KnownHostsLike
@@ -151,12 +152,23 @@ class TunnelEngine:
             self._stats_task = asyncio.get_running_loop().create_task(self._publish_counters())
 
     async def _publish_counters(self) -> None:
+        trim_after = self.settings.trim_after_bytes
+        moved = trimmed_at = 0  # bytes carried by all tunnels; at the last trim
         while True:
             await asyncio.sleep(self.settings.stats_interval)
+            busy = False
             for name, tunnel in list(self._tunnels.items()):
                 c = tunnel.counters
-                if self._published.get(name) != (c.bytes_in, c.bytes_out, c.channels):
+                published = self._published.get(name)
+                if published != (c.bytes_in, c.bytes_out, c.channels):
+                    if published is not None:
+                        delta = c.bytes_in + c.bytes_out - published[0] - published[1]
+                        moved += max(delta, 0)
+                        busy = busy or delta > 0
                     self._emit(tunnel.status())
+            if trim_after and not busy and moved - trimmed_at >= trim_after:
+                trimmed_at = moved
+                release_free_memory()  # quiet after a burst (engine/memory.py)
 
     # ------------------------------------------------------------- shutdown
 

@@ -33,4 +33,7 @@ class EngineSettings:
     cork_writes: bool = True
     coalesce_writes: bool = False  # one send() per loop iteration on the SSH socket
     encryption_algs: tuple[str, ...] = PREFERRED_CIPHERS
+    # After this many bytes moved, freed heap memory is handed back to the OS at the
+    # next quiet moment (engine/memory.py); 0 never does.
+    trim_after_bytes: int = 32 * 1024 * 1024
     auth_poll_interval: float = 5.0  # validation's "wait for the key" retry period
