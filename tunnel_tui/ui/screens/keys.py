@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from tunnel_tui.core.errors import TunnelTuiError
-from tunnel_tui.core.model import Key, KeyType
+from tunnel_tui.core.model import Key, KeyType, SshEndpoint
 from tunnel_tui.ui import display
 from tunnel_tui.ui.messages import StartRotation
 from tunnel_tui.ui.services import Services
@@ -39,6 +39,7 @@ class KeysScreen(Screen[None]):
         self.clock = clock or (lambda: datetime.now(UTC))
         self._keys: list[Key] = []
         self._users: dict[str, list[str]] = {}
+        self._bastions: dict[str, SshEndpoint] = {}
         self.loaded = asyncio.Event()
 
     def compose(self) -> ComposeResult:
@@ -66,6 +67,8 @@ class KeysScreen(Screen[None]):
     async def reload(self) -> None:
         self._keys = await asyncio.to_thread(self.services.keys)
         self._users = await asyncio.to_thread(self.services.key_users)
+        connections = await asyncio.to_thread(self.services.connections)
+        self._bastions = {c.name: c.bastion for c in connections}
         table = self.query_one(DataTable)
         table.clear()
         for key in sorted(self._keys, key=lambda k: k.name):
@@ -112,8 +115,13 @@ class KeysScreen(Screen[None]):
         from tunnel_tui.ui.screens.public_key import PublicKeyScreen
 
         key = self._selected()
-        if key is not None:
-            self.app.push_screen(PublicKeyScreen(self.services, key))
+        if key is None:
+            return
+        users = self._users.get(key.id, [])
+        bastion = None
+        if len({self._bastions.get(u) for u in users}) == 1 and users:
+            bastion = self._bastions.get(users[0])  # one bastion: name it in the instruction
+        self.app.push_screen(PublicKeyScreen(self.services, key, bastion))
 
     def action_delete(self) -> None:
         from tunnel_tui.ui.screens.confirm import ConfirmScreen
