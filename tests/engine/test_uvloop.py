@@ -19,8 +19,8 @@ uvloop = pytest.importorskip("uvloop")
 
 
 @pytest.mark.parametrize(
-    "writes", [{}, {"coalesce_writes": True}, {"cork_writes": False}],
-    ids=["default-corked", "coalesced-writes", "plain-writes"],
+    "writes", [{}, {"coalesce_writes": True}, {"cork_writes": False}, {"hold_reads": False}],
+    ids=["default-corked", "coalesced-writes", "plain-writes", "reads-not-held"],
 )
 def test_engine_under_uvloop(sshd, client_keypair, engine_known_hosts, echo_server,
                              free_tcp_port, writes):

@@ -62,3 +62,42 @@ async def test_per_iteration_mode_waits_for_the_loop() -> None:
     assert sock.sends == []
     await asyncio.sleep(0)
     assert sock.sends == [b"ab"]
+
+
+async def test_server_data_then_close_arrives_whole_before_eof(
+    sshd, client_keypair, engine_known_hosts
+) -> None:
+    """Data held for one SSH read is sent before the EOF and the close that follow it
+    in the same read: a result set followed by the server closing is never cut."""
+    import dataclasses
+    import hashlib
+    import os
+
+    from tests.fixtures.engine import FAST, make_conn, trust
+    from tunnel_tui.core.secret import Secret
+    from tunnel_tui.engine import TunnelEngine
+
+    payload = os.urandom(3 * 1024 * 1024 + 17)
+
+    async def speak_and_close(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        w.write(payload)
+        await w.drain()
+        w.close()
+
+    server = await asyncio.start_server(speak_and_close, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    sshd.authorize(client_keypair.public_line)
+    trust(engine_known_hosts, sshd.host, sshd.port, sshd.host_public_key)
+    keys = {"k-test": Secret(client_keypair.private_pem)}
+    try:
+        async with TunnelEngine(engine_known_hosts, dataclasses.replace(FAST)) as engine:
+            status = await engine.start(
+                make_conn("s", [(sshd.host, sshd.port, sshd.user)], ("127.0.0.1", port)), keys
+            )
+            for _ in range(3):
+                reader, writer = await asyncio.open_connection("127.0.0.1", status.local_port)
+                got = await asyncio.wait_for(reader.read(), 20)  # until EOF
+                writer.close()
+                assert hashlib.sha256(got).digest() == hashlib.sha256(payload).digest()
+    finally:
+        server.close()

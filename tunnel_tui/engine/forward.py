@@ -120,14 +120,21 @@ class _ChannelSide(asyncssh.SSHTCPSession[bytes]):
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
         client = self._client
         client.counters.bytes_in += len(data)
-        transport = client.transport
-        if transport is not None and not transport.is_closing():
-            try:
-                transport.write(data)
-            except OSError:
-                client.local_broken()
+        held = client.held
+        if held is not None:  # more data of the same SSH read
+            held.append(data)
+            return
+        writer = client.writer
+        if writer is not None and writer.corked and client.hold_reads:
+            # Inside one SSH socket read: the packets for this client leave in one
+            # send() when the read is done (transport.CoalescingTransport).
+            client.held = [data]
+            writer.after_uncork(client.flush_held)
+            return
+        client.send_local(data)
 
     def eof_received(self) -> bool:
+        self._client.flush_held()
         transport = self._client.transport
         if transport is not None and transport.can_write_eof() and not transport.is_closing():
             try:
@@ -138,6 +145,7 @@ class _ChannelSide(asyncssh.SSHTCPSession[bytes]):
 
     def connection_lost(self, exc: Exception | None) -> None:
         try:
+            self._client.flush_held()
             self._client.channel_closed()
         except Exception:  # never into asyncssh (see the class docstring)
             log.exception("closing a forwarded client failed")
@@ -169,7 +177,9 @@ class LocalClient(asyncio.Protocol):
         # reads even though we paused reading in connection_made.
         self._early: list[bytes] = []
         self._early_eof = False
-        self._writer: Any = None  # the SSH socket's write joiner (see transport.py)
+        self.writer: Any = None  # the SSH socket's write joiner (see transport.py)
+        self.held: list[bytes] | None = None  # SSH data held until the read is done
+        self.hold_reads: bool = getattr(owner, "hold_reads", True)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, same interface.
@@ -210,7 +220,7 @@ class LocalClient(asyncio.Protocol):
             channel.close()
             return
         self.channel = channel
-        self._writer = getattr(link, "writer", None)
+        self.writer = getattr(link, "writer", None)
         self._counted = True
         self.counters.channels += 1
         link.channel_opened()
@@ -223,6 +233,19 @@ class LocalClient(asyncio.Protocol):
         elif self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
 
+    def send_local(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            try:
+                transport.write(data)
+            except OSError:
+                self.local_broken()
+
+    def flush_held(self) -> None:
+        held, self.held = self.held, None
+        if held:
+            self.send_local(held[0] if len(held) == 1 else b"".join(held))
+
     def _drop(self) -> None:
         if self.transport is not None and not self._local_closed:
             self._local_closed = True
@@ -233,7 +256,7 @@ class LocalClient(asyncio.Protocol):
         self.counters.bytes_out += len(data)
         channel = self.channel
         if channel is not None:
-            writer = self._writer
+            writer = self.writer
             if writer is not None:
                 # The IGNORE + data packets (one pair per max_pktsize) in one send().
                 writer.cork()

@@ -31,6 +31,9 @@ class EngineSettings:
     # client's data sent) into one send(): asyncssh writes each packet, and an
     # SSH_MSG_IGNORE before it, separately (docs/PERF-WORK.md).
     cork_writes: bool = True
+    # With cork_writes: the data one SSH read brings for a local client leaves in one
+    # send() when the read is processed, not one send() per SSH packet.
+    hold_reads: bool = True
     coalesce_writes: bool = False  # one send() per loop iteration on the SSH socket
     encryption_algs: tuple[str, ...] = PREFERRED_CIPHERS
     # After this many bytes moved, freed heap memory is handed back to the OS at the

@@ -10,9 +10,12 @@ clears it again by itself) removes the stall on each new forwarded connection
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import Callable
 from typing import Any, cast
+
+log = logging.getLogger(__name__)
 
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
@@ -38,6 +41,7 @@ class CoalescingTransport:
         self._scheduled = False
         self._per_iteration = per_iteration
         self._corks = 0
+        self._after: list[Callable[[], None]] = []  # run when the outermost cork ends
 
     def write(self, data: bytes) -> None:
         if self._per_iteration:
@@ -57,9 +61,28 @@ class CoalescingTransport:
     def cork(self) -> None:
         self._corks += 1
 
+    @property
+    def corked(self) -> bool:
+        return self._corks > 0
+
+    def after_uncork(self, callback: Callable[[], None]) -> None:
+        """Run `callback` when the current (outermost) cork ends: forwards hold the
+        data of one SSH read for a local socket and send it with one send()."""
+        self._after.append(callback)
+
     def uncork(self) -> None:
         self._corks -= 1
-        if not self._corks and not self._per_iteration:
+        if self._corks:
+            return
+        after = self._after
+        if after:
+            self._after = []
+            for callback in after:
+                try:
+                    callback()
+                except Exception:  # never into the event loop: it would drop the socket
+                    log.exception("sending held data failed")
+        if not self._per_iteration:
             self._flush()
 
     def _flush(self) -> None:

@@ -48,6 +48,7 @@ class LiveTunnel:
         self.target_port = conn.database.port
         self.window = settings.window
         self.max_pktsize = settings.max_pktsize
+        self.hold_reads = settings.hold_reads
         self.counters = Counters()
         self.state = TunnelState.DOWN
         self.since: datetime | None = None
