@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             Results(**saved["results"]), [tuple(p) for p in saved["paths"]],
             Durations(**saved["durations"]), rounds=saved["rounds"], quick=saved["quick"],
             notes="" if saved["quick"] or not notes_file.exists() else notes_file.read_text(),
-            machine_info=saved["machine"], when=saved["when"],
+            machine_info=saved["machine"], when=saved["when"], command=saved.get("command", ""),
         )  # fmt: skip
         print(text)
         if not args.no_write:
@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         paths.insert(0, bp.OpenSsh())  # the baseline of every ratio
     notes = notes_file.read_text() if notes_file.exists() and not args.quick else ""
     machine_info = machine()
+    command = " ".join(argv if argv is not None else sys.argv[1:])
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
     log("starting sshd, PostgreSQL, MariaDB, iperf3 ...")
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     path_info = [(p.key, p.label) for p in paths]  # type: ignore[attr-defined]
     text = render(
         results, path_info, durations, rounds=rounds, quick=args.quick, notes=notes,
-        machine_info=machine_info, when=when,
+        machine_info=machine_info, when=when, command=command,
     )  # fmt: skip
     print(text)
     if not args.no_write:
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         raw = {
             "results": dataclasses.asdict(results), "paths": path_info,
             "durations": dataclasses.asdict(durations), "rounds": rounds, "quick": args.quick,
-            "machine": machine_info, "when": when,
+            "machine": machine_info, "when": when, "command": command,
         }  # fmt: skip
         raw_file.write_text(json.dumps(raw, indent=1))
         log(f"written to {args.output} and {raw_file.name}")
