@@ -211,13 +211,6 @@ def test_validate_of_a_hung_database_ends_with_a_timeout_not_a_hang(
     assert f"{pg.host}:" in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="validate db steps on a hung database say 'no PostgreSQL answer on "
-    "127.0.0.1:<temporary local port>: TimeoutError' with the hint 'check that the target "
-    "is a PostgreSQL server': should name the database as the bastion sees it, say 'timed "
-    "out' and not blame the server kind (validate/runner.py + probes, H4/H5)",
-)
 async def test_a_hung_database_step_names_the_database_and_says_timed_out(
     isolated_env, secret_service, add_tunnel_connection, sshd_factory, postgres_factory,
 ):

@@ -14,7 +14,9 @@ goes through `StepClock.result`, which redacts the password as a last defence.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Protocol
@@ -106,6 +108,32 @@ class StepClock:
 
 
 def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an error as a person would say it (never a bare class name)."""
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, asyncio.IncompleteReadError):
+        return "the connection closed before the server answered"
     text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
-    return line[:limit]
+    if text:
+        return text[0][:limit]
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno).lower()
+    return type(exc).__name__
+
+
+def no_answer(kind: str, database: Database, exc: BaseException, timeout: float) -> tuple[str, str]:
+    """Detail and hint when the first exchange through the tunnel gets no answer.
+
+    Names the database as the bastion sees it (the local tunnel port means nothing to
+    the user), and only suspects the wrong kind of server when something did answer.
+    """
+    reason = first_line(exc)
+    detail = f"no {kind} answer from {database.target}: {reason}"
+    if isinstance(exc, TimeoutError):
+        hint = (
+            f"the bastion reached {database.target} but nothing answered within "
+            f"{timeout:g} s: check that the database is running and not overloaded"
+        )
+    else:
+        hint = f"check that {database.target} is a {kind} server"
+    return detail, hint

@@ -25,7 +25,7 @@ import pymysql
 from tunnel_tui.core.model import Database, DbKind
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.steps import StepResult
-from tunnel_tui.probes.base import StepClock, first_line, password_hint
+from tunnel_tui.probes.base import StepClock, first_line, no_answer, password_hint
 from tunnel_tui.probes.tls import (
     TlsMode,
     TlsOptionError,
@@ -140,10 +140,7 @@ class MySqlProbe:
             )
             return
         except (OSError, ValueError, asyncio.IncompleteReadError, TimeoutError) as exc:
-            yield clock.fail(
-                f"no MySQL greeting on {host}:{port}: {first_line(exc) or 'timed out'}",
-                "check that the target is a MySQL/MariaDB server",
-            )
+            yield clock.fail(*no_answer("MySQL/MariaDB", database, exc, timeout))
             return
         use_tls: ssl.SSLContext | None = None
         if mode == TlsMode.DISABLE:
@@ -178,7 +175,7 @@ class MySqlProbe:
             yield _auth_failure(clock, exc, user, database, name, password)
             return
         except (OSError, TimeoutError, ssl.SSLError) as exc:
-            yield clock.fail(f"login failed: {first_line(exc) or 'timed out'}")
+            yield clock.fail(f"login failed: {first_line(exc)}")
             return
         try:
             if use_tls is not None:
@@ -201,7 +198,7 @@ class MySqlProbe:
                         await cur.execute("SELECT VERSION()")
                         (version,) = await cur.fetchone()
             except (pymysql.err.MySQLError, OSError, TimeoutError) as exc:
-                yield clock.fail(f"SELECT 1 failed: {first_line(exc) or 'timed out'}")
+                yield clock.fail(f"SELECT 1 failed: {first_line(exc)}")
                 return
             if one != 1:
                 yield clock.fail(f"SELECT 1 returned {one!r}")

@@ -22,7 +22,7 @@ import asyncpg
 from tunnel_tui.core.model import Database, DbKind
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.steps import StepResult
-from tunnel_tui.probes.base import StepClock, first_line, password_hint
+from tunnel_tui.probes.base import StepClock, first_line, no_answer, password_hint
 from tunnel_tui.probes.tls import (
     TlsMode,
     TlsOptionError,
@@ -93,10 +93,7 @@ class PostgresProbe:
                 )
                 return
             except (OSError, asyncio.IncompleteReadError, TimeoutError) as exc:
-                yield clock.fail(
-                    f"no PostgreSQL answer on {host}:{port}: {first_line(exc) or 'timed out'}",
-                    "check that the target is a PostgreSQL server",
-                )
+                yield clock.fail(*no_answer("PostgreSQL", database, exc, timeout))
                 return
             if not offered:
                 if mode >= TlsMode.REQUIRE:
@@ -135,7 +132,7 @@ class PostgresProbe:
             yield _auth_failure(clock, exc, user, database, name, password)
             return
         except (OSError, TimeoutError, asyncpg.InterfaceError) as exc:
-            yield clock.fail(f"login failed: {first_line(exc) or 'timed out'}", None)
+            yield clock.fail(f"login failed: {first_line(exc)}", None)
             return
         try:
             via = " over TLS" if use_tls is not None else ""
@@ -147,7 +144,7 @@ class PostgresProbe:
                     one = await conn.fetchval("SELECT 1")
                     version = await conn.fetchval("SHOW server_version")
             except (asyncpg.PostgresError, OSError, TimeoutError) as exc:
-                yield clock.fail(f"SELECT 1 failed: {first_line(exc) or 'timed out'}")
+                yield clock.fail(f"SELECT 1 failed: {first_line(exc)}")
                 return
             if one != 1:
                 yield clock.fail(f"SELECT 1 returned {one!r}")

@@ -72,7 +72,7 @@ class TrinoProbe:
                 )
                 return
             except (OSError, TimeoutError) as exc:
-                reason = first_line(exc) or "timed out"
+                reason = first_line(exc)
                 yield clock.fail(f"no TLS answer on {host}:{port}: {reason}")
                 return
             yield clock.ok(f"HTTPS: {described.describe()}")
@@ -106,7 +106,7 @@ class TrinoProbe:
                     await http.close(writer)
         except (OSError, TimeoutError, ssl.SSLError, http.HttpProtocolError) as exc:
             yield clock.fail(
-                f"no Trino HTTP answer: {first_line(exc) or 'timed out'}",
+                f"no Trino HTTP answer: {first_line(exc)}",
                 "check that the target is the Trino coordinator's HTTP port (8080)",
             )
             return

@@ -176,7 +176,7 @@ class VerticaProbe:
                 await writer.drain()
                 outcome = await _authenticate(reader, writer, user, password)
         except (OSError, TimeoutError, ProtocolError, asyncio.IncompleteReadError) as exc:
-            yield clock.fail(f"no answer to the startup packet: {first_line(exc) or 'timed out'}")
+            yield clock.fail(f"no answer to the startup packet: {first_line(exc)}")
             return
         kind, detail = outcome
         if kind == "error":
@@ -195,7 +195,7 @@ class VerticaProbe:
             async with asyncio.timeout(timeout):
                 version = await _simple_query(reader, writer, "SELECT version()")
         except (OSError, TimeoutError, ProtocolError, asyncio.IncompleteReadError) as exc:
-            yield clock.fail(f"SELECT version() failed: {first_line(exc) or 'timed out'}")
+            yield clock.fail(f"SELECT version() failed: {first_line(exc)}")
             return
         yield clock.ok(f"SELECT version() ok; server_version {version}")
 
