@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 _OPEN_ADMINISTRATIVELY_PROHIBITED = 1
 _OPEN_CONNECT_FAILED = 2
+_CORK_MIN = 8192  # bytes from a local client worth joining into one send()
 _CONNECTION_CLOSED = "SSH connection closed"  # asyncssh's reason when the link is gone
 
 
@@ -256,9 +257,11 @@ class LocalClient(asyncio.Protocol):
         self.counters.bytes_out += len(data)
         channel = self.channel
         if channel is not None:
-            writer = self.writer
+            # Large writes: the IGNORE + data packet pairs (one per max_pktsize) leave
+            # in one send(). Small ones (queries) go plain: there the cork costs more
+            # Python than the send() it saves (docs/PERF-WORK.md, R6).
+            writer = self.writer if len(data) >= _CORK_MIN else None
             if writer is not None:
-                # The IGNORE + data packets (one pair per max_pktsize) in one send().
                 writer.cork()
             try:
                 channel.write(data)
