@@ -49,7 +49,9 @@ async def test_trim_once_when_quiet_after_a_burst(
         writer.write(payload)
         echoed = await asyncio.wait_for(reader.readexactly(len(payload)), 20)
         assert echoed == payload
+        writer.close()
+        await writer.wait_closed()
+        await wait_for(lambda: engine.status("t").channels == 0, 3, "the channel closed")
         await wait_for(lambda: calls, 3, "a trim after the burst")
         await asyncio.sleep(settings.stats_interval * 6)
         assert len(calls) == 1  # quiet since: nothing more to hand back
-        writer.close()
