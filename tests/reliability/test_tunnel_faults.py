@@ -410,12 +410,6 @@ async def test_a_squatter_on_ipv6_loopback_makes_start_fail_with_nothing_bound(
 # -- a bastion that accepts TCP and never speaks SSH --------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/ssh.py connect_hop: after a handshake *timeout* it runs the "
-    "changed-key-type probe (_changed_key_type) with a second full connect_timeout, so a "
-    "hung bastion takes 2 x connect_timeout per attempt (validate: 30 s instead of 15 s) (H4)",
-)
 async def test_a_hung_bastion_fails_start_within_the_connect_timeout(
     sshd_factory, client_keypair, engine_known_hosts, echo_server
 ):

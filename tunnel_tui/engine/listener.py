@@ -75,14 +75,14 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _in_use(host: str, port: int) -> LocalPortInUse:
+def _in_use(host: str, port: int, name: str | None) -> LocalPortInUse:
     holder = who_listens(port)
     by = f" by {holder}" if holder else ""
     return LocalPortInUse(
         f"local port {port} on {host} is already in use{by}",
         port=port,
         hint="stop that program, or give this connection another local port "
-        "(tunnel-tui edit NAME --local-port N)",
+        f"(tunnel-tui edit {name or 'NAME'} --local-port N, or auto)",
     )
 
 
@@ -90,8 +90,10 @@ class LocalListener:
     """Accepts local clients; `protocol_factory` builds one forwarding protocol each."""
 
     def __init__(
-        self, host: str, port: int, protocol_factory: Callable[[], asyncio.Protocol]
+        self, host: str, port: int, protocol_factory: Callable[[], asyncio.Protocol],
+        *, name: str | None = None,
     ) -> None:
+        self.name = name  # the connection's, for copy-pasteable hints
         self.host = host
         self.port = port
         self._factory = protocol_factory
@@ -122,7 +124,7 @@ class LocalListener:
                 first = _bind(socket.AF_INET, self.host, self.port)
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
-                    raise _in_use(self.host, self.port) from None
+                    raise _in_use(self.host, self.port, self.name) from None
                 raise
             port = first.getsockname()[1]
             if self.host != "127.0.0.1":
@@ -139,7 +141,7 @@ class LocalListener:
                     continue  # [::1]:port taken by someone else: pick another port
                 if exc.errno == errno.EADDRINUSE:
                     # Clients resolving localhost to ::1 would reach the other program.
-                    raise _in_use("::1", self.port) from None
+                    raise _in_use("::1", self.port, self.name) from None
                 raise
             self.port = port
             return [first, second]

@@ -282,9 +282,11 @@ async def connect_hop(
             hop=hop, hop_index=index, hint=unreachable_hint(hop, index),
         ) from exc
     except (TimeoutError, OSError, asyncssh.Error) as exc:
-        if trace.tcp_at is not None and _trusted(known_hosts, hop) and not trace.fingerprint:
-            # A lost handshake with a key on file may be a changed key *type*: asyncssh
-            # only offers the recorded types and the server drops us (NOTES §1).
+        dropped = not isinstance(exc, TimeoutError)  # a hung server is not a key problem
+        if (dropped and trace.tcp_at is not None and _trusted(known_hosts, hop)
+                and not trace.fingerprint):
+            # A handshake the server dropped, with a key on file, may be a changed key
+            # *type*: asyncssh only offers the recorded types (NOTES §1).
             changed = await _changed_key_type(hop, index, label, via, known_hosts, settings)
             if changed is not None:
                 raise changed from exc

@@ -119,7 +119,8 @@ class LiveTunnel:
     async def start(self) -> TunnelStatus:
         self._set_state(TunnelState.CONNECTING)
         listener = LocalListener(
-            self.conn.local_host, self.conn.local_port or 0, lambda: LocalClient(self)
+            self.conn.local_host, self.conn.local_port or 0, lambda: LocalClient(self),
+            name=self.conn.name,
         )
         try:
             self.local_port = await listener.start()
