@@ -1,0 +1,79 @@
+"""Who is asking: the caller's home and how it reaches secrets in its own session.
+
+Every action takes a `Session`. The CLI builds one whose `ask_vault_passphrase` prompts
+on a terminal; the TUI builds one that holds the passphrase its unlock modal asked for
+(once per run). Where a secret comes from, in order (DESIGN.md, "Where a secret comes
+from"): the caller's OS keyring; the vault unlocked in this process; the vault held by
+the agent (then the work runs in the agent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tunnel_tui.core.secret import Secret
+
+if TYPE_CHECKING:
+    from tunnel_tui.core.catalog import Catalog, SecretStore
+
+
+@dataclass
+class Session:
+    home: Path | None = None
+    # The vault passphrase unlocked in this process (the TUI asks once per run).
+    vault_passphrase: Secret | None = field(default=None, repr=False)
+    # Asked when the vault is needed and locked: the CLI prompts on a TTY (None: no TTY).
+    ask_vault_passphrase: Callable[[], Secret | None] | None = field(default=None, repr=False)
+    _store: SecretStore | None = field(default=None, init=False, repr=False)
+
+    def catalog(self) -> Catalog:
+        """The catalog, with a secret store opened on first use in this session."""
+        from tunnel_tui.core.catalog import Catalog
+
+        return Catalog(self.home, secrets=_LazyStore(self))
+
+    def secret_store(self) -> SecretStore:
+        """The caller's store: keyring, else the vault (unlocked here, or asked for)."""
+        if self._store is None:
+            from tunnel_tui.core import secrets
+            from tunnel_tui.core.errors import SecretStoreError
+
+            try:
+                self._store = secrets.open_store(self.home, vault_passphrase=self.vault_passphrase)
+            except SecretStoreError as exc:
+                if "vault" not in exc.message or self.ask_vault_passphrase is None:
+                    raise
+                passphrase = self.ask_vault_passphrase()
+                if passphrase is None:
+                    raise
+                self._store = secrets.open_store(self.home, vault_passphrase=passphrase)
+                self.vault_passphrase = passphrase
+        return self._store
+
+    def forget_store(self) -> None:
+        """After an unlock or lock: the next use opens the store again."""
+        self._store = None
+
+
+class _LazyStore:
+    """A SecretStore that opens the session's store only when a secret is touched, so
+    actions that read only the config never wake the keyring."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    @property
+    def backend_name(self) -> str:
+        return self._session.secret_store().backend_name
+
+    def get(self, name: str) -> Secret | None:
+        return self._session.secret_store().get(name)
+
+    def set(self, name: str, value: Secret) -> None:
+        self._session.secret_store().set(name, value)
+
+    def delete(self, name: str) -> None:
+        self._session.secret_store().delete(name)
