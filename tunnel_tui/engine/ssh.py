@@ -4,7 +4,8 @@ Every hop is its own `asyncssh.connect` with `tunnel=` the previous connection
 object (the first hop gets our `DirectTcp` socket). String tunnels / ProxyJump are
 never used: asyncssh would give those hops ~/.ssh's keys and known_hosts instead of
 ours (ASYNCSSH-NOTES §2). Nothing under ~/.ssh is read: `config=None`,
-`agent_path=None`, explicit `client_keys` and `known_hosts`.
+`agent_path=None`, explicit `client_keys` and `known_hosts`, and X.509 off
+(`x509_trusted_certs=None`): only keys in our known_hosts are trusted.
 
 asyncssh raises the same HostKeyNotVerifiable for an unknown and a changed key, so
 our client records the server key in `validate_host_public_key` and we classify it
@@ -258,6 +259,12 @@ async def connect_hop(
                 window=settings.window,
                 max_pktsize=settings.max_pktsize,
                 server_host_keys_handler=None,
+                # No X.509: asyncssh would otherwise trust ~/.ssh/ca-bundle.crt and
+                # ~/.ssh/crt/, accept a host certificate from those CAs without asking
+                # us (bypassing our known_hosts), and crash with a NameError when
+                # pyOpenSSL is missing (issue 14, finding 1).
+                x509_trusted_certs=None,
+                x509_trusted_cert_paths=[],
             ),
             settings.connect_timeout,
         )

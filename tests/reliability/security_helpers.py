@@ -1,0 +1,97 @@
+"""Helpers for the security regression tests (issue 14): hostile in-process servers
+and the CLI as a user runs it (a subprocess with the test's home, HOME and keyring)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import asyncssh
+
+from tests.harness_loop import LoopThread
+from tunnel_tui.core.catalog import Catalog, ImportKey
+
+
+def public_line(key: asyncssh.SSHKey) -> str:
+    return " ".join(key.export_public_key("openssh").decode().split()[:2])
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, pre: str = "", timeout: float = 90,
+) -> subprocess.CompletedProcess[str]:
+    """`python -m tunnel_tui ARGS` in a subprocess; `pre` is Python run first (e.g. to
+    hide a module), then the CLI's own entry point."""
+    full = dict(env if env is not None else os.environ)
+    if pre:
+        code = f"{pre}\nimport sys\nfrom tunnel_tui.entry import main\nmain()"
+        argv = [sys.executable, "-c", code, *args]
+    else:
+        argv = [sys.executable, "-m", "tunnel_tui", *args]
+    return subprocess.run(argv, capture_output=True, text=True, env=full, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+class HostileSsh:
+    """An in-process asyncssh server (own loop thread, so a CLI subprocess reaches it).
+
+    `host_keys` are what it presents (keys or (key, certificate) pairs); `client_key`
+    is accepted for any user. `server_factory` may return a custom SSHServer; other
+    `create_server` arguments go in `options`.
+    """
+
+    host = "127.0.0.1"
+    user = "tt-user"
+
+    def __init__(
+        self,
+        host_keys: Sequence[Any] | None = None,
+        server_factory: Callable[[], asyncssh.SSHServer] | None = None,
+        **options: Any,
+    ) -> None:
+        self.host_key = asyncssh.generate_private_key("ssh-ed25519")
+        self.host_keys = list(host_keys) if host_keys is not None else [self.host_key]
+        self.client_key = asyncssh.generate_private_key("ssh-ed25519")
+        self.client_pem = self.client_key.export_private_key("openssh")
+        self._factory = server_factory or asyncssh.SSHServer
+        self._options = options
+        self._thread = LoopThread("hostile-ssh")
+        self._server: asyncssh.SSHAcceptor | None = None
+        self.port = 0
+
+    @property
+    def fingerprint(self) -> str:
+        return self.host_key.get_fingerprint("sha256")
+
+    async def _start(self) -> None:
+        self._server = await asyncssh.create_server(
+            self._factory, self.host, 0, server_host_keys=self.host_keys,
+            authorized_client_keys=asyncssh.import_authorized_keys(
+                public_line(self.client_key)),
+            **self._options,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def __enter__(self) -> HostileSsh:
+        self._thread.run(self._start())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._thread.run(self._stop())
+        finally:
+            self._thread.close()
+
+    def add_connection(self, name: str = "c1", db: str = "postgresql://u@127.0.0.1:1/db",
+                       jumps: Sequence[str] = ()) -> str:
+        """Configure a connection through this server (the key goes to the keyring)."""
+        Catalog().add(name, db, f"ssh://{self.user}@{self.host}:{self.port}", jumps=jumps,
+                      key=ImportKey(self.client_pem, None))
+        return name
