@@ -1,11 +1,19 @@
-"""ClickHouse probe against a real clickhouse-server (HTTP and HTTPS)."""
+"""ClickHouse probe against a real clickhouse-server (HTTP and HTTPS), plus two
+small real plain-HTTP servers that show the ways such a server can meet a TLS hello."""
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
 
 from tests.probes.helpers import run_probe, statuses
 from tunnel_tui.core.model import DbKind
 
 CH = DbKind.CLICKHOUSE
+TLS_HANDSHAKE_RECORD = 0x16
 
 
 async def test_ok_over_http(clickhouse) -> None:
@@ -59,6 +67,8 @@ async def test_https_self_signed_without_ca_fails_unless_verify_false(clickhouse
 
 
 async def test_secure_on_the_plain_port_fails_at_tls(clickhouse) -> None:
+    # ClickHouse mostly answers a TLS hello with "400 Bad Request" at once, but was
+    # once seen waiting for a request line instead; either way the hint must come.
     results = await run_probe(
         CH,
         clickhouse.http_port,
@@ -67,4 +77,50 @@ async def test_secure_on_the_plain_port_fails_at_tls(clickhouse) -> None:
         options={"secure": "true", "verify": "false"},
     )
     assert statuses(results) == {"db-tls": "fail"}
-    assert "8443" in (results["db-tls"].hint or "")
+    assert "8443 is HTTPS" in (results["db-tls"].hint or "")
+
+
+@asynccontextmanager
+async def plain_http_server(on_tls_hello: str) -> AsyncIterator[int]:
+    """A plain HTTP server on loopback that answers `HEAD /` with 200 and meets a
+    TLS hello by waiting for more (`"wait"`) or by closing (`"close"`)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        first = await reader.read(1)
+        if first and first[0] == TLS_HANDSHAKE_RECORD:
+            if on_tls_hello == "wait":
+                held.append(writer)  # closed when the server stops
+                return
+            writer.close()
+            return
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nOk.")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize("on_tls_hello", ["wait", "close"])
+async def test_secure_on_a_plain_http_port_is_named_without_waiting_for_the_timeout(
+    on_tls_hello: str,
+) -> None:
+    timeout = 30.0
+    async with plain_http_server(on_tls_hello) as port:
+        results = await run_probe(
+            CH, port, user="app", options={"secure": "true", "verify": "false"}, timeout=timeout
+        )
+    assert statuses(results) == {"db-tls": "fail"}
+    tls = results["db-tls"]
+    assert "answers plain HTTP, not TLS" in tls.detail
+    assert "8443 is HTTPS" in (tls.hint or "")
+    # Found by a plain request alongside the silent handshake, not by the timeout.
+    assert tls.elapsed_ms < timeout * 1000 / 3

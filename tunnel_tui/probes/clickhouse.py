@@ -2,7 +2,9 @@
 
 db-tls: with `secure=true` the HTTPS handshake is completed (CA from `ca_certs`
 or `sslrootcert`, certificate checked for the database's host unless
-`verify=false`); otherwise plain HTTP is reported. db-auth: `SELECT 1` with the
+`verify=false`); otherwise plain HTTP is reported. A port that answers plain
+HTTP instead of TLS is named as such, whether the server rejects the TLS hello
+or sits waiting for a request line (see `http.open_tls`). db-auth: `SELECT 1` with the
 `X-ClickHouse-User`/`X-ClickHouse-Key` headers; ClickHouse's error code tells a
 wrong password or unknown user (192, 193, 516) from an unknown database (81).
 query: `SELECT version()`.
@@ -34,6 +36,7 @@ from tunnel_tui.probes.tls import (
 _CODE = re.compile(r"Code:\s*(\d+)")
 AUTH_CODES = {192, 193, 194, 516}  # UNKNOWN_USER, WRONG_PASSWORD, REQUIRED_PASSWORD, AUTH_FAILED
 UNKNOWN_DATABASE = 81
+PORTS_HINT = "8443 is HTTPS, 8123 plain HTTP"
 
 
 def error_code(body: str) -> int | None:
@@ -78,14 +81,19 @@ class ClickHouseProbe:
             ctx = make_context(mode, cafile=cafile, server_name=database.host)
             try:
                 async with asyncio.timeout(timeout):
-                    reader, writer = await http.open_stream(host, port, ctx, database.host)
+                    reader, writer = await http.open_tls(host, port, ctx, database.host)
                     described = negotiated(http.tls_info(writer), mode, cafile, database.host)
                     await http.close(writer)
+            except http.PlainHttpPort as exc:
+                yield clock.fail(
+                    f"secure=true but {exc}",
+                    f"use ClickHouse's HTTPS port ({PORTS_HINT}) or drop secure=true",
+                )
+                return
             except ssl.SSLError as exc:
                 yield clock.fail(
                     verify_failure(exc, mode, cafile, database.host),
-                    "check ca_certs and the server certificate (or the port: 8443 is HTTPS, "
-                    "8123 plain HTTP)",
+                    f"check ca_certs and the server certificate (or the port: {PORTS_HINT})",
                 )
                 return
             except (OSError, TimeoutError) as exc:

@@ -30,12 +30,77 @@ class HttpProtocolError(Exception):
     """The peer did not answer with HTTP."""
 
 
+class PlainHttpPort(Exception):
+    """A TLS handshake went to a port that speaks plain HTTP."""
+
+
+# How long a TLS handshake may stay silent before a plain HTTP request is tried
+# alongside it. A TLS server answers a hello within a round trip; a plain HTTP
+# server either rejects the hello at once (an SSLError) or waits for a request
+# line that never comes, which would otherwise cost the whole timeout.
+PLAIN_HTTP_CHECK_AFTER = 1.0
+
+
 async def open_stream(
     host: str, port: int, ctx: ssl.SSLContext | None, server_name: str
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     if ctx is None:
         return await asyncio.open_connection(host, port)
     return await asyncio.open_connection(host, port, ssl=ctx, server_hostname=server_name)
+
+
+async def open_tls(
+    host: str,
+    port: int,
+    ctx: ssl.SSLContext,
+    server_name: str,
+    *,
+    check_after: float = PLAIN_HTTP_CHECK_AFTER,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Open a TLS stream, or raise `PlainHttpPort` when the port answers plain HTTP
+    instead: checked when the handshake fails, and alongside it once it has stayed
+    silent for `check_after` seconds. The caller bounds the whole with a timeout."""
+    handshake = asyncio.ensure_future(open_stream(host, port, ctx, server_name))
+    plain: asyncio.Future[bool] | None = None
+    try:
+        done, _ = await asyncio.wait({handshake}, timeout=check_after)
+        if not done:
+            plain = asyncio.ensure_future(answers_plain_http(host, port, server_name))
+            await asyncio.wait({handshake, plain}, return_when=asyncio.FIRST_COMPLETED)
+            if not handshake.done() and plain.result():
+                raise PlainHttpPort(f"{host}:{port} answers plain HTTP, not TLS")
+        try:
+            return await handshake
+        except ssl.SSLCertVerificationError:
+            raise  # a TLS server with a certificate we refuse
+        except OSError as exc:  # includes ssl.SSLError
+            if plain is None:
+                plain = asyncio.ensure_future(answers_plain_http(host, port, server_name))
+            if await plain:
+                raise PlainHttpPort(f"{host}:{port} answers plain HTTP, not TLS") from exc
+            raise
+    finally:
+        for task in (handshake, plain):
+            if task is not None and not task.done():
+                task.cancel()
+
+
+async def answers_plain_http(
+    host: str, port: int, server_name: str, *, timeout: float = 5.0
+) -> bool:
+    """Whether the port answers a plain `HEAD /` with an HTTP status line."""
+    writer: asyncio.StreamWriter | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await open_stream(host, port, None, server_name)
+            writer.write(f"HEAD / HTTP/1.0\r\nHost: {server_name}\r\n\r\n".encode("latin-1"))
+            await writer.drain()
+            return (await reader.read(5)) == b"HTTP/"
+    except (OSError, TimeoutError, asyncio.IncompleteReadError):
+        return False
+    finally:
+        if writer is not None:
+            await close(writer)
 
 
 async def request(
