@@ -47,7 +47,8 @@ def test_show_plain_and_restricted_lines(tt) -> None:
     assert re.fullmatch(r"ssh-ed25519 AAAA[0-9A-Za-z+/=]+ tunnel-tui:prod", plain)
     restricted = tt("key", "show", "mysql", "--restricted").stdout.strip()
     assert restricted == (
-        'restrict,port-forwarding,permitopen="10.0.0.9:3307",permitopen="db.internal:5432" ' + plain
+        'restrict,port-forwarding,permitopen="10.0.0.9:3307",permitopen="db.internal:5432",'
+        'command="/bin/false" ' + plain
     )
     by_key = tt("key", "show", "--key", "prod").stdout.strip()
     assert by_key == plain

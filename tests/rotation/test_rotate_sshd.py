@@ -124,7 +124,9 @@ async def test_manual_install_waits_until_the_key_is_added(
         assert where == (
             f"add this line to ~{server.user}/.ssh/authorized_keys on 127.0.0.1:{server.port}"
         )
-        assert line.startswith('restrict,port-forwarding,permitopen="127.0.0.1:5432" ssh-ed25519 ')
+        assert line.startswith(
+            'restrict,port-forwarding,permitopen="127.0.0.1:5432",command="/bin/false" ssh-ed25519 '
+        )
         assert "tunnel-tui:" in line
         assert shown[0].hint is not None
         assert shown[0].hint.startswith("the line allows only tunnels to 127.0.0.1:5432; ")

@@ -356,13 +356,21 @@ def fingerprint_blob(blob: bytes) -> str:
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
+NO_COMMAND = "/bin/false"  # the forced command of a restricted line: tunnels only
+
+
 def authorized_keys_line(
     public_line: str,
     comment: str,
     restrict_targets: Sequence[tuple[str, int]] | None = None,
 ) -> str:
     """One authorized_keys line. With `restrict_targets`, the key may only forward
-    ports to those (host, port) pairs: `restrict,port-forwarding,permitopen="h:p",...`."""
+    ports to those (host, port) pairs and run nothing:
+    `restrict,port-forwarding,permitopen="h:p",...,command="/bin/false"`.
+
+    `restrict` alone still lets the key run commands and SFTP (ASYNCSSH-NOTES §6); the
+    forced command makes every exec, shell and subsystem (SFTP) fail, while
+    direct-tcpip forwards (all a tunnel uses) are unaffected."""
     key = public_key_only(public_line)
     clean_comment = " ".join(comment.split())
     line = f"{key} {clean_comment}".rstrip()
@@ -375,6 +383,7 @@ def authorized_keys_line(
         if target not in seen:
             seen.add(target)
             options.append(f'permitopen="{target}"')
+    options.append(f'command="{NO_COMMAND}"')
     return ",".join(options) + " " + line
 
 
