@@ -79,7 +79,7 @@ def test_table_fits_80_columns_and_explains_failures() -> None:
     assert all(len(line) <= 80 for line in lines), table
     assert lines[0].split() == ["NAME", "STATE", "LOCAL", "IN/OUT", "UP", "ERROR"]
     assert lines[1].startswith("analytics-pro… ") and "127.0.0.1:54321" in lines[1]
-    assert "5.1M/12K" in lines[1] and "3h07m" in lines[1]
+    assert "5.3 MB/12 kB" in lines[1] and "3h07m" in lines[1]
     assert "failed" in lines[2] and "ssh-auth on" in lines[2]
     # The full error and its hint follow the table, wrapped, nothing cut.
     rest = "\n".join(lines[4:])

@@ -1,4 +1,5 @@
-"""How facts read on screen: sizes, durations, ready-to-paste client commands."""
+"""How facts read on screen: state colours and words, column layout (sizes, durations
+and client commands: tests/core/test_formatting.py)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,6 @@ from datetime import UTC, datetime, timedelta
 from tunnel_tui.core.status import TunnelState, TunnelStatus
 from tunnel_tui.ui import display
 from tunnel_tui.ui.widgets.connection_table import layout_for
-
-
-def test_bytes_and_durations() -> None:
-    assert display.human_bytes(0) == "0 B"
-    assert display.human_bytes(88_000) == "88 kB"
-    assert display.human_bytes(1_234_000) == "1.2 MB"
-    assert display.duration(5) == "5s"
-    assert display.duration(13 * 60 + 5) == "13m"
-    assert display.duration(2 * 3600 + 13 * 60) == "2h13m"
-    assert display.duration(3 * 86400 + 7200) == "3d2h"
 
 
 def test_state_is_a_symbol_and_a_word_with_a_short_reason() -> None:
@@ -30,18 +21,6 @@ def test_state_is_a_symbol_and_a_word_with_a_short_reason() -> None:
     assert display.state_text(up, {}).plain == "● up"
     assert display.uptime(up, now) == "5m"
     assert display.local_address(up) == "127.0.0.1:5000"
-
-
-def test_client_commands_never_carry_a_password() -> None:
-    assert display.client_command("postgresql", "reader", "analytics", "127.0.0.1", 54321) == (
-        'psql "postgresql://reader@127.0.0.1:54321/analytics"'
-    )
-    assert display.client_command("mysql", "app", "billing", "127.0.0.1", 33061) == (
-        "mysql -h 127.0.0.1 -P 33061 -u app billing"
-    )
-    assert display.client_command("clickhouse", "d", "e", "127.0.0.1", 8123) == (
-        "http://127.0.0.1:8123"
-    )
 
 
 def test_narrow_terminals_drop_columns_from_the_right() -> None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tunnel_tui.agent.client import AgentClient, AgentNotRunning
+from tunnel_tui.core import formatting
 from tunnel_tui.core.status import TunnelState, TunnelStatus
 
 WIDTH = 80
@@ -36,14 +37,9 @@ def render_table(
     error_width = WIDTH - sum(width + 1 for _, width in _COLUMNS)
     lines = [_row([title for title, _ in _COLUMNS] + ["ERROR"], error_width)]
     for s in statuses:
-        local = f"{s.local_host}:{s.local_port}" if s.local_port else "-"
-        moved = s.bytes_in or s.bytes_out or s.state is not TunnelState.FAILED
-        traffic = (
-            f"{_bytes(s.bytes_in)}/{_bytes(s.bytes_out)}"
-            if s.state is not TunnelState.DOWN and moved
-            else "-"
-        )
-        uptime = _duration(now, s.since) if s.state is TunnelState.UP else "-"
+        local = formatting.local_address(s, empty="-")
+        traffic = formatting.traffic(s, empty="-", separator="/")
+        uptime = formatting.uptime(s, now, empty="-")
         lines.append(
             _row([s.name, s.state.value, local, traffic, uptime, s.last_error or ""], error_width)
         )
@@ -89,25 +85,3 @@ def _wrap(text: str, indent: str) -> list[str]:
         break_long_words=False,
         break_on_hyphens=False,
     )
-
-
-def _bytes(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "K", "M", "G"):
-        if value < 1000 or unit == "G":
-            return f"{value:.0f}{unit}" if unit == "B" or value >= 10 else f"{value:.1f}{unit}"
-        value /= 1024
-    return f"{value:.0f}T"
-
-
-def _duration(now: datetime, since: datetime | None) -> str:
-    if since is None:
-        return "-"
-    seconds = max(0, int((now - since).total_seconds()))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d{seconds % 86400 // 3600}h"

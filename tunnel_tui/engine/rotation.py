@@ -41,6 +41,7 @@ from tunnel_tui.core import keys as keys_mod
 from tunnel_tui.core import paths
 from tunnel_tui.core.errors import ConfigError, NotFoundError, TunnelTuiError, UsageError
 from tunnel_tui.core.filelock import locked
+from tunnel_tui.core.formatting import duration_words
 from tunnel_tui.core.model import Connection, Key, KeyType, SshEndpoint
 from tunnel_tui.core.rotation_record import (
     RotationRecord,
@@ -156,17 +157,6 @@ def _ms(started: float) -> float:
 
 def _join(items: Iterable[str]) -> str:
     return ", ".join(items) or "none"
-
-
-def _duration(seconds: float) -> str:
-    """'45 s', '2 min', '1 h 30 min': never '0 min' for a short wait."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    minutes = round(seconds / 60)
-    hours, rest = divmod(minutes, 60)
-    if not hours:
-        return f"{minutes} min"
-    return f"{hours} h {rest} min" if rest else f"{hours} h"
 
 
 def _manual_line(catalog: CatalogLike, old_key_id: str, new_key: Key) -> tuple[str, str]:
@@ -633,7 +623,7 @@ async def _wait_for_manual(
         StepStatus.RUNNING,
         _ms(started),
         f"add this line to {where}: {line}",
-        f"{note}Waiting up to {_duration(wait_seconds)}, checking every {poll_interval:g} s",
+        f"{note}Waiting up to {duration_words(wait_seconds)}, checking every {poll_interval:g} s",
     )
     deadline = time.monotonic() + wait_seconds
     rotating = target.path[-1].key_id or ""

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import asyncssh
 
 from tunnel_tui.core.errors import TunnelTuiError
+from tunnel_tui.core.formatting import duration_words
 from tunnel_tui.core.model import Connection, SshEndpoint
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.steps import VALIDATION_STEPS, StepResult, StepStatus
@@ -345,7 +346,7 @@ class _Validation:
                     raise _Failed from exc
                 yield StepResult(
                     "ssh-auth", StepStatus.RUNNING, _since(auth_started),
-                    f"{name}: key not accepted yet, retrying for {_duration(remaining)}",
+                    f"{name}: key not accepted yet, retrying for {duration_words(remaining)}",
                     exc.hint,
                 )
                 await asyncio.sleep(min(self.settings.auth_poll_interval, remaining))
@@ -451,13 +452,6 @@ def _os_text(exc: OSError) -> str:
 
         return os.strerror(exc.errno).lower()
     return str(exc) or type(exc).__name__
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(seconds + 0.5))
-    if seconds >= 60:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds} s"
 
 
 def first_failure(results: list[StepResult]) -> StepResult | None:
