@@ -36,6 +36,9 @@ class EngineSettings:
     hold_reads: bool = True
     coalesce_writes: bool = False  # one send() per loop iteration on the SSH socket
     encryption_algs: tuple[str, ...] = PREFERRED_CIPHERS
+    # No SSH_MSG_IGNORE before every packet under AEAD ciphers, no per-packet log
+    # formatting while packet logging is off (engine/asyncssh_shims.py).
+    skip_aead_ignore: bool = True
     # After this many bytes moved, freed heap memory is handed back to the OS at the
     # next quiet moment (engine/memory.py); 0 never does.
     trim_after_bytes: int = 32 * 1024 * 1024

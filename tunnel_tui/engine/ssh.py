@@ -28,6 +28,7 @@ import asyncssh
 from tunnel_tui.core.keys import authorized_keys_line
 from tunnel_tui.core.model import Keepalive, SshEndpoint
 from tunnel_tui.core.secret import Secret
+from tunnel_tui.engine.asyncssh_shims import skip_aead_ignore
 from tunnel_tui.engine.errors import (
     POLICY_HINT,
     AuthRejected,
@@ -315,6 +316,8 @@ async def connect_hop(
                 server_key.export_public_key().decode().split()[:2]
             )
         trace.host_key = "trusted"
+    if settings.skip_aead_ignore:  # asyncssh's per-packet IGNORE, for AEAD ciphers
+        skip_aead_ignore(conn)
     return conn, client
 
 
