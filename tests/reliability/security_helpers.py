@@ -95,3 +95,66 @@ class HostileSsh:
         Catalog().add(name, db, f"ssh://{self.user}@{self.host}:{self.port}", jumps=jumps,
                       key=ImportKey(self.client_pem, None))
         return name
+
+
+# A fake agent: listens on a Unix socket, prints "ready", answers every request line
+# like an agent would, and prints how many bytes each connection sent.
+_IMPOSTOR = r"""
+import os, socket, sys
+path = sys.argv[1]
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(path)
+os.chmod(path, 0o666)
+srv.listen(8)
+print("ready", flush=True)
+while True:
+    conn, _ = srv.accept()
+    conn.settimeout(10)
+    got = b""
+    try:
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+            if b"\n" in chunk:
+                conn.sendall(b'{"ok": true, "id": 1, "tunnels": []}\n')
+    except OSError:
+        pass
+    conn.close()
+    print(f"received {len(got)}", flush=True)
+"""
+
+
+class Impostor:
+    """A fake agent run as another user (`setpriv` to `uid`), listening at `path`."""
+
+    def __init__(self, path: str, uid: int, gid: int) -> None:
+        self.path = path
+        self.leftover = ""
+        self.proc = subprocess.Popen(
+            ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
+             "/usr/bin/python3", "-c", _IMPOSTOR, path],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # bounded: the script prints it or exits
+        assert line.strip() == "ready", (line, self.proc.stderr.read() if self.proc.stderr else "")
+
+    def received(self) -> int:
+        """Bytes the next finished connection sent (waits for its line)."""
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line.startswith("received "), line
+        return int(line.split()[1])
+
+    def stop(self) -> str:
+        """Stop it; returns what it printed and nobody read yet."""
+        if self.proc.returncode is None:
+            self.proc.kill()  # our own child, by its handle
+            self.proc.wait(10)
+            assert self.proc.stdout is not None and self.proc.stderr is not None
+            self.leftover = self.proc.stdout.read()
+            self.proc.stdout.close()
+            self.proc.stderr.close()
+        return self.leftover

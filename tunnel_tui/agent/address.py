@@ -75,19 +75,52 @@ def check_owned(path: Path) -> None:
         )
 
 
+def _check_private_dir(directory: Path) -> bool:
+    """Refuse a socket directory that is not a real directory of ours, closed to others
+    (anyone who can write it can swap the socket). False when it does not exist."""
+    try:
+        info = os.lstat(directory)
+    except FileNotFoundError:
+        return False
+    check_owned(directory)  # also refuses a symbolic link
+    if not stat.S_ISDIR(info.st_mode):
+        raise AgentSocketForeign(f"{directory} is not a directory", hint="remove it")
+    if info.st_mode & 0o077:
+        raise AgentSocketForeign(
+            f"{directory} is open to other users (mode {stat.S_IMODE(info.st_mode):04o}); "
+            "another user could put their own socket there",
+            hint=f"chmod 700 {directory}",
+        )
+    return True
+
+
+def socket_dirs(address: AgentAddress) -> tuple[Path, ...]:
+    """The directories that must be ours and private for the socket to be trusted."""
+    if address.is_fallback:
+        return (address.socket.parent.parent, address.socket.parent)
+    return (address.socket.parent,)
+
+
+def check_socket_dir(address: AgentAddress) -> None:
+    """Before connecting: every directory on the way to the socket is ours and 0700."""
+    for directory in socket_dirs(address):
+        if not _check_private_dir(directory):
+            return  # not there: connecting finds no agent
+
+
 def ensure_socket_dir(address: AgentAddress) -> None:
-    """Create the run dir and (if used) the /tmp fallback dirs, 0700 and ours."""
+    """Create the run dir and (if used) the /tmp fallback dirs, 0700 and ours.
+
+    A fallback directory someone else created (or made a link) is refused, never
+    chmod-ed: /tmp is shared."""
     paths.ensure_private_dir(address.run_dir)
     if not address.is_fallback:
         return
-    base = address.socket.parent.parent
-    for directory in (base, address.socket.parent):
+    for directory in socket_dirs(address):
         try:
             os.mkdir(directory, 0o700)
         except FileExistsError:
             pass
-        check_owned(directory)
-        if not stat.S_ISDIR(os.lstat(directory).st_mode):
-            raise AgentSocketForeign(f"{directory} is not a directory", hint="remove it")
-        if os.lstat(directory).st_mode & 0o077:
-            os.chmod(directory, 0o700)
+        else:
+            os.chmod(directory, 0o700)  # whatever the umask
+        _check_private_dir(directory)

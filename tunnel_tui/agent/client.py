@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunnel_tui.agent import protocol
-from tunnel_tui.agent.address import AgentAddress, AgentSocketForeign, check_owned, resolve
+from tunnel_tui.agent.address import (
+    AgentAddress,
+    AgentSocketForeign,
+    check_owned,
+    check_socket_dir,
+    resolve,
+)
+from tunnel_tui.agent.peercred import require_own_peer
 from tunnel_tui.core.errors import TunnelTuiError
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.status import TunnelStatus
@@ -88,14 +95,20 @@ class AgentClient:
         self.timeout = timeout
 
     def _open(self, timeout: float | None) -> socket.socket:
+        check_socket_dir(self.address)
         check_owned(self.address.socket)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
         try:
             sock.connect(os.fsencode(self.address.socket))
+            # The checks above race with a rename: what counts is who answers.
+            require_own_peer(sock, self.address.socket)
         except OSError as exc:
             sock.close()
             raise _connect_error(self.address, exc) from None
+        except BaseException:
+            sock.close()
+            raise
         sock.settimeout(timeout)
         return sock
 
@@ -220,9 +233,10 @@ class AsyncAgentClient:
     async def _open(self) -> tuple[Any, Any]:
         import asyncio
 
+        check_socket_dir(self.address)
         check_owned(self.address.socket)
         try:
-            return await asyncio.wait_for(
+            reader, writer = await asyncio.wait_for(
                 asyncio.open_unix_connection(
                     str(self.address.socket), limit=protocol.MAX_REQUEST_BYTES * 16
                 ),
@@ -230,6 +244,12 @@ class AsyncAgentClient:
             )
         except OSError as exc:
             raise _connect_error(self.address, exc) from None
+        try:  # the checks above race with a rename: what counts is who answers
+            require_own_peer(writer.get_extra_info("socket"), self.address.socket)
+        except BaseException:
+            writer.close()
+            raise
+        return reader, writer
 
     async def call(self, op: str, *, timeout: float | None = None, **args: Any) -> dict[str, Any]:
         import asyncio

@@ -12,15 +12,13 @@ import asyncio
 import contextlib
 import logging
 import os
-import socket
-import struct
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tunnel_tui import __version__
 from tunnel_tui.agent import protocol
 from tunnel_tui.agent.address import AgentAddress, check_owned
+from tunnel_tui.agent.peercred import peer_uid
 from tunnel_tui.agent.service import TunnelService
 from tunnel_tui.core.errors import TunnelTuiError
 from tunnel_tui.core.secret import Secret
@@ -28,19 +26,6 @@ from tunnel_tui.core.secret import Secret
 log = logging.getLogger("tunnel_tui.agent")
 
 IDLE_CLIENT_TIMEOUT = 300.0
-
-
-def peer_uid(sock: socket.socket) -> int | None:
-    """The uid of the process on the other end, or None where the OS cannot say."""
-    if hasattr(socket, "SO_PEERCRED"):
-        fmt = "3i"  # struct ucred: pid, uid, gid
-        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize(fmt))
-        return int(struct.unpack(fmt, raw)[1])
-    if sys.platform == "darwin":
-        # LOCAL_PEERCRED (level 0 = SOL_LOCAL) returns a struct xucred: version, uid, ...
-        raw = sock.getsockopt(0, 0x001, 76)
-        return int(struct.unpack_from("2I", raw)[1])
-    return None
 
 
 class AgentServer:
