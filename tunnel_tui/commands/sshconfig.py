@@ -26,7 +26,8 @@ def import_ssh_config(hosts: tuple[str, ...], config_path: Path | None, as_json:
 
     HostName, User, Port, IdentityFile and ProxyJump are read with asyncssh's
     parser (Include, Match and `Host *` defaults apply). Missing identity files
-    are listed, never fatal.
+    are listed, never fatal. `Match exec` commands are never run: such a Match
+    block counts as not matching, and the output says so.
     """
     from tunnel_tui.engine.sshconfig import import_hosts
 
@@ -39,6 +40,7 @@ def import_ssh_config(hosts: tuple[str, ...], config_path: Path | None, as_json:
                 "jumps": host.jump_urls,
                 "identity_files": list(host.identity_files),
                 "missing_identity_files": list(host.missing_identity_files),
+                "skipped_match_exec": [s.command for s in host.skipped_exec],
             }))
         return
     if not found:
@@ -52,6 +54,8 @@ def import_ssh_config(hosts: tuple[str, ...], config_path: Path | None, as_json:
             click.echo(f"  identity {path}")
         for path in host.missing_identity_files:
             click.echo(f"  identity {path} (missing, skipped)")
+        for skipped in host.skipped_exec:
+            click.echo(f"  skipped: {skipped.describe()}")
         args = ["tunnel-tui", "add", host.alias, "--db", "DB_URL", "--ssh", host.ssh_url]
         for url in host.jump_urls:
             args += ["--jump", url]

@@ -5,6 +5,11 @@ asyncssh (and mostly OpenSSH) do.
 We use the lower-level `SSHClientConfig` rather than `SSHClientConnectionOptions`:
 the latter loads every IdentityFile and a missing one is fatal (ASYNCSSH-NOTES §3),
 while OpenSSH just skips it. Missing identity files are reported, not raised.
+
+`Match exec` is never run: asyncssh's loader runs its command through a shell while
+*reading* the file, so showing an untrusted (or `Include`d) config would run code.
+Our loader treats a Match line with an `exec` condition as not matching (its block
+does not apply) and reports it.
 """
 
 from __future__ import annotations
@@ -26,12 +31,66 @@ MAX_JUMP_DEPTH = 8
 
 
 @dataclass(frozen=True)
+class SkippedExec:
+    """A `Match exec` condition we did not run."""
+
+    command: str
+    path: str
+    line: int
+
+    def describe(self) -> str:
+        return (f"Match exec {self.command!r} ({self.path} line {self.line}) was not run "
+                "and counts as not matching")
+
+
+class _NoExecConfig(SSHClientConfig):
+    """asyncssh's client config, except that `Match exec` runs nothing."""
+
+    skipped: list[SkippedExec]
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.skipped = []
+
+    def _match_no_exec(self, option: str, args: list[str]) -> None:
+        commands = _exec_commands(args)
+        if not commands:
+            SSHClientConfig._match(self, option, args)
+            return
+        for command in commands:
+            self.skipped.append(SkippedExec(command, str(self._path), self._line_no))
+        args.clear()
+        self._matching = False
+
+    _handlers = {**SSHClientConfig._handlers, "match": ("Match", _match_no_exec)}
+
+
+_NO_ARGUMENT = {"all", "canonical", "final"}
+
+
+def _exec_commands(args: list[str]) -> list[str]:
+    """The commands of the `exec` / `!exec` conditions of one Match line."""
+    commands = []
+    index = 0
+    while index < len(args):
+        keyword = args[index].lower().lstrip("!")
+        if keyword in _NO_ARGUMENT:
+            index += 1
+            continue
+        if keyword == "exec" and index + 1 < len(args):
+            commands.append(args[index + 1])
+        index += 2
+    return commands
+
+
+@dataclass(frozen=True)
 class ImportedHost:
     alias: str  # the `Host` name in the config
     endpoint: SshEndpoint  # resolved HostName/User/Port
     jumps: tuple[SshEndpoint, ...]  # ProxyJump chain, workstation outward
     identity_files: tuple[str, ...]  # existing files (~ expanded)
     missing_identity_files: tuple[str, ...]
+    skipped_exec: tuple[SkippedExec, ...] = ()
 
     @property
     def ssh_url(self) -> str:
@@ -72,7 +131,7 @@ def host_aliases(path: Path | None = None) -> list[str]:
 
 def _load(path: Path, alias: str) -> Any:
     try:
-        return SSHClientConfig.load(
+        return _NoExecConfig.load(
             None, [str(path)], False, False, False, getpass.getuser(), (), alias, ()
         )
     except asyncssh.ConfigParseError as exc:
@@ -86,9 +145,12 @@ def _endpoint(cfg: Any, alias: str) -> SshEndpoint:
     return SshEndpoint(host=str(host), user=str(user), port=int(port))
 
 
-def _parse_jump(spec: str, path: Path, depth: int) -> list[SshEndpoint]:
+def _parse_jump(
+    spec: str, path: Path, depth: int
+) -> tuple[list[SshEndpoint], list[SkippedExec]]:
     """One ProxyJump value: "a,user@b:2222" — each part may itself be an alias."""
     chain: list[SshEndpoint] = []
+    skipped: list[SkippedExec] = []
     for part in spec.split(","):
         part = part.strip().removeprefix("ssh://")
         if not part:
@@ -107,13 +169,14 @@ def _parse_jump(spec: str, path: Path, depth: int) -> list[SshEndpoint]:
         else:
             host = part
         imported = _import_one(host, path, depth + 1)
+        skipped.extend(imported.skipped_exec)
         chain.extend(imported.jumps)
         endpoint = imported.endpoint
         chain.append(
             SshEndpoint(host=endpoint.host, user=user or endpoint.user,
                         port=port or endpoint.port)
         )
-    return chain
+    return chain, skipped
 
 
 def _import_one(alias: str, path: Path, depth: int = 0) -> ImportedHost:
@@ -122,13 +185,16 @@ def _import_one(alias: str, path: Path, depth: int = 0) -> ImportedHost:
     cfg = _load(path, alias)
     endpoint = _endpoint(cfg, alias)
     jump_spec = cfg.get("ProxyJump")
-    jumps = tuple(_parse_jump(str(jump_spec), path, depth)) if jump_spec else ()
+    chain, jump_skipped = _parse_jump(str(jump_spec), path, depth) if jump_spec else ([], [])
+    jumps = tuple(chain)
     present: list[str] = []
     missing: list[str] = []
     for name in cfg.get("IdentityFile", ()) or ():
         expanded = os.path.expanduser(str(name))
         (present if os.path.exists(expanded) else missing).append(expanded)
-    return ImportedHost(alias, endpoint, jumps, tuple(present), tuple(missing))
+    skipped = list(cfg.skipped) + list(jump_skipped)
+    return ImportedHost(alias, endpoint, jumps, tuple(present), tuple(missing),
+                        tuple(dict.fromkeys(skipped)))
 
 
 def import_hosts(aliases: Sequence[str] = (), path: Path | None = None) -> list[ImportedHost]:
