@@ -113,3 +113,19 @@ def test_a_pasted_command_with_hostile_names_runs_nothing_else(
         assert args[-1] == f"--database={name}"
     if name.startswith("-") and kind == "vertica":
         assert args[-2:] == ["-d", name]
+
+
+def test_key_age_reads_naturally() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime(2026, 1, 10, 12, tzinfo=UTC)
+    assert formatting.age_words(now - timedelta(hours=3), now) == "today"
+    assert formatting.age_words(now - timedelta(days=1, hours=1), now) == "yesterday"
+    assert formatting.age_words(now - timedelta(days=41), now) == "41 days ago"
+
+
+def test_failed_state_names_its_kind() -> None:
+    refused = _status(TunnelState.FAILED, last_error="bastion t@b:22: cannot connect: "
+                      "connection refused")
+    assert formatting.state_word(refused) == "failed: refused"
+    assert formatting.state_word(_status(TunnelState.FAILED, last_error="odd")) == "failed"

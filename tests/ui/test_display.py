@@ -31,3 +31,4 @@ def test_narrow_terminals_drop_columns_from_the_right() -> None:
     assert medium == ["name", "state", "target", "local", "traffic", "uptime"]
     assert [c.key for c in narrow] == ["name", "state", "target", "local"]
     assert sum(c.width + 2 for c in narrow) <= 78
+

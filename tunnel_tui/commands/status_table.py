@@ -26,7 +26,8 @@ def statuses_now(home: Path | None, name: str | None) -> tuple[list[TunnelStatus
 
 # -- the table ---------------------------------------------------------------------
 
-_COLUMNS = (("NAME", 14), ("STATE", 12), ("LOCAL", 15), ("IN/OUT", 13), ("UP", 7))
+# STATE fits "failed: host key": the kind of a failure in a word (core.failure_kind).
+_COLUMNS = (("NAME", 14), ("STATE", 16), ("LOCAL", 15), ("IN/OUT", 13), ("UP", 6))
 
 
 def render_table(
@@ -41,7 +42,10 @@ def render_table(
         traffic = formatting.traffic(s, empty="-", separator="/")
         uptime = formatting.uptime(s, now, empty="-")
         lines.append(
-            _row([s.name, s.state.value, local, traffic, uptime, s.last_error or ""], error_width)
+            _row(
+                [s.name, formatting.state_word(s), local, traffic, uptime, s.last_error or ""],
+                error_width,
+            )
         )
     if not statuses:
         lines.append("(no connections configured: `tunnel-tui add` creates one)")
@@ -53,7 +57,7 @@ def render_table(
                 lines.extend(_wrap(f"hint: {s.hint}", "  "))
     if not running:
         lines.append("")
-        lines.append("no tunnels are up (the agent is not running; `tunnel-tui up NAME` starts it)")
+        lines.append("no agent running: no tunnels are up (`tunnel-tui up NAME` starts it)")
     elif statuses and all(s.state in (TunnelState.DOWN, TunnelState.FAILED) for s in statuses):
         lines.append("")
         lines.append("no tunnels are up")

@@ -14,6 +14,7 @@ import shlex
 from datetime import UTC, datetime
 from urllib.parse import quote
 
+from tunnel_tui.core.failure_kind import FAILURE_KINDS, failed_word
 from tunnel_tui.core.status import TunnelState, TunnelStatus
 
 # -- bytes ---------------------------------------------------------------------------
@@ -73,6 +74,16 @@ def duration_words(seconds: float) -> str:
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
+def age_words(created: datetime, now: datetime | None = None) -> str:
+    """How old a key is: "today", "yesterday", "41 days ago" (never "0 days ago")."""
+    days = max(((now or datetime.now(UTC)) - created).days, 0)
+    if days == 0:
+        return "today"
+    if days == 1:
+        return "yesterday"
+    return f"{days} days ago"
+
+
 def since(status: TunnelStatus, now: datetime | None = None) -> float | None:
     """Seconds in the current state, or None when the status has no start time."""
     if status.since is None:
@@ -106,20 +117,19 @@ def state_symbol(state: TunnelState | str) -> str:
     return STATE_SYMBOLS.get(str(state), "◌")
 
 
-def short_reason(error: str | None, limit: int = 14) -> str:
-    """A few words of an error for a state cell; details show all of it."""
-    if not error:
-        return ""
-    text = error.split(":")[0].strip()
-    return ellipsize(text, limit)
-
-
 def state_word(status: TunnelStatus) -> str:
-    """"up", "reconnecting", "failed: auth" (a failure names its first words)."""
-    word = str(status.state)
-    if status.state is TunnelState.FAILED and status.last_error:
-        word = f"failed: {short_reason(status.last_error)}"
-    return word
+    """"up", "reconnecting", "failed: auth" (a failure names its kind in a word or two:
+    auth, dns, host key, refused, timeout; details show the whole error)."""
+    if status.state is TunnelState.FAILED:
+        return failed_word(status.last_error)
+    return str(status.state)
+
+
+def state_label_width() -> int:
+    """The widest `state_label` of any state (state cells are this wide)."""
+    words = [str(state) for state in TunnelState if state is not TunnelState.FAILED]
+    words += [f"failed: {kind}" for kind in FAILURE_KINDS]
+    return 2 + max(len(word) for word in words)
 
 
 def state_label(status: TunnelStatus) -> str:

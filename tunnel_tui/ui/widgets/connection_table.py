@@ -16,6 +16,7 @@ from textual.geometry import Size
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, CellKey, RowDoesNotExist, RowKey
 
+from tunnel_tui.core.formatting import state_label_width
 from tunnel_tui.core.model import Connection
 from tunnel_tui.core.status import TunnelState, TunnelStatus
 from tunnel_tui.ui import display
@@ -28,13 +29,14 @@ class ColumnSpec:
     width: int
 
 
+STATE_WIDTH = state_label_width()  # "✕ failed: host key"
 SHORT_KINDS = {"postgresql": "pg", "clickhouse": "ch", "vertica": "vt"}
 
 
 def layout_for(width: int) -> list[ColumnSpec]:
     """Columns for a table whose content area is `width` cells wide."""
     usable = width - 1  # the vertical scrollbar, when there are many rows
-    name, state, local = (16, 16, 15) if width >= 96 else (14, 15, 15)
+    name, state, local = (16, STATE_WIDTH, 15) if width >= 96 else (14, STATE_WIDTH, 15)
     columns = [ColumnSpec("name", "NAME", name), ColumnSpec("state", "STATE", state)]
     extra: list[ColumnSpec] = [ColumnSpec("local", "LOCAL", local)]
     if width >= 96:
@@ -188,7 +190,7 @@ class ConnectionTable(DataTable[object]):
         if key == "name":
             return display.ellipsize(name, column.width)
         if key == "target":
-            if column.width >= 36:
+            if column.width >= 34:
                 kind = f"{conn.database.kind.value:<10}"
             else:
                 kind = SHORT_KINDS.get(conn.database.kind.value, conn.database.kind.value)

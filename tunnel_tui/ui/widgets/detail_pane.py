@@ -7,12 +7,17 @@ from datetime import UTC, datetime
 from textual.content import Content
 from textual.widgets import Static
 
+from tunnel_tui.core import formatting
 from tunnel_tui.core.status import TunnelStatus
 from tunnel_tui.ui import display
 from tunnel_tui.ui.services import ConnectionDetail
 
 
-def describe(detail: ConnectionDetail, status: TunnelStatus | None, now: datetime) -> Content:
+def describe(
+    detail: ConnectionDetail, status: TunnelStatus | None, now: datetime, width: int = 0
+) -> Content:
+    """The facts, one line each (cut to `width` if given), then the whole last error and
+    its hint, which wrap: a failure's reason is never cut."""
     conn = detail.connection
     db = conn.database
     port = (status.local_port if status else None) or conn.local_port
@@ -35,27 +40,28 @@ def describe(detail: ConnectionDetail, status: TunnelStatus | None, now: datetim
     )
     if detail.key is not None:
         key = detail.key
-        age = max((now - key.created).days, 0)
         shared = len(detail.key_users)
         shared_text = f"shared by {shared} connections" if shared > 1 else "used by this connection"
         lines.append(
             Content.from_markup(
-                "[$text-muted]key[/]      $type $fp \"$name\" · $shared · created $age days ago",
+                "[$text-muted]key[/]      $type $fp \"$name\" · $shared · created $age",
                 type=key.type.value,
                 fp=display.ellipsize(key.fingerprint, 24),
                 name=key.name,
                 shared=shared_text,
-                age=str(age),
+                age=formatting.age_words(key.created, now),
             )
         )
     else:
         lines.append(Content.from_markup("[$text-muted]key[/]      $id (missing)", id=conn.key_id))
+    if width > 0:
+        lines = [line.truncate(width, ellipsis=True) for line in lines]
     if status is not None and status.last_error:
         lines.append(
             Content.from_markup("[$error]last[/]     $err", err=status.last_error)
         )
         if status.hint:
-            lines.append(Content.from_markup("         [$accent]→ $hint[/]", hint=status.hint))
+            lines.append(Content.from_markup("[$accent]→ $hint[/]", hint=status.hint))
     elif status is not None and status.reconnects:
         lines.append(
             Content.from_markup(
@@ -75,4 +81,6 @@ class DetailPane(Static):
             self.border_title = ""
             return
         self.border_title = detail.connection.name
-        self.update(describe(detail, status, now or datetime.now(UTC)))
+        width = self.content_size.width or max(self.app.size.width - 4, 0)
+        self.set_class(bool(status is not None and status.last_error), "-error")
+        self.update(describe(detail, status, now or datetime.now(UTC), width))
