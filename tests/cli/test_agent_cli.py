@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -80,13 +81,14 @@ def test_table_fits_80_columns_and_explains_failures() -> None:
     assert lines[0].split() == ["NAME", "STATE", "LOCAL", "IN/OUT", "UP", "ERROR"]
     assert lines[1].startswith("analytics-pro… ") and "127.0.0.1:54321" in lines[1]
     assert "5.3 MB/12 kB" in lines[1] and "3h07m" in lines[1]
-    assert "failed" in lines[2] and "ssh-auth on" in lines[2]
+    assert "failed: auth" in lines[2] and "ssh-auth" in lines[2]
     # The full error and its hint follow the table, wrapped, nothing cut.
     rest = "\n".join(lines[4:])
     assert "staging: ssh-auth on tunnel@bastion.example.com:22" in rest
     assert "hint: add this public key" in rest and "tunnel-tui key show staging" in rest
     assert "no tunnels are up" not in table
-    assert "no tunnels are up" in render_table(rows[2:], running=False, now=NOW)
+    stopped = render_table(rows[2:], running=False, now=NOW)
+    assert "no agent running" in stopped and "no tunnels are up" in stopped
     assert "no tunnels are up" in render_table(rows[1:], running=True, now=NOW)
 
 
@@ -306,7 +308,7 @@ def test_unknown_name_reads_the_same_in_every_command(isolated_env: Any) -> None
     for args in (("up", "nope"), ("down", "nope"), ("status", "nope"), ("show", "nope")):
         out = cli(*args)
         assert out.returncode == 2, args
-        assert out.stderr == "error: no connection named 'nope'\nhint: see: tunnel-tui list\n"
+        assert out.stderr == "error: no connection named 'nope'\nhint: see tunnel-tui list\n"
 
 
 def test_failure_hint_keeps_a_public_key_copy_pasteable() -> None:
@@ -324,7 +326,7 @@ def test_failure_hint_keeps_a_public_key_copy_pasteable() -> None:
         f"ssh-ed25519 {blob} tunnel-tui:e2",
     )
     lines = render_table([failed], running=True, now=NOW).splitlines()
-    assert lines[1].split()[:4] == ["e2", "failed", "-", "-"]  # no traffic ever: no 0B/0B
+    assert lines[1].split()[:5] == ["e2", "failed:", "auth", "-", "-"]  # no traffic: no 0B/0B
     assert any(blob in line for line in lines)  # never cut in the middle
     assert any("tunnel-tui:e2" in line for line in lines)
     assert all(len(line) <= 80 for line in lines)
@@ -340,3 +342,116 @@ def test_vault_status_json_has_the_same_keys_with_or_without_agent(isolated_env:
     finally:
         agent.stop()
     assert set(state) == {"exists", "unlocked", "idle_timeout"} and state["unlocked"] is False
+
+
+class ChunkReader:
+    """Refreshes of `status --watch` (table form), split on its header line."""
+
+    HEADER = "tunnel-tui status · "
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.lines = LineReader(proc).lines
+
+    def refreshes(self, count: int, timeout: float = 15.0) -> list[str]:
+        deadline = time.monotonic() + timeout
+        chunks: list[list[str]] = []
+        while len(chunks) <= count:  # the (count+1)-th header ends the count-th refresh
+            left = deadline - time.monotonic()
+            assert left > 0, f"status --watch printed {len(chunks)} refreshes, not {count}"
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                raise AssertionError("status --watch stopped printing") from None
+            if line.startswith(self.HEADER):
+                chunks.append([])
+            if chunks:
+                chunks[-1].append(line.rstrip("\n"))
+        return ["\n".join(chunk) for chunk in chunks[:count]]
+
+
+def _watch(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tunnel_tui", "status", "--watch", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            assert proc.wait(10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+
+
+def test_watch_json_without_agent_is_status_json_every_second(secret_service: Any) -> None:
+    Catalog().add("pg", "postgresql://app@127.0.0.1:5432/app",
+                  f"ssh://tunnel@127.0.0.1:{_closed_port()}", key=GenerateKey())
+    once = json.loads(cli("status", "--json").stdout)
+    assert [(s["name"], s["state"]) for s in once] == [("pg", "down")]
+    proc = _watch("--json")
+    lines = LineReader(proc)
+    try:
+        started = time.monotonic()
+        assert lines.json() == once
+        assert lines.json() == once
+        assert lines.json() == once
+        # Three arrays: at least two one-second pauses between them, not a busy loop.
+        assert time.monotonic() - started >= 1.8
+    finally:
+        _stop(proc)
+
+
+def test_watch_table_has_a_header_and_says_no_agent(secret_service: Any) -> None:
+    Catalog().add("pg", "postgresql://app@127.0.0.1:5432/app",
+                  f"ssh://tunnel@127.0.0.1:{_closed_port()}", key=GenerateKey())
+    proc = _watch()
+    try:
+        first, second = ChunkReader(proc).refreshes(2)
+        for refresh in (first, second):
+            assert "Ctrl-C to stop" in refresh.splitlines()[0]
+            assert "no agent running" in refresh
+            assert re.search(r"^pg\s+down\b", refresh, re.M), refresh
+        stamp = re.compile(r"\d\d:\d\d:\d\d")
+        assert stamp.search(first) and stamp.search(second)
+        assert stamp.search(first).group(0) != stamp.search(second).group(0)  # type: ignore[union-attr]
+    finally:
+        _stop(proc)
+
+
+def test_watch_uptime_advances(secret_service: Any, sshd: Any, add_tunnel_connection: Any,
+                               agent_process: AgentProcess) -> None:
+    from tunnel_tui.core.known_hosts import KnownHosts
+
+    add_tunnel_connection("held", bastion=sshd)
+    KnownHosts().add(sshd.host, sshd.port, sshd.host_public_key)
+    up = cli("up", "held", "--timeout", "30")
+    assert up.returncode == 0, up.stderr
+    proc = _watch("held")
+    try:
+        refreshes = ChunkReader(proc).refreshes(3)
+        uptimes = []
+        for refresh in refreshes:
+            row = next(line for line in refresh.splitlines() if line.startswith("held "))
+            assert " up " in row, refresh
+            uptimes.append(int(re.search(r"\b(\d+)s\b", row).group(1)))  # type: ignore[union-attr]
+        assert uptimes == sorted(uptimes) and uptimes[-1] > uptimes[0], uptimes
+    finally:
+        _stop(proc)
+
+
+def test_click_usage_errors_read_like_ours(isolated_env: Any) -> None:
+    result = cli("status", "--bogus")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: no such option '--bogus'",
+        "hint: see tunnel-tui status --help",
+    ]
+    unknown = cli("frobnicate")
+    assert unknown.returncode == 2
+    assert unknown.stderr.splitlines()[0] == "error: no such command 'frobnicate'"

@@ -87,7 +87,11 @@ def down(name: str, as_json: bool) -> None:
 @click.command()
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="An array of status objects.")
-@click.option("--watch", is_flag=True, help="Keep refreshing until Ctrl-C.")
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Refresh every second until Ctrl-C (with --json: the array, once a second).",
+)
 def status(name: str | None, as_json: bool, watch: bool) -> None:
     """Show tunnel states (all connections, or NAME). Needs no keyring, no D-Bus:
     works from an SSH login too.
@@ -114,26 +118,21 @@ def _statuses(name: str | None) -> tuple[list[TunnelStatus], bool]:
     return statuses_now(_home(), name)
 
 
+WATCH_SECONDS = 1.0
+
+
 def _watch(name: str | None, as_json: bool) -> None:
+    """Print the statuses again every second until Ctrl-C: the same array as
+    `status --json` (one line each), or the table under a header with the time."""
     import time
 
-    current: dict[str, TunnelStatus] = {}
+    next_at = time.monotonic()
     try:
         while True:
             statuses, running = _statuses(name)
-            current = {s.name: s for s in statuses}
-            _redraw(current, running, as_json)
-            if not running:
-                time.sleep(1.0)  # wait for an agent to appear; Ctrl-C ends
-                continue
-            try:
-                for event in AgentClient(_home()).events():
-                    if name is not None and event.name != name:
-                        continue
-                    current[event.name] = event
-                    _redraw(current, True, as_json)
-            except AgentNotRunning:
-                pass
+            _redraw({s.name: s for s in statuses}, running, as_json)
+            next_at += WATCH_SECONDS
+            time.sleep(max(0.0, next_at - time.monotonic()))  # a CLI loop, not async code
     except KeyboardInterrupt:
         return
 
@@ -142,9 +141,16 @@ def _redraw(current: dict[str, TunnelStatus], running: bool, as_json: bool) -> N
     if as_json:
         click.echo(json.dumps([s.to_json() for s in current.values()]))
         return
+    from datetime import datetime
+
     if sys.stdout.isatty():
         click.echo("\x1b[H\x1b[2J", nl=False)
+    now = datetime.now().astimezone()
+    click.echo(f"tunnel-tui status · {now:%Y-%m-%d %H:%M:%S} · every 1 s · Ctrl-C to stop")
+    click.echo("")
     click.echo(render_table(list(current.values()), running=running))
+    if not sys.stdout.isatty():
+        click.echo("")
 
 
 # -- the agent itself -----------------------------------------------------------------
