@@ -118,9 +118,16 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(130)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        # click's own usage errors read like ours: one line, then what to do.
+        command = exc.ctx.command_path if exc.ctx is not None else "tunnel-tui"
+        message = exc.format_message().rstrip(".")
+        click.echo(f"error: {message[:1].lower()}{message[1:]}", err=True)
+        click.echo(f"hint: see {command} --help", err=True)
+        sys.exit(2)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
     except TunnelTuiError as exc:
         click.echo(exc.render(), err=True)
         sys.exit(exc.exit_code)

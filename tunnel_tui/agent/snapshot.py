@@ -37,7 +37,7 @@ def load_connections(home: Path | None = None) -> dict[str, Connection]:
 
 def unknown(name: str) -> NotFoundError:
     return NotFoundError(
-        f"no connection named {name!r}", hint="see: tunnel-tui list"
+        f"no connection named {name!r}", hint="see tunnel-tui list"
     )
 
 

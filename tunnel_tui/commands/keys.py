@@ -62,7 +62,7 @@ def show_key(name: str | None, key_name: str | None, restricted: bool) -> None:
                 raise NotFoundError(
                     f"no connection or key named {name!r}",
                     field="name",
-                    hint="see: tunnel-tui list, tunnel-tui key list",
+                    hint="see tunnel-tui list and tunnel-tui key list",
                 ) from None
     click.echo(_authorized_line(catalog, k, restricted))
 

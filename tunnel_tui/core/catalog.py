@@ -496,7 +496,7 @@ def _get(cfg: Config, name: str) -> Connection:
         return cfg.connections[name]
     except KeyError:
         raise NotFoundError(
-            f"no connection named {name!r}", field="name", hint="see: tunnel-tui list"
+            f"no connection named {name!r}", field="name", hint="see tunnel-tui list"
         ) from None
 
 
@@ -507,7 +507,7 @@ def _key(cfg: Config, key_id_or_name: str) -> Key:
         if key.name == key_id_or_name:
             return key
     raise NotFoundError(
-        f"no key with id or name {key_id_or_name!r}", field="key", hint="see: tunnel-tui key list"
+        f"no key with id or name {key_id_or_name!r}", field="key", hint="see tunnel-tui key list"
     )
 
 
