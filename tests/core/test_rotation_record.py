@@ -40,7 +40,7 @@ def test_steps_run_in_order_until_done() -> None:
         step = record.next_step
         seen.append(step)
         record = record.advance(STAGE_AFTER[step], now=T0, new_key_id="k-new")
-    assert ["generate", *seen] == list(ROTATION_STEPS)
+    assert ["check", "generate", *seen] == list(ROTATION_STEPS)
     assert record.finished
     assert [h.split("@")[0] for h in record.history] == [s.value for s in Stage]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from tests.fixtures.engine import MemoryKnownHosts
 from tunnel_tui.core.catalog import Catalog
 from tunnel_tui.core.steps import StepStatus
-from tunnel_tui.engine.rotation import rotate
+from tunnel_tui.rotation import rotate
 
 
 async def main(name: str, known_hosts_file: Path) -> int:
@@ -26,15 +26,10 @@ async def main(name: str, known_hosts_file: Path) -> int:
         host, port, key_type, blob = line.split()
         known_hosts.add(host, int(port), f"{key_type} {blob}")
     ok = True
-    async for row in rotate(Catalog(), name, known_hosts=known_hosts, agent=_NoAgent()):
+    async for row in rotate(Catalog(), name, known_hosts=known_hosts):
         print(json.dumps(row.to_json()), flush=True)
         ok = ok and row.status is not StepStatus.FAIL
     return 0 if ok else 1
-
-
-class _NoAgent:
-    def switch_key(self, old_key_id: str, new_key_id: str) -> list[str]:
-        return []
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def test_json_lines_then_human_steps(
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert [(r["step"], r["status"]) for r in rows] == [(s, "ok") for s in ROTATION_STEPS]
     assert all(set(r) == {"step", "status", "elapsed_ms", "detail", "hint"} for r in rows)
-    assert "agent not running" in rows[4]["detail"]
+    assert "agent not running" in rows[ROTATION_STEPS.index("switch")]["detail"]
     assert not openssh_login_works(server, old_identity)
 
     # Rotating again is a fresh rotation, printed as a step list with times.
@@ -68,23 +68,61 @@ def test_bad_input_exits_2_and_changes_nothing(world: RotationWorld, sshd_factor
     assert world.catalog.load() == before
 
 
+def test_unreachable_bastion_stops_at_check_with_nothing_written(
+    world: RotationWorld, sshd_factory: Any
+) -> None:
+    server = sshd_factory(strict_modes=True)
+    old = world.add("prod", server)
+    server.stop()
+    before = world.catalog.load()
+    failed = _cli("rotate-key", "prod", "--json")
+    assert failed.returncode == 1
+    rows = [json.loads(line) for line in failed.stdout.splitlines()]
+    assert [(r["step"], r["status"]) for r in rows] == [("check", "fail")]
+    assert "nothing was changed" in rows[0]["detail"] and rows[0]["hint"]
+    assert world.catalog.load() == before
+    assert [k.id for k in world.catalog.keys()] == [old.id]
+
+
+def test_bastion_that_does_not_resolve_stops_at_check(world: RotationWorld) -> None:
+    world.catalog.add("far", "postgresql://app@10.0.0.5:5432/appdb", "ssh://tt@bastion.invalid:22")
+    before = world.catalog.load()
+    failed = _cli("rotate-key", "far")
+    assert failed.returncode == 1
+    first, *rest = failed.stdout.splitlines()
+    assert first.split()[:2] == ["FAIL", "check"]
+    assert "bastion.invalid" in failed.stdout and "resolve" in failed.stdout
+    assert not any(line.split()[:1] == ["ok"] for line in rest)
+    assert world.catalog.load() == before  # no record, no new key
+
+
 def test_failure_exits_1_and_rerun_resumes(world: RotationWorld, sshd_factory: Any) -> None:
     server = sshd_factory(strict_modes=True)
     world.add("prod", server)
+    crashed = subprocess.run(
+        [sys.executable, "-m", "tunnel_tui", "rotate-key", "prod"],
+        env={**os.environ, "TUNNEL_TUI_TEST_CRASH_AFTER": "stored"},
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert crashed.returncode == 137
     server.stop()
     failed = _cli("rotate-key", "prod", "--json")
     assert failed.returncode == 1
     rows = [json.loads(line) for line in failed.stdout.splitlines()]
-    assert rows[-1]["step"] == "install" and rows[-1]["status"] == "fail"
+    assert [(r["step"], r["status"]) for r in rows] == [("check", "fail")]
     assert rows[-1]["hint"]
-    assert world.catalog.rotations()  # recorded, to resume
+    assert world.catalog.rotations()  # still recorded, to resume
 
     server.start()
     resumed = _cli("rotate-key", "prod", "--json")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     rows = [json.loads(line) for line in resumed.stdout.splitlines()]
-    assert "resuming" in rows[0]["detail"]
+    assert "resuming" in rows[1]["detail"]
     assert [r["step"] for r in rows] == [
+        "check",
         "generate",
         "install",
         "verify",

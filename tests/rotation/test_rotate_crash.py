@@ -2,7 +2,7 @@
 with exactly one working key and a valid authorized_keys, never with zero working keys.
 
 The kill uses the documented test hook TUNNEL_TUI_TEST_CRASH_AFTER=<stage>
-(engine.rotation): the process `os._exit(137)`s right after saving that stage, which is
+(tunnel_tui.rotation.context): the process `os._exit(137)`s right after saving that stage, which is
 what a SIGKILL at that moment leaves behind.
 """
 
@@ -23,7 +23,7 @@ from tests.rotation.helpers import openssh_login_works, write_identity
 from tunnel_tui.core import keys
 from tunnel_tui.core.authorized_keys_file import find_keys, invalid_lines, split_lines
 from tunnel_tui.core.rotation_record import Stage
-from tunnel_tui.engine.rotation import CRASH_HOOK_ENV
+from tunnel_tui.rotation import CRASH_HOOK_ENV
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -107,7 +107,8 @@ def test_kill_after_each_step_then_rerun(
         else:
             assert code == 0, rows
             assert [r["status"] for r in rows] == ["ok"] * len(rows)
-            assert "resuming" in rows[0]["detail"]
+            assert rows[0]["step"] == "check"
+            assert "resuming" in rows[1]["detail"]
 
     final_id = world.catalog.get("prod").key_id
     new_identity = write_identity(tmp_path, world.catalog.private_key(final_id).reveal(), "final")

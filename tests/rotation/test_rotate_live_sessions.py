@@ -13,10 +13,13 @@ import pytest
 from tests.fixtures.engine import FAST
 from tests.rotation.conftest import RotationWorld
 from tests.rotation.helpers import openssh_login_works, write_identity
+from tunnel_tui.actions import rotate as rotate_action
+from tunnel_tui.actions.session import Session
 from tunnel_tui.core.rotation_record import ROTATION_STEPS
+from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.steps import StepStatus
 from tunnel_tui.engine import TunnelEngine
-from tunnel_tui.engine.rotation import rotate
+from tunnel_tui.rotation import rotate
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -80,9 +83,8 @@ async def test_session_survives_rotation_with_engine(
     old_identity = write_identity(tmp_path, world.catalog.private_key(old.id).reveal(), "old")
     engine = TunnelEngine(world.known_hosts, FAST)
 
-    class EngineAgent:  # what the agent does on switch-key, in this process
-        async def switch_key(self, old_id: str, new_id: str) -> list[str]:
-            return await engine.switch_key(old_id, new_id, world.catalog.private_key(new_id))
+    async def switch(old_id: str, new_id: str, new_private_key: Secret) -> list[str]:
+        return await engine.switch_key(old_id, new_id, new_private_key)  # as the agent does
 
     try:
         status = await engine.start(
@@ -93,12 +95,12 @@ async def test_session_survives_rotation_with_engine(
             rows = [
                 r
                 async for r in rotate(
-                    world.catalog, "prod", known_hosts=world.known_hosts, agent=EngineAgent()
+                    world.catalog, "prod", known_hosts=world.known_hosts, switch=switch
                 )
             ]
         assert not busy.errors and busy.queries > 0
         assert [(r.step, r.status) for r in rows] == [(s, StepStatus.OK) for s in ROTATION_STEPS]
-        assert "live tunnels moved: prod" in rows[4].detail
+        assert "live tunnels moved: prod" in rows[ROTATION_STEPS.index("switch")].detail
         # The same database session (same backend, its temp table) still works...
         assert await session.fetchval("SELECT pg_backend_pid()") == backend
         assert await session.fetchval("SELECT count(*) FROM kept") == 1
@@ -122,11 +124,17 @@ async def test_session_survives_rotation_with_agent(
     status = await asyncio.to_thread(agent_process.client().up, "prod")
     session, backend = await _open_session(status.local_port, postgres)
     async with _Busy(session) as busy:
-        # agent=None: rotate() finds the agent of this home and tells it to switch.
-        rows = [r async for r in rotate(world.catalog, "prod", known_hosts=world.known_hosts)]
+        # The action wires the agent of this home in: it tells it to switch.
+        caller = Session(world.home)
+        rows = [
+            r
+            async for r in rotate_action.rotate(
+                caller, "prod", known_hosts=world.known_hosts, catalog=world.catalog
+            )
+        ]
     assert not busy.errors and busy.queries > 0
     assert [(r.step, r.status) for r in rows] == [(s, StepStatus.OK) for s in ROTATION_STEPS]
-    assert "live tunnels moved: prod" in rows[4].detail
+    assert "live tunnels moved: prod" in rows[ROTATION_STEPS.index("switch")].detail
     assert await session.fetchval("SELECT pg_backend_pid()") == backend
     assert not openssh_login_works(server, old_identity)
     fresh = await _pg(status.local_port, postgres)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tunnel_tui.core.model import Connection, Database, DbKind, SshEndpoint
-from tunnel_tui.engine.rotation import rotation_targets
+from tunnel_tui.rotation import rotation_targets
 
 DB = Database(DbKind.POSTGRESQL, "db", 5432)
 JUMP = SshEndpoint("jump", "ops", 22)

@@ -12,10 +12,15 @@ import asyncio
 import json
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
 
 from tunnel_tui.core.steps import StepResult, StepStatus
+
+if TYPE_CHECKING:
+    from tunnel_tui.actions.session import Session
+    from tunnel_tui.core.catalog import Catalog
 
 _MARK = {
     StepStatus.OK: "ok",
@@ -34,6 +39,14 @@ def _human(row: StepResult) -> str:
     return text
 
 
+def _session() -> tuple[Session, Catalog]:
+    """The CLI's session, and its catalog (which also reaches a vault the agent holds)."""
+    from tunnel_tui.actions.session import Session
+    from tunnel_tui.commands.connections import open_catalog
+
+    return Session(), open_catalog()
+
+
 async def _run(
     name: str,
     *,
@@ -43,19 +56,19 @@ async def _run(
     wait_seconds: float,
     poll_interval: float,
 ) -> bool:
-    from tunnel_tui.commands.connections import open_catalog
-    from tunnel_tui.engine.rotation import rotate
+    from tunnel_tui.actions import rotate
 
-    catalog = open_catalog()
+    session, catalog = _session()
     ok = True
     last_progress = 0.0
-    async for row in rotate(
-        catalog,
+    async for row in rotate.rotate(
+        session,
         name,
         manual=manual,
         key_type=key_type,
         wait_seconds=wait_seconds,
         poll_interval=poll_interval,
+        catalog=catalog,
     ):
         if row.status is StepStatus.FAIL:
             ok = False
@@ -117,17 +130,20 @@ def rotate_key(
     """Rotate the key of connection NAME (and of every connection sharing it).
 
     \b
-    Steps: generate, store (keyring), install (SFTP, else exec, else shows the key and
-    waits), verify (fresh login with only the new key), switch (connections and live
-    tunnels move to the new key), remove-old (the old line, matched by key, options of
-    other lines untouched), cleanup (old private key deleted when unused).
+    Steps: check (bastions reachable, current key accepted; nothing written before),
+    generate, store (keyring), install (SFTP, else exec, else shows the key and
+    waits: a restricted key goes --manual), verify (fresh login with only the new
+    key), switch (connections and live tunnels move to the new key), remove-old
+    (the old line, matched by key, options of other lines untouched; a restricted
+    key: asks you to remove it and waits until the old key is rejected), cleanup
+    (old private key deleted when unused).
     Interrupted? Run the same command again: it resumes from the recorded step.
     """
     if rollback:
-        from tunnel_tui.commands.connections import open_catalog
-        from tunnel_tui.engine.rotation import roll_back
+        from tunnel_tui.actions import rotate
 
-        done = asyncio.run(roll_back(open_catalog(), name))
+        session, catalog = _session()
+        done = asyncio.run(rotate.roll_back(session, name, catalog=catalog))
         if as_json:
             click.echo(json.dumps({"rolled_back": True, "detail": done}))
         else:

@@ -20,8 +20,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-# The step ids of the rotation's StepResult stream (the rows of the CLI/TUI log).
+# The step ids of the rotation's StepResult stream (the rows of the CLI/TUI log). `check`
+# writes nothing, so no stage follows it.
 ROTATION_STEPS: tuple[str, ...] = (
+    "check",
     "generate",
     "store",
     "install",

@@ -343,15 +343,15 @@ class RealServices:
 
 
     def rotation_available(self) -> bool:
-        return _module_exists("tunnel_tui.engine.rotation")
+        return _module_exists("tunnel_tui.rotation")
 
     async def rotate(self, name: str) -> AsyncIterator[StepResult]:
         import asyncio
 
-        if not self.rotation_available():
-            raise NotAvailableError("Key rotation is not available in this build yet")
-        from tunnel_tui.engine import rotation
+        from tunnel_tui.actions import rotate
+        from tunnel_tui.actions.session import Session
 
+        session = Session(self.home, vault_passphrase=self._vault_passphrase)
         cat = await asyncio.to_thread(self._cat)
-        async for step in rotation.rotate(cat, name, home=self.home):
+        async for step in rotate.rotate(session, name, catalog=cat):
             yield step

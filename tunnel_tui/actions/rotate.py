@@ -1,0 +1,187 @@
+"""Key rotation, the one action the CLI (`rotate-key`) and the TUI (rotation screen) call:
+start or resume, roll back, and what an unfinished rotation looks like.
+
+The steps live in `tunnel_tui.rotation`; this module gives them the caller's catalog
+(secrets resolved in the caller's session), the caller's known_hosts and the callback
+that moves live tunnels: the agent's switch-key request, carrying the new private key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tunnel_tui import rotation
+from tunnel_tui.core.errors import NotFoundError, UsageError
+from tunnel_tui.core.rotation_record import STAGE_AFTER
+from tunnel_tui.core.secret import Secret
+from tunnel_tui.core.steps import StepResult
+from tunnel_tui.rotation import CatalogLike, SwitchKey
+
+if TYPE_CHECKING:
+    from tunnel_tui.actions.session import Session
+    from tunnel_tui.engine.ssh import KnownHostsLike
+
+
+@dataclass(frozen=True)
+class StoppedRotation:
+    """An unfinished rotation of a connection's key: resume it, or roll it back."""
+
+    connection: str  # the connection it was asked for
+    old_key: str  # key names (the old one may be gone after cleanup's delete)
+    new_key: str
+    last_step: str  # the last step that completed: generate, store, install, ...
+    next_step: str  # the step resume runs first (after check)
+    started: datetime  # UTC
+    updated: datetime  # UTC
+    connections: tuple[str, ...]  # every connection the rotation touches
+    can_roll_back: bool  # only before the switch; after it, resume finishes it
+
+    @property
+    def summary(self) -> str:
+        """'stopped after install (next: verify)': one line for a list or a dialog."""
+        return f"stopped after {self.last_step} (next: {self.next_step})"
+
+
+def agent_switch(home: Path | None) -> SwitchKey:
+    """The SwitchKey callback that asks this home's agent to move its live tunnels to
+    the new key, sending the key with the request. None back: no agent is running."""
+
+    async def switch(old_key_id: str, new_key_id: str, new_private_key: Secret) -> list[str] | None:
+        from tunnel_tui.agent.client import AgentNotRunning, AsyncAgentClient
+
+        del new_private_key  # a1-secrets: switch_key carries it once that lands
+        try:
+            return await AsyncAgentClient(home).switch_key(old_key_id, new_key_id)
+        except AgentNotRunning:
+            return None
+
+    return switch
+
+
+def _catalog(session: Session, catalog: CatalogLike | None) -> CatalogLike:
+    return catalog if catalog is not None else session.catalog()
+
+
+def _known_hosts(session: Session, known_hosts: KnownHostsLike | None) -> KnownHostsLike:
+    if known_hosts is not None:
+        return known_hosts
+    from tunnel_tui.core.known_hosts import KnownHosts
+    from tunnel_tui.core.paths import known_hosts_path
+
+    return KnownHosts(known_hosts_path(session.home))
+
+
+async def rotate(
+    session: Session,
+    name: str,
+    *,
+    manual: bool = False,
+    key_type: str | None = None,
+    wait_seconds: float = 3600,
+    poll_interval: float = 5.0,
+    known_hosts: KnownHostsLike | None = None,
+    switch: SwitchKey | None = None,
+    catalog: CatalogLike | None = None,
+) -> AsyncIterator[StepResult]:
+    """Rotate the key of connection `name` (and of every connection sharing it), or
+    resume its stopped rotation: one StepResult per step (rotation.rotate).
+
+    `switch`: default `agent_switch(session.home)`; `catalog`: default
+    `session.catalog()` (the CLI passes its own, which also reaches a vault the agent
+    holds). Bad input (unknown name, bad key type, a key that cannot be rotated) raises
+    UsageError/NotFoundError before anything is written.
+    """
+    rows = rotation.rotate(
+        _catalog(session, catalog),
+        name,
+        switch=switch or agent_switch(session.home),
+        manual=manual,
+        key_type=key_type,
+        wait_seconds=wait_seconds,
+        poll_interval=poll_interval,
+        known_hosts=_known_hosts(session, known_hosts),
+        home=session.home,
+    )
+    async for row in rows:
+        yield row
+
+
+def stopped_rotation(
+    session: Session, name: str, *, catalog: CatalogLike | None = None
+) -> StoppedRotation | None:
+    """The stopped (unfinished) rotation of `name`'s key, or None."""
+    cat = _catalog(session, catalog)
+    record = rotation.stopped_rotation(cat, name, home=session.home)
+    if record is None or record.next_step is None:
+        return None
+
+    def key_name(key_id: str) -> str:
+        try:
+            return cat.key(key_id).name if key_id else ""
+        except NotFoundError:
+            return key_id
+
+    return StoppedRotation(
+        connection=name,
+        old_key=key_name(record.old_key_id),
+        new_key=record.new_key_name,
+        last_step=_STEP_OF_STAGE[record.stage.value],
+        next_step=record.next_step,
+        started=record.started,
+        updated=record.updated,
+        connections=record.connections,
+        can_roll_back=record.can_roll_back,
+    )
+
+
+# The step that completes each recorded stage.
+_STEP_OF_STAGE = {stage.value: step for step, stage in STAGE_AFTER.items()}
+
+
+async def resume(
+    session: Session,
+    name: str,
+    *,
+    wait_seconds: float = 3600,
+    poll_interval: float = 5.0,
+    known_hosts: KnownHostsLike | None = None,
+    switch: SwitchKey | None = None,
+    catalog: CatalogLike | None = None,
+) -> AsyncIterator[StepResult]:
+    """Resume the stopped rotation of `name`'s key; UsageError if there is none."""
+    if stopped_rotation(session, name, catalog=catalog) is None:
+        raise UsageError(
+            f"no unfinished rotation for {name}", hint=f"tunnel-tui rotate-key {name} starts one"
+        )
+    rows = rotate(
+        session,
+        name,
+        wait_seconds=wait_seconds,
+        poll_interval=poll_interval,
+        known_hosts=known_hosts,
+        switch=switch,
+        catalog=catalog,
+    )
+    async for row in rows:
+        yield row
+
+
+async def roll_back(
+    session: Session,
+    name: str,
+    *,
+    known_hosts: KnownHostsLike | None = None,
+    catalog: CatalogLike | None = None,
+) -> str:
+    """Undo the stopped rotation of `name`'s key (only before its switch step): the new
+    line off the bastions, the new key deleted, the record dropped. What was done."""
+    return await rotation.roll_back(
+        _catalog(session, catalog),
+        name,
+        known_hosts=_known_hosts(session, known_hosts),
+        home=session.home,
+    )

@@ -1,0 +1,45 @@
+"""Step `check`: before anything is written, every server is reachable and accepts the
+key in use. A bastion that does not resolve, refuses or rejects the key stops here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from tunnel_tui.core.errors import TunnelTuiError
+from tunnel_tui.core.model import Key
+from tunnel_tui.core.steps import StepResult
+from tunnel_tui.rotation.context import Clock, Rotation, join
+
+
+def ensure_rotatable(key: Key) -> None:
+    """Refuse (UsageError, exit 2, nothing written) a key rotation cannot replace.
+
+    THE single place that decides it. A key held in the user's ssh-agent (DESIGN.md,
+    `--ssh-agent`) is not ours to replace: once Key records where it lives, refuse it
+    here with "the key of NAME lives in your ssh-agent: rotate it there, then
+    tunnel-tui edit NAME --ssh-agent" (exit 2). Every key kind we hold today can be
+    rotated, so nothing is refused yet.
+    """
+    del key  # f-sshagent: `if <key lives in the ssh-agent>: raise UsageError(...)`
+
+
+async def check(run: Rotation) -> AsyncIterator[StepResult]:
+    clock = Clock("check")
+    key_id = run.record.key_in_use() if run.record else run.catalog.get(run.conn_name).key_id
+    try:
+        secret = run.catalog.private_key(key_id)
+        targets = run.targets_of({key_id})
+        for display, target in targets.items():
+            if not await run.login_works(target, key_id, secret):
+                name = run.catalog.key(key_id).name
+                yield clock.fail(
+                    f"{display} rejects the key in use ({name}); nothing was changed",
+                    f"the current key must log in to install its successor: "
+                    f"run tunnel-tui validate {run.conn_name} and fix what it reports",
+                )
+                return
+    except TunnelTuiError as exc:
+        hint = exc.hint or f"run tunnel-tui validate {run.conn_name}"
+        yield clock.fail(f"{exc.message}; nothing was changed", hint)
+        return
+    yield clock.ok(f"{join(targets)} reachable, the key in use is accepted")

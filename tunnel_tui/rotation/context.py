@@ -1,0 +1,196 @@
+"""The state one rotation carries from step to step, and what every step needs:
+the record (saved after each change), SSH logins along a target's hops, the crash hook.
+
+Test hook (documented, used by tests/rotation): if the environment variable
+TUNNEL_TUI_TEST_CRASH_AFTER names a stage (generated, stored, installed, verified,
+switched, removed-remote, done), the process exits at once with status 137 right after
+recording that stage, as if SIGKILLed there. It never changes what is recorded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import asyncssh
+
+from tunnel_tui.core import config as config_mod
+from tunnel_tui.core import keys as keys_mod
+from tunnel_tui.core.model import Connection, Key
+from tunnel_tui.core.rotation_record import RotationRecord, Stage
+from tunnel_tui.core.secret import Secret
+from tunnel_tui.core.steps import StepResult, StepStatus
+from tunnel_tui.engine.errors import AuthRejected
+from tunnel_tui.engine.settings import EngineSettings
+from tunnel_tui.engine.ssh import KnownHostsLike, close_all, connect_hops
+from tunnel_tui.rotation.targets import Target, rotation_targets
+
+CRASH_HOOK_ENV = "TUNNEL_TUI_TEST_CRASH_AFTER"
+_SLOT = "rotating-key"  # key id given to the hops that use the key being rotated
+
+# How rotation reaches live tunnels (the agent, or an engine in this process): called at
+# the switch with (old key id, new key id, new private key); returns the connections
+# whose live tunnels moved to the new key, or None when nothing holds live tunnels (no
+# agent running). A TunnelTuiError or OSError it raises is reported, not fatal: the
+# tunnels then reconnect with the new key by themselves.
+SwitchKey = Callable[[str, str, Secret], Awaitable[list[str] | None]]
+
+
+class CatalogLike(Protocol):
+    """What rotation needs of core.catalog.Catalog."""
+
+    def get(self, name: str) -> Connection: ...
+
+    def connections(self) -> list[Connection]: ...
+
+    def keys(self) -> list[Key]: ...
+
+    def key(self, key_id_or_name: str) -> Key: ...
+
+    def users_of(self, key_id: str) -> list[str]: ...
+
+    def add_key_material(self, name: str, material: keys_mod.KeyMaterial) -> Key: ...
+
+    def private_key(self, key_id: str) -> Secret: ...
+
+    def replace_key(self, old_key_id: str, new_key_id: str) -> list[str]: ...
+
+    def delete_key(self, key_id_or_name: str) -> Key: ...
+
+    def restrict_targets(self, key_id: str) -> list[tuple[str, int]]: ...
+
+
+@dataclass(frozen=True)
+class Options:
+    """How the user asked to rotate."""
+
+    manual: bool = False  # never edit authorized_keys: show the line and wait
+    key_type: str | None = None  # ed25519|rsa; None: the old key's type
+    wait_seconds: float = 3600.0  # how long to wait for a person (manual add / removal)
+    poll_interval: float = 5.0  # how often to try while waiting
+    connect_timeout: float = 20.0
+
+
+@dataclass
+class Rotation:
+    """One rotate() call: its inputs and the record as it advances."""
+
+    catalog: CatalogLike
+    known_hosts: KnownHostsLike
+    home: Path | None
+    conn_name: str
+    options: Options
+    switch: SwitchKey | None
+    record: RotationRecord | None = None
+    # The new key's material between `generate` and `store` (never written elsewhere).
+    material: keys_mod.KeyMaterial | None = field(default=None, repr=False)
+
+    # --- the record -----------------------------------------------------------------
+    @property
+    def rec(self) -> RotationRecord:
+        """The record, once `generate` made or found it."""
+        if self.record is None:
+            raise RuntimeError("the rotation has no record before its generate step")
+        return self.record
+
+    def save(self, record: RotationRecord) -> RotationRecord:
+        self.record = record
+        with config_mod.update(self.home) as cfg:
+            cfg.rotations[record.old_key_id] = record.to_json()
+        return record
+
+    def drop(self) -> None:
+        record = self.rec
+        with config_mod.update(self.home) as cfg:
+            cfg.rotations.pop(record.old_key_id, None)
+        self.record = None
+
+    # --- servers --------------------------------------------------------------------
+    def targets_of(self, key_ids: Iterable[str]) -> dict[str, Target]:
+        found = rotation_targets(self.catalog.connections(), set(key_ids))
+        return {t.display: t for t in found}
+
+    def targets(self) -> dict[str, Target]:
+        """The servers of the record's old and new key, by display."""
+        record = self.rec
+        return self.targets_of({record.old_key_id} | {record.new_key_id} - {""})
+
+    def with_current_targets(self) -> RotationRecord:
+        """The record with any server that started using the key since it began."""
+        record = self.rec
+        extra = tuple(d for d in self.targets() if d not in record.targets)
+        if not extra:
+            return record
+        return dataclasses.replace(record, targets=record.targets + extra)
+
+    async def connect(
+        self, target: Target, rotating_key: str, secret: Secret
+    ) -> list[asyncssh.SSHClientConnection]:
+        """Connections along the target's path, the key being rotated replaced by `secret`."""
+        hops = []
+        keys: dict[str, Secret] = {_SLOT: secret}
+        for hop in target.path:
+            if hop.key_id == rotating_key:
+                hops.append(dataclasses.replace(hop, key_id=_SLOT))
+            else:
+                assert hop.key_id is not None
+                keys.setdefault(hop.key_id, self.catalog.private_key(hop.key_id))
+                hops.append(hop)
+        settings = EngineSettings(connect_timeout=self.options.connect_timeout)
+        return await connect_hops(tuple(hops), keys, self.known_hosts, settings=settings)
+
+    async def login_works(self, target: Target, rotating_key: str, secret: Secret) -> bool:
+        """Does the last hop accept `secret`? (Other failures propagate.)"""
+        try:
+            conns = await self.connect(target, rotating_key, secret)
+        except AuthRejected as exc:
+            if exc.hop_index == len(target.path) - 1:
+                return False
+            raise
+        await close_all(conns)
+        return True
+
+
+# --- small shared helpers ---------------------------------------------------------------
+
+
+def crash_hook(stage: Stage) -> None:
+    if os.environ.get(CRASH_HOOK_ENV) == stage.value:
+        os._exit(137)  # test hook: die like SIGKILL right after recording `stage`
+
+
+def key_line(key: Key) -> str:
+    return keys_mod.authorized_keys_line(key.public_key, f"tunnel-tui:{key.name}")
+
+
+def elapsed_ms(started: float) -> float:
+    return (time.monotonic() - started) * 1000
+
+
+def join(items: Iterable[str]) -> str:
+    return ", ".join(items) or "none"
+
+
+class Clock:
+    """Rows of one step, all timed from its start."""
+
+    def __init__(self, step: str) -> None:
+        self.step = step
+        self.started = time.monotonic()
+
+    def row(self, status: StepStatus, detail: str, hint: str | None = None) -> StepResult:
+        return StepResult(self.step, status, elapsed_ms(self.started), detail, hint)
+
+    def ok(self, detail: str) -> StepResult:
+        return self.row(StepStatus.OK, detail)
+
+    def fail(self, detail: str, hint: str | None = None) -> StepResult:
+        return self.row(StepStatus.FAIL, detail, hint)
+
+    def running(self, detail: str, hint: str | None = None) -> StepResult:
+        return self.row(StepStatus.RUNNING, detail, hint)
