@@ -45,3 +45,13 @@ def openssh_login_works(server: Any, identity: Path) -> bool:
         check=False,
     )
     return result.returncode == 0
+
+
+async def key_accepted(server: Any, private_pem: str) -> bool:
+    """Does sshd accept this key at all? (Unlike `openssh_login_works`, true also for a
+    restricted line whose forced command, /bin/false, would fail the login's command.)"""
+    try:
+        async with connect_with(server, private_pem):
+            return True
+    except asyncssh.PermissionDenied:
+        return False

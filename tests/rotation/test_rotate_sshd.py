@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.rotation.conftest import RotationWorld
-from tests.rotation.helpers import openssh_login_works, write_identity
+from tests.rotation.helpers import key_accepted, openssh_login_works, write_identity
 from tunnel_tui.core import keys
 from tunnel_tui.core.authorized_keys_file import find_keys, invalid_lines, split_lines
 from tunnel_tui.core.errors import NotFoundError
@@ -32,6 +32,19 @@ def _final(rows: list[StepResult]) -> list[tuple[str, str]]:
 
 def _identity(world: RotationWorld, key_id: str, tmp_path: Path, name: str) -> Path:
     return write_identity(tmp_path, world.catalog.private_key(key_id).reveal(), name)
+
+
+async def _row_shown(
+    seen: list[StepResult], task: asyncio.Task[None], step: str, text: str
+) -> StepResult:
+    """The first row of `step` whose detail holds `text`, once the rotation shows it."""
+    for _ in range(400):  # bounded: up to ~40 s
+        found = [r for r in seen if r.step == step and text in r.detail]
+        if found:
+            return found[0]
+        assert not task.done(), [(r.step, r.status, r.detail) for r in seen]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no {step} row with {text!r}: {[r.detail for r in seen]}")
 
 
 async def test_rotation_old_rejected_new_accepted_other_lines_intact(
@@ -135,14 +148,20 @@ async def test_manual_install_waits_until_the_key_is_added(
         with pytest.raises(RotationError, match="another key rotation is running"):
             await _run(world, "prod")
         server.authorize(line)  # what the person does on the bastion
+        # The new line is restricted too, so rotation cannot edit the file through it:
+        # it asks for the old line to go and waits until the old key is rejected.
+        ask = await _row_shown(seen, task, "remove-old", "remove the line of this key")
+        assert ask.detail.endswith(old.public_key)
+        assert openssh_login_works(server, old_identity)
+        server.deauthorize(old.public_key)
         await asyncio.wait_for(task, 60)
     finally:
         task.cancel()
     assert _final(seen) == [(step, "ok") for step in ROTATION_STEPS]
     assert "manual" in [r for r in seen if r.step == "install"][-1].detail
     assert not openssh_login_works(server, old_identity)
-    new_identity = _identity(world, world.catalog.get("prod").key_id, tmp_path, "new")
-    assert openssh_login_works(server, new_identity)
+    new_pem = world.catalog.private_key(world.catalog.get("prod").key_id).reveal()
+    assert await key_accepted(server, new_pem)  # restricted: no command runs, auth works
 
 
 async def test_verify_failure_rolls_back_and_old_key_keeps_working(
@@ -180,19 +199,99 @@ async def test_forced_command_account_falls_back_to_waiting(
 
     task = asyncio.create_task(consume())
     try:
-        for _ in range(300):  # bounded: ~30 s
-            shown = [r for r in seen if "add this line" in r.detail]
-            if shown:
-                break
-            await asyncio.sleep(0.1)
+        shown = await _row_shown(seen, task, "install", "add this line")
         assert any("neither SFTP nor a shell" in r.detail for r in seen)
-        server.authorize(shown[0].detail.split(": ", 1)[1])
+        server.authorize(shown.detail.split(": ", 1)[1])
+        await _row_shown(seen, task, "remove-old", "remove the line of this key")
+        server.deauthorize(old.public_key)
         await asyncio.wait_for(task, 60)
     finally:
         task.cancel()
     assert _final(seen) == [(step, "ok") for step in ROTATION_STEPS]
     assert not find_keys(server.authorized_keys_path.read_text(), old.public_key)
     assert not openssh_login_works(server, old_identity)
+
+
+async def test_restricted_key_goes_manual_and_waits_for_the_old_line_to_go(
+    world: RotationWorld, sshd_factory: Any
+) -> None:
+    """The line `key show --restricted` gives (command="/bin/false") allows neither SFTP
+    nor exec: rotation says so at install, shows the new line and waits; after the switch
+    it asks for the old line to be removed and ends only once the old key is rejected."""
+    server = sshd_factory(strict_modes=True)
+    server.authorize("# ops keys, do not touch")
+    restricted = 'restrict,port-forwarding,permitopen="127.0.0.1:5432",command="/bin/false"'
+    old = world.add("prod", server, options=restricted)
+    old_pem = world.catalog.private_key(old.id).reveal()
+    seen: list[StepResult] = []
+
+    async def consume() -> None:
+        async for row in rotate(
+            world.catalog, "prod", known_hosts=world.known_hosts, wait_seconds=30, poll_interval=0.2
+        ):
+            seen.append(row)
+
+    task = asyncio.create_task(consume())
+    try:
+        why = await _row_shown(seen, task, "install", "continuing as --manual")
+        assert why.status is StepStatus.RUNNING
+        assert "neither SFTP nor a shell" in why.detail
+        shown = await _row_shown(seen, task, "install", "add this line")
+        line = shown.detail.split(": ", 1)[1]
+        assert line.startswith(restricted + " ssh-ed25519 ")
+        assert server.authorized_keys_path.read_text().count("\n") == 2  # nothing written
+        server.authorize(line)  # the admin adds it
+        ask = await _row_shown(seen, task, "remove-old", "remove the line of this key")
+        assert ask.hint and "until the old key is rejected" in ask.hint
+        # Switched already: the config uses the new key, the old one still logs in.
+        new_id = world.catalog.get("prod").key_id
+        assert new_id != old.id and await key_accepted(server, old_pem)
+        assert not [r for r in seen if r.step == "cleanup"]
+        server.deauthorize(old.public_key)  # the admin removes the old line
+        await asyncio.wait_for(task, 60)
+    finally:
+        task.cancel()
+    assert _final(seen) == [(step, "ok") for step in ROTATION_STEPS]
+    assert not await key_accepted(server, old_pem)
+    assert await key_accepted(server, world.catalog.private_key(new_id).reveal())
+    assert world.catalog.rotations()[old.id]["step"] == "done"
+
+
+async def test_old_line_not_removed_in_time_fails_and_rerun_resumes(
+    world: RotationWorld, sshd_factory: Any
+) -> None:
+    server = sshd_factory(strict_modes=True)
+    restricted = 'restrict,port-forwarding,permitopen="127.0.0.1:5432",command="/bin/false"'
+    old = world.add("prod", server, options=restricted)
+    old_pem = world.catalog.private_key(old.id).reveal()
+    seen: list[StepResult] = []
+
+    async def consume(wait: float) -> None:
+        async for row in rotate(
+            world.catalog,
+            "prod",
+            known_hosts=world.known_hosts,
+            wait_seconds=wait,
+            poll_interval=0.2,
+        ):
+            seen.append(row)
+
+    task = asyncio.create_task(consume(3))
+    try:
+        shown = await _row_shown(seen, task, "install", "add this line")
+        server.authorize(shown.detail.split(": ", 1)[1])
+        await asyncio.wait_for(task, 60)
+    finally:
+        task.cancel()
+    last = _final(seen)[-1]
+    assert last == ("remove-old", "fail")
+    assert seen[-1].hint and old.public_key in seen[-1].hint
+    assert world.catalog.rotations()[old.id]["step"] == "switched"
+
+    server.deauthorize(old.public_key)
+    resumed = await _run(world, "prod", wait_seconds=10, poll_interval=0.2)
+    assert _final(resumed) == [(s, "ok") for s in ("check", "generate", "remove-old", "cleanup")]
+    assert not await key_accepted(server, old_pem)
 
 
 async def test_jump_host_and_bastion_sharing_the_key_both_rotate(
