@@ -236,6 +236,7 @@ async def test_restricted_key_goes_manual_and_waits_for_the_old_line_to_go(
         why = await _row_shown(seen, task, "install", "continuing as --manual")
         assert why.status is StepStatus.RUNNING
         assert "neither SFTP nor a shell" in why.detail
+        assert why.hint and "restricted" in why.hint
         shown = await _row_shown(seen, task, "install", "add this line")
         line = shown.detail.split(": ", 1)[1]
         assert line.startswith(restricted + " ssh-ed25519 ")

@@ -19,6 +19,12 @@ from tunnel_tui.rotation.context import Clock, Rotation, crash_hook, join, key_l
 from tunnel_tui.rotation.targets import Target
 from tunnel_tui.rotation.waiting import poll_until
 
+_WHY_MANUAL = (
+    "the key's line there is restricted (as `key show --restricted` gives: no shell, no "
+    "SFTP) or runs a forced command, so rotation cannot edit authorized_keys through it; "
+    "add the line shown next"
+)
+
 
 async def add_new_line(run: Rotation, target: Target, new_key: Key) -> str:
     """Add the new key's line (with the old line's options) through the old key; the
@@ -103,7 +109,7 @@ async def install(run: Rotation) -> AsyncIterator[StepResult]:
             try:
                 method = await add_new_line(run, target, new_key)
             except ManualInstallRequired as exc:
-                yield clock.running(f"{exc.message}; continuing as --manual", exc.hint)
+                yield clock.running(f"{exc.message}; continuing as --manual", _WHY_MANUAL)
             except TunnelTuiError as exc:
                 yield clock.fail(exc.message, exc.hint)
                 return
