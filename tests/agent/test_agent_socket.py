@@ -11,12 +11,12 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.agent import AgentProcess, pid_alive, reap_home_agent, start_agent_process
+from tests.fixtures.waiting import wait_until
 from tunnel_tui.agent import protocol
 from tunnel_tui.agent.address import resolve
 from tunnel_tui.agent.client import AgentClient, AgentNotRunning, ensure_agent
@@ -30,15 +30,6 @@ def _raw_exchange(path: Path, payload: bytes, replies: int) -> list[dict[str, ob
         sock.sendall(payload)
         stream = sock.makefile("rb")
         return [json.loads(stream.readline()) for _ in range(replies)]
-
-
-def _wait_gone(pid: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not pid_alive(pid):
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"pid {pid} still alive")
 
 
 def test_private_socket_answers_ping_and_empty_status(agent_process: AgentProcess) -> None:
@@ -107,7 +98,7 @@ def test_sigkilled_agent_leaves_no_blocking_socket(agent_reaper: None) -> None:
     first_pid = first.ping()["pid"]
     assert isinstance(first_pid, int)
     os.kill(first_pid, signal.SIGKILL)
-    _wait_gone(first_pid)
+    wait_until(lambda: not pid_alive(first_pid), 10, f"pid {first_pid} to exit")
     address = resolve(home)
     assert address.socket.exists()  # what a crash leaves behind
     with pytest.raises(AgentNotRunning):
@@ -252,9 +243,6 @@ def test_agent_sees_config_changes_without_restart(agent_process: AgentProcess) 
 
 def test_removed_socket_is_recreated(agent_process: AgentProcess) -> None:
     os.unlink(agent_process.socket)
-    deadline = time.monotonic() + 10
-    while not agent_process.socket.exists():
-        assert time.monotonic() < deadline, "socket not recreated"
-        time.sleep(0.05)
+    wait_until(agent_process.socket.exists, 10, "the socket recreated")
     assert agent_process.client().ping()["pid"] == agent_process.pid
     assert stat.S_IMODE(os.stat(agent_process.socket).st_mode) == 0o600

@@ -11,8 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.agent import AgentProcess, pid_alive
+from tests.fixtures.waiting import wait_until
 from tunnel_tui.agent.address import resolve
 from tunnel_tui.agent.client import AgentClient
 from tunnel_tui.core import paths
@@ -58,17 +57,6 @@ def status_json(name: str | None = None) -> list[dict[str, Any]]:
     data = json.loads(result.stdout)
     assert isinstance(data, list)
     return data
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        time.sleep(0.05)
 
 
 def refused(port: int) -> bool:

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.agent import AgentProcess, start_agent_process
+from tests.fixtures.waiting import wait_until
 from tunnel_tui.agent.address import resolve
 from tunnel_tui.commands.agentctl import render_table
 from tunnel_tui.core.catalog import Catalog, GenerateKey
@@ -101,10 +102,10 @@ def test_agent_foreground_and_stop(isolated_env: Any) -> None:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 15
-        while not resolve(home).socket.exists():
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_until(
+            lambda: resolve(home).socket.exists() or proc.poll() is not None, 15, "its socket"
+        )
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         result = cli("agent", "stop")
         assert result.returncode == 0 and f"agent {proc.pid} stopping" in result.stdout
         assert proc.wait(15) == 0

@@ -11,14 +11,13 @@ import hashlib
 import os
 import socket
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.fixtures.agent import start_agent_process
+from tests.fixtures.waiting import wait_until
 from tunnel_tui.agent.client import AgentClient
 from tunnel_tui.core import paths
 from tunnel_tui.core.atomic import write_private_file
@@ -26,17 +25,6 @@ from tunnel_tui.core.catalog import Catalog, ImportKey, ReuseKey
 from tunnel_tui.core.status import TunnelState
 
 pytest.importorskip("uvloop")
-
-
-def _wait(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def _uses_uvloop(pid: int) -> bool:
@@ -85,7 +73,7 @@ def test_agent_tunnel_under_its_default_loop(
         payload = os.urandom(4 * 1024 * 1024)
         echoed = _echo_round_trip(good.local_port, payload)
         assert hashlib.sha256(echoed).digest() == hashlib.sha256(payload).digest()
-        _wait(lambda: client.status("echo")[0].bytes_in >= len(payload), 5, "bytes_in")
+        wait_until(lambda: client.status("echo")[0].bytes_in >= len(payload), 5, "bytes_in")
         assert client.status("echo")[0].bytes_out >= len(payload)
 
         bad = client.up("closed")
@@ -94,7 +82,7 @@ def test_agent_tunnel_under_its_default_loop(
                 assert sock.recv(10) == b""
             except ConnectionResetError:
                 pass  # the reset: what a database driver reports at once
-        status = _wait(lambda: client.status("closed")[0].last_error, 5, "cause recorded")
+        status = wait_until(lambda: client.status("closed")[0].last_error, 5, "cause recorded")
         assert "connection refused" in status
         assert client.status("echo")[0].state is TunnelState.UP
     finally:

@@ -9,7 +9,8 @@ import os
 
 import pytest
 
-from tests.fixtures.engine import FAST, make_conn, trust, wait_for
+from tests.fixtures.engine import FAST, make_conn, trust
+from tests.fixtures.waiting import wait_until_async
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.status import TunnelState
 from tunnel_tui.engine import (
@@ -84,12 +85,12 @@ async def test_channel_open_failure_keeps_its_cause(
         status = await engine.start(_conn(server, (host, port)), keys)
         elapsed = await _expect_reset_fast(status.local_port)
         assert elapsed < 3
-        s = await wait_for(lambda: engine.status("t").last_error and engine.status("t"), 3,
-                           "the cause in the status")
+        s = await wait_until_async(lambda: engine.status("t").last_error and engine.status("t"), 3,
+                                   "the cause in the status")
         assert expect.format(port=port) in s.last_error
         assert hint_word in s.hint
         assert s.state is TunnelState.UP  # the tunnel itself is fine
-        await wait_for(lambda: engine.status("t").channels == 0, 3, "no channel left")
+        await wait_until_async(lambda: engine.status("t").channels == 0, 3, "no channel left")
     finally:
         await engine.aclose()
 
@@ -122,7 +123,7 @@ async def test_64_mib_arrive_intact(sshd, client_keypair, engine_known_hosts, ec
         _, received = await asyncio.wait_for(asyncio.gather(send(), receive()), 60)
         writer.close()
         assert received == hashlib.sha256(payload).digest()
-        await wait_for(lambda: engine.status("t").bytes_in == len(payload), 3, "bytes_in")
+        await wait_until_async(lambda: engine.status("t").bytes_in == len(payload), 3, "bytes_in")
         assert engine.status("t").bytes_out == len(payload)
     finally:
         await engine.aclose()
@@ -141,7 +142,9 @@ async def test_200_concurrent_clients_leave_nothing_behind(
         status = await engine.start(_conn(sshd, ("127.0.0.1", echo_server.port)), keys)
         port = status.local_port
         await _echo(port, b"warm-up")
-        await wait_for(lambda: engine.status("t").channels == 0, 5, "warm-up channel closed")
+        await wait_until_async(
+            lambda: engine.status("t").channels == 0, 5, "warm-up channel closed"
+        )
         baseline = _fd_count()
 
         async def one(i: int) -> None:
@@ -157,13 +160,13 @@ async def test_200_concurrent_clients_leave_nothing_behind(
             asyncio.gather(*(one(i) for i in range(200)), *(leave_mid_open() for _ in range(50))),
             60,
         )
-        await wait_for(lambda: engine.status("t").channels == 0, 10, "all channels closed")
+        await wait_until_async(lambda: engine.status("t").channels == 0, 10, "all channels closed")
         link = engine.tunnel("t").link
-        await wait_for(lambda: link.channels == 0, 10, "link channel count back to 0")
-        await wait_for(lambda: not link.bastion._channels or None, 10,  # noqa: SLF001
-                       "asyncssh channel table empty")
-        await wait_for(lambda: _fd_count() <= baseline, 10,
-                       f"fds back to {baseline} (now {_fd_count()})")
+        await wait_until_async(lambda: link.channels == 0, 10, "link channel count back to 0")
+        await wait_until_async(lambda: not link.bastion._channels or None, 10,  # noqa: SLF001
+                               "asyncssh channel table empty")
+        await wait_until_async(lambda: _fd_count() <= baseline, 10,
+                               lambda: f"fds back to {baseline} (now {_fd_count()})")
         assert engine.status("t").state is TunnelState.UP
     finally:
         await engine.aclose()
@@ -318,7 +321,7 @@ async def test_switch_key_keeps_open_channels(sshd, client_keypair, engine_known
         # ...new clients go over the new one, and the old one closes after its last channel.
         assert await _echo(status.local_port, b"new") == b"new"
         writer.close()
-        await wait_for(lambda: not old_link.alive, 5, "old connection closed")
+        await wait_until_async(lambda: not old_link.alive, 5, "old connection closed")
         assert engine.status("t").state is TunnelState.UP
         assert engine.status("t").local_port == status.local_port
     finally:
@@ -368,8 +371,9 @@ async def test_clients_leaving_before_their_answer_keep_the_shared_link(
                 writer.close()  # FIN with the answer unread: the kernel resets later
             else:
                 writer.transport.abort()  # RST at once
-            await asyncio.sleep(0.02)  # let the answer arrive on the dead socket
-        await wait_for(lambda: engine.status("t").channels == 0, 10, "channels released")
+            # Pacing, not synchronisation: the answer mostly arrives on the dead socket.
+            await asyncio.sleep(0.02)
+        await wait_until_async(lambda: engine.status("t").channels == 0, 10, "channels released")
         s = engine.status("t")
         assert s.state is TunnelState.UP and s.reconnects == 0, s.last_error
         assert engine.tunnel("t").link is link and link.alive
@@ -388,13 +392,14 @@ async def test_database_back_clears_the_forward_error(sshd, client_keypair, engi
         echo_server.stop()
         for _ in range(5):  # a client retrying: one event, not five
             await _expect_reset_fast(status.local_port)
-        await wait_for(lambda: engine.status("t").last_error, 3, "error recorded")
+        await wait_until_async(lambda: engine.status("t").last_error, 3, "error recorded")
         engine.subscribe(events.append)
         assert "connection refused" in engine.status("t").last_error
         echo_server.start()
         assert await _echo(status.local_port, b"back") == b"back"
-        s = await wait_for(lambda: engine.status("t").last_error is None and engine.status("t"),
-                           3, "error cleared")
+        s = await wait_until_async(
+            lambda: engine.status("t").last_error is None and engine.status("t"), 3, "error cleared"
+        )
         assert s.hint is None and s.state is TunnelState.UP
         assert any(e.last_error is None for e in events)
     finally:

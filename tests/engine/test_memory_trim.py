@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from tests.fixtures.engine import FAST, make_conn, trust, wait_for
+from tests.fixtures.engine import FAST, make_conn, trust
+from tests.fixtures.waiting import wait_until_async
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.engine import TunnelEngine, memory, service
 
@@ -51,7 +52,7 @@ async def test_trim_once_when_quiet_after_a_burst(
         assert echoed == payload
         writer.close()
         await writer.wait_closed()
-        await wait_for(lambda: engine.status("t").channels == 0, 3, "the channel closed")
-        await wait_for(lambda: calls, 3, "a trim after the burst")
+        await wait_until_async(lambda: engine.status("t").channels == 0, 3, "the channel closed")
+        await wait_until_async(lambda: calls, 3, "a trim after the burst")
         await asyncio.sleep(settings.stats_interval * 6)
         assert len(calls) == 1  # quiet since: nothing more to hand back

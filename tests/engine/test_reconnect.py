@@ -7,7 +7,8 @@ import os
 import signal
 import time
 
-from tests.fixtures.engine import FAST, make_conn, trust, wait_for
+from tests.fixtures.engine import FAST, make_conn, trust
+from tests.fixtures.waiting import wait_until_async
 from tunnel_tui.core.model import Keepalive
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.status import TunnelState
@@ -65,8 +66,8 @@ async def test_frozen_bastion_detected_by_keepalive_and_recovers_on_same_port(
         t0 = time.monotonic()
         for pid in frozen:
             os.kill(pid, signal.SIGSTOP)
-        await wait_for(lambda: engine.status("ka").state is TunnelState.RECONNECTING, 8,
-                       "reconnecting after keepalive")
+        await wait_until_async(lambda: engine.status("ka").state is TunnelState.RECONNECTING, 8,
+                               "reconnecting after keepalive")
         detected = time.monotonic() - t0
         assert detected < 1.0 * (2 + 1) + 2.5, detected
         assert "keepalive" in (engine.status("ka").last_error or "")
@@ -82,7 +83,7 @@ async def test_frozen_bastion_detected_by_keepalive_and_recovers_on_same_port(
         for pid in frozen:
             os.kill(pid, signal.SIGCONT)
         frozen = []
-        await wait_for(lambda: engine.status("ka").state is TunnelState.UP, 15, "up again")
+        await wait_until_async(lambda: engine.status("ka").state is TunnelState.UP, 15, "up again")
         s = engine.status("ka")
         assert s.local_port == port and s.reconnects == 1
         assert await _echo(port, b"back") == b"back"
@@ -105,18 +106,23 @@ async def test_bastion_restart_reconnects_and_auth_loss_is_permanent(
     try:
         port = (await engine.start(conn, keys)).local_port
         server.stop()
-        await wait_for(lambda: engine.status("rs").state is TunnelState.RECONNECTING, 5,
-                       "reconnecting")
-        await wait_for(lambda: "connection refused" in (engine.status("rs").last_error or ""),
-                       5, "the retry's cause")
+        await wait_until_async(lambda: engine.status("rs").state is TunnelState.RECONNECTING, 5,
+                               "reconnecting")
+        await wait_until_async(
+            lambda: "connection refused" in (engine.status("rs").last_error or ""),
+            5,
+            "the retry's cause",
+        )
         server.start()
-        await wait_for(lambda: engine.status("rs").state is TunnelState.UP, 10, "up again")
+        await wait_until_async(lambda: engine.status("rs").state is TunnelState.UP, 10, "up again")
         assert engine.status("rs").local_port == port
         assert await _echo(port, b"again") == b"again"
         # Now the key is removed: the next reconnect fails for good, without a loop.
         server.deauthorize(client_keypair.public_line)
         server.restart()
-        await wait_for(lambda: engine.status("rs").state is TunnelState.FAILED, 10, "failed")
+        await wait_until_async(
+            lambda: engine.status("rs").state is TunnelState.FAILED, 10, "failed"
+        )
         s = engine.status("rs")
         assert "not retrying" in s.last_error and "authorized_keys" in s.hint
         attempts = server.log_text().count("Connection from 127.0.0.1")
@@ -173,7 +179,9 @@ async def test_host_key_changing_while_up_fails_for_good(
     try:
         await engine.start(conn, keys)
         server.restart(new_host_key=True)  # the "server" now presents another key
-        await wait_for(lambda: engine.status("hk").state is TunnelState.FAILED, 10, "failed")
+        await wait_until_async(
+            lambda: engine.status("hk").state is TunnelState.FAILED, 10, "failed"
+        )
         s = engine.status("hk")
         assert "HOST KEY CHANGED" in s.last_error and "not retrying" in s.last_error
         assert "hosts forget" in s.hint

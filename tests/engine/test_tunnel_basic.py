@@ -7,7 +7,8 @@ import socket
 
 import pytest
 
-from tests.fixtures.engine import FAST, make_conn, trust, wait_for
+from tests.fixtures.engine import FAST, make_conn, trust
+from tests.fixtures.waiting import wait_until_async
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.status import TunnelState
 from tunnel_tui.engine import HostKeyUnknown, LocalPortInUse, Tunnel, TunnelEngine
@@ -40,11 +41,11 @@ async def test_start_forward_status_and_stop(asyncssh_bastion, echo_server, engi
         assert status.state is TunnelState.UP
         assert status.local_host == "127.0.0.1" and status.local_port
         assert await _roundtrip(status.local_port, b"hello tunnel") == b"hello tunnel"
-        await wait_for(lambda: engine.status("t1").bytes_in >= 12, 3, "bytes counted")
+        await wait_until_async(lambda: engine.status("t1").bytes_in >= 12, 3, "bytes counted")
         s = engine.status("t1")
         assert s.bytes_out == 12 and s.bytes_in == 12
-        await wait_for(lambda: engine.status("t1").channels == 0, 3, "channel closed")
-        await wait_for(lambda: any(e.bytes_in == 12 for e in events), 3, "counter event")
+        await wait_until_async(lambda: engine.status("t1").channels == 0, 3, "channel closed")
+        await wait_until_async(lambda: any(e.bytes_in == 12 for e in events), 3, "counter event")
         assert [e.state for e in events][:2] == [TunnelState.CONNECTING, TunnelState.UP]
         # Start again: a no-op with the same port.
         again = await engine.start(_conn(asyncssh_bastion, echo_server), keys)
@@ -126,8 +127,8 @@ async def test_counter_events_are_coalesced(asyncssh_bastion, echo_server, engin
             await reader.readexactly(100)
         duration = loop.time() - t0
         writer.close()
-        await wait_for(lambda: engine.status("t1").bytes_in == 30000 and events
-                       and events[-1].bytes_in == 30000, 3, "final counters published")
+        await wait_until_async(lambda: engine.status("t1").bytes_in == 30000 and events
+                               and events[-1].bytes_in == 30000, 3, "final counters published")
         assert len(events) <= duration / 0.25 + 4, (len(events), duration)
     finally:
         await engine.aclose()

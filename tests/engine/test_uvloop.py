@@ -10,7 +10,8 @@ import os
 
 import pytest
 
-from tests.fixtures.engine import FAST, make_conn, trust, wait_for
+from tests.fixtures.engine import FAST, make_conn, trust
+from tests.fixtures.waiting import wait_until_async
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.status import TunnelState
 from tunnel_tui.engine import TunnelEngine
@@ -58,7 +59,7 @@ def test_engine_under_uvloop(sshd, client_keypair, engine_known_hosts, echo_serv
             except ConnectionResetError:
                 pass
             w2.close()
-            await wait_for(lambda: engine.status("closed").last_error, 3, "cause recorded")
+            await wait_until_async(lambda: engine.status("closed").last_error, 3, "cause recorded")
             assert "connection refused" in engine.status("closed").last_error
             assert engine.status("u").state is TunnelState.UP
         finally:

@@ -8,27 +8,14 @@ import os
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tests.fixtures.netns import Netns, stop_process
+from tests.fixtures.waiting import wait_until
 
 RUNNER = Path(__file__).with_name("tunnel_runner.py")
 REPO = Path(__file__).resolve().parents[2]
-
-
-def poll(predicate: Callable[[], Any], timeout: float, what: str, step: float = 0.02) -> Any:
-    """Poll until truthy (bounded in time); fail naming `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(step)
 
 
 class TunnelRunner:
@@ -44,8 +31,12 @@ class TunnelRunner:
         self.events: list[dict[str, Any]] = []
         self.stderr: list[str] = []
         self._lock = threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
-        threading.Thread(target=self._read_err, daemon=True).start()
+        self._readers = [
+            threading.Thread(target=self._read, daemon=True),
+            threading.Thread(target=self._read_err, daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps(spec) + "\n")
         self.proc.stdin.flush()
@@ -87,17 +78,18 @@ class TunnelRunner:
                     return event
             return None
 
-        return poll(find, timeout, f"state {state!r} (seen {self.states()})")
+        return wait_until(find, timeout, lambda: f"state {state!r} (seen {self.states()})")
 
     def wait_error(self, timeout: float) -> dict[str, Any]:
-        return poll(lambda: next((e for e in self.snapshot() if e.get("event") == "error"),
+        return wait_until(lambda: next((e for e in self.snapshot() if e.get("event") == "error"),
                                  None), timeout, "an error event")
 
     def _check_alive(self) -> None:
-        if self.proc.poll() is not None and not any(
-            e.get("event") == "error" for e in self.snapshot()
-        ):
-            time.sleep(0.1)  # let the reader threads drain the pipes
+        if self.proc.poll() is None:
+            return
+        for reader in self._readers:  # the pipes reach EOF: everything it said is read
+            reader.join(2)
+        if not any(e.get("event") == "error" for e in self.snapshot()):
             raise AssertionError(
                 f"runner exited {self.proc.returncode}: {''.join(self.stderr)[-3000:]}"
             )
@@ -124,6 +116,29 @@ def runner_spec(server: Any, key_pem: str, target: tuple[str, int], **extra: Any
     }
     spec.update(extra)
     return spec
+
+
+def connections_to(port: int, pid: int | None = None) -> set[str]:
+    """Socket inodes of `pid`'s (default: this process's) ESTABLISHED TCP connections
+    to `port`. A connection to a SIGSTOPped server is established by its kernel, so
+    this sees an attempt the server itself cannot log."""
+    pid = os.getpid() if pid is None else pid
+    ours = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            ours.add(target[8:-1])
+    found = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            if fields[3] == "01" and remote_port == port and fields[9] in ours:
+                found.add(fields[9])
+    return found
 
 
 def connection_attempts(server: Any) -> int:

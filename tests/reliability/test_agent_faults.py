@@ -18,7 +18,8 @@ import asyncpg
 import pytest
 
 from tests.fixtures.canary import our_pids
-from tests.reliability.helpers import REPO, listening_sockets, poll
+from tests.fixtures.waiting import wait_until
+from tests.reliability.helpers import REPO, listening_sockets
 from tunnel_tui.core import config
 from tunnel_tui.core.model import Keepalive
 
@@ -83,15 +84,15 @@ def test_agent_tunnel_through_a_frozen_bastion_and_a_stopped_database(
     for pid in frozen:
         os.kill(pid, signal.SIGSTOP)
     try:
-        row = poll(lambda: (s := _status(env, "pg"))["state"] == "reconnecting" and s,
-                   DETECT + 5, "status reconnecting")
+        row = wait_until(lambda: (s := _status(env, "pg"))["state"] == "reconnecting" and s,
+                         DETECT + 5, "status reconnecting")
         assert time.monotonic() - t0 <= DETECT + 3
         assert row["local_port"] == port and row["last_error"]
     finally:
         for pid in frozen:
             os.kill(pid, signal.SIGCONT)
     # ...and up after SIGCONT, same port, data flowing.
-    row = poll(lambda: (s := _status(env, "pg"))["state"] == "up" and s, 20, "status up")
+    row = wait_until(lambda: (s := _status(env, "pg"))["state"] == "up" and s, 20, "status up")
     assert row["local_port"] == port and int(row["reconnects"]) >= 1
     assert asyncio.run(_pg(port, pg, "select 2")) == 2
 
@@ -99,7 +100,7 @@ def test_agent_tunnel_through_a_frozen_bastion_and_a_stopped_database(
     pg.stop()
     with pytest.raises((OSError, asyncpg.PostgresError, asyncio.TimeoutError)):
         asyncio.run(_pg(port, pg))
-    row = poll(lambda: (s := _status(env, "pg"))["last_error"] and s, 5, "last_error")
+    row = wait_until(lambda: (s := _status(env, "pg"))["last_error"] and s, 5, "last_error")
     assert row["state"] == "up"
     address = f"{pg.host}:{pg.port}"
     assert address in str(row["last_error"]) and "connection refused" in str(row["last_error"])
@@ -174,12 +175,12 @@ def test_agent_frozen_past_the_bastions_clientalive_window_reconnects_after_sigc
     sessions = server.connection_pids()
     os.kill(agent, signal.SIGSTOP)
     try:
-        poll(lambda: not set(sessions) & set(server.connection_pids()), 10,
-             "the bastion dropping the frozen agent's session")
+        wait_until(lambda: not set(sessions) & set(server.connection_pids()), 10,
+                   "the bastion dropping the frozen agent's session")
     finally:
         os.kill(agent, signal.SIGCONT)
-    row = poll(lambda: (s := _status(env, "pg"))["state"] == "up"
-               and int(s["reconnects"]) >= 1 and s, 20, "up again after resume")
+    row = wait_until(lambda: (s := _status(env, "pg"))["state"] == "up"
+                     and int(s["reconnects"]) >= 1 and s, 20, "up again after resume")
     assert row["local_port"] == port
     assert asyncio.run(_pg(port, pg, "select 5")) == 5
 

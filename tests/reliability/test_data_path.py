@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.engine import FAST, make_conn, trust, wait_for
+from tests.fixtures.engine import FAST, make_conn, trust
 from tests.fixtures.netns import stop_process
+from tests.fixtures.waiting import wait_until_async
 from tests.reliability.helpers import open_fds
 from tunnel_tui.core.model import Keepalive
 from tunnel_tui.core.secret import Secret
@@ -130,9 +131,11 @@ async def test_200_concurrent_clients_4mib_each_intact_and_back_to_baseline(fast
     fds = open_fds(os.getpid())
     results = await asyncio.gather(*(_round_trip(port, 4 << 20, i) for i in range(200)))
     assert results == [True] * 200
-    await wait_for(lambda: engine.status("data").channels == 0, 10, "channels released")
-    await wait_for(lambda: _established_to(echo.port) == 0, 10, "bastion-side sockets closed")
-    await wait_for(lambda: open_fds(os.getpid()) <= fds, 10, "fds back to baseline")
+    await wait_until_async(lambda: engine.status("data").channels == 0, 10, "channels released")
+    await wait_until_async(
+        lambda: _established_to(echo.port) == 0, 10, "bastion-side sockets closed"
+    )
+    await wait_until_async(lambda: open_fds(os.getpid()) <= fds, 10, "fds back to baseline")
     status = engine.status("data")
     assert status.bytes_out >= 200 * (4 << 20) and status.bytes_in >= 200 * (4 << 20)
     assert len(server.connection_pids()) == 1  # still one SSH connection
@@ -141,34 +144,40 @@ async def test_200_concurrent_clients_4mib_each_intact_and_back_to_baseline(fast
 async def test_64_mib_round_trip_checksum_and_half_close(tunnel):
     engine, port, _, _ = tunnel
     assert await _round_trip(port, 64 << 20, 7)
-    await wait_for(lambda: engine.status("data").channels == 0, 10, "channel released")
+    await wait_until_async(lambda: engine.status("data").channels == 0, 10, "channel released")
 
 
 async def test_clients_leaving_while_their_channel_opens_leak_nothing(tunnel):
     engine, port, server, echo = tunnel
     assert await _round_trip(port, 4096, 1)
-    await wait_for(lambda: _established_to(echo.port) == 0, 10, "warm-up closed")
+    await wait_until_async(lambda: _established_to(echo.port) == 0, 10, "warm-up closed")
     fds = open_fds(os.getpid())
     accepted_before = echo.connections
     sessions = server.session_pids()
+    bastion = engine.tunnel("data").link.bastion
+    opening = len(bastion._channels)  # noqa: SLF001 (asyncssh's table of open/opening channels)
     for pid in sessions:  # the bastion cannot answer channel opens while frozen
         os.kill(pid, signal.SIGSTOP)
     try:
-        for _ in range(30):
+        for i in range(1, 31):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            await asyncio.sleep(0.01)  # the engine accepted and sent the channel open
+            await wait_until_async(
+                lambda i=i: len(bastion._channels) >= opening + i,  # noqa: SLF001
+                5,
+                "the engine accepting and sending the channel open",
+            )
             writer.transport.abort()
     finally:
         for pid in sessions:
             os.kill(pid, signal.SIGCONT)
     # The bastion now opens each channel (and connects to the echo server) for a client
     # that is gone: the engine must close every one of them.
-    await wait_for(lambda: echo.connections - accepted_before >= 1, 10,
-                   "the bastion opening the late channels")
-    await wait_for(lambda: _established_to(echo.port) == 0, 10,
-                   "late channels closed at the bastion")
-    await wait_for(lambda: engine.status("data").channels == 0, 10, "no channel counted")
-    await wait_for(lambda: open_fds(os.getpid()) <= fds, 10, "fds back to baseline")
+    await wait_until_async(lambda: echo.connections - accepted_before >= 1, 10,
+                           "the bastion opening the late channels")
+    await wait_until_async(lambda: _established_to(echo.port) == 0, 10,
+                           "late channels closed at the bastion")
+    await wait_until_async(lambda: engine.status("data").channels == 0, 10, "no channel counted")
+    await wait_until_async(lambda: open_fds(os.getpid()) <= fds, 10, "fds back to baseline")
     assert await _round_trip(port, 65536, 2)  # and the tunnel still works
 
 
@@ -186,9 +195,9 @@ async def test_a_client_closing_before_its_answer_arrives_does_not_drop_the_ssh_
         except ConnectionResetError:  # the tunnel reset us: its SSH link is gone
             refused += 1
         writer.close()
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # pacing: the answer mostly reaches the reset socket
     assert refused == 0, f"{refused} of 20 clients reset: {engine.status('data').last_error}"
-    await wait_for(lambda: engine.status("data").channels == 0, 10, "channels released")
+    await wait_until_async(lambda: engine.status("data").channels == 0, 10, "channels released")
     status = engine.status("data")
     assert status.state.value == "up" and status.reconnects == 0, status.last_error
     assert server.connection_pids() == sessions

@@ -16,7 +16,8 @@ import pytest
 
 from tests.fixtures.netns import start_relay
 from tests.fixtures.ports import free_port
-from tests.reliability.helpers import TunnelRunner, listening_sockets, poll, runner_spec
+from tests.fixtures.waiting import wait_until, wait_until_async
+from tests.reliability.helpers import TunnelRunner, listening_sockets, runner_spec
 
 pytestmark = pytest.mark.netns
 
@@ -81,6 +82,9 @@ def test_blackholed_path_is_detected_and_recovers_on_the_same_port(
         runner.stop()
 
 
+RUNNING = "select count(*) from pg_stat_activity where state = 'active' and query = '{}'"
+
+
 async def _query(port: int, pg, sql: str, timeout: float = 10) -> object:
     conn = await asyncpg.connect(host="127.0.0.1", port=port, user=pg.user,
                                  password=pg.password, database=pg.database, timeout=timeout)
@@ -105,7 +109,11 @@ def test_link_down_mid_query_errors_then_the_next_query_works_on_the_same_port(
 
         async def long_query_across_a_link_cut() -> BaseException | None:
             task = asyncio.ensure_future(_query(outside, postgres, "select pg_sleep(20)", 25))
-            await asyncio.sleep(0.5)  # the query is running on the server
+            await wait_until_async(
+                lambda: _query(postgres.port, postgres, RUNNING.format("select pg_sleep(20)")),
+                10,
+                "the query running on the server",
+            )
             netns_pair.client.link(netns_pair.client_dev, up=False)
             t0 = time.monotonic()
             try:
@@ -183,7 +191,7 @@ def test_netns_teardown_leaves_nothing(netns_factory):
 
     ns = netns_factory()
     proc = ns.popen(["sleep", "60"])
-    poll(lambda: proc.pid > 0, 1, "pid")
+    wait_until(lambda: proc.pid > 0, 1, "pid")
     ns.close()
     assert proc.poll() is not None
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
@@ -210,7 +218,7 @@ def test_a_bastion_that_never_answers_fails_start_within_the_connect_timeout(
         assert "timed out" in error["message"], error
         assert server.host in error["message"] and str(server.port) in error["message"]
         assert 1.5 <= elapsed <= 6, elapsed
-        poll(lambda: runner.proc.poll() is not None, 5, "the runner exiting")
+        wait_until(lambda: runner.proc.poll() is not None, 5, "the runner exiting")
     finally:
         runner.stop()
 

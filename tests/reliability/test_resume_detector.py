@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from tests.fixtures.waiting import wait_until_async
 from tunnel_tui.core.resume_detector import Resume, ResumeDetector, ResumeKind
 
 
@@ -96,14 +97,19 @@ def test_bad_parameters_are_refused() -> None:
 
 async def test_watch_calls_back_on_a_detection() -> None:
     clocks = FakeClocks()
-    det = _detector(clocks, period=0.01, threshold=3.0)
+    readings: list[float] = []
+
+    def boottime() -> float:
+        readings.append(clocks.boot)
+        return clocks.boot
+
+    det = ResumeDetector(0.01, 3.0, monotonic=lambda: clocks.mono, boottime=boottime)
+    readings.clear()  # the constructor's reading
     seen: list[Resume] = []
     task = asyncio.get_running_loop().create_task(det.watch(seen.append))
-    await asyncio.sleep(0.05)
+    await wait_until_async(lambda: readings, 5, "the watcher's first clock reading")
     clocks.suspend(10.0)
-    deadline = time.monotonic() + 5
-    while not seen and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)
+    await wait_until_async(lambda: seen, 5, "the suspend reported")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -137,7 +143,7 @@ def test_real_sigstop_of_a_watching_process_is_reported_as_a_freeze() -> None:
     )
     try:
         assert _readline(proc, 10) == "ready"
-        time.sleep(0.2)  # let it tick a few times unfrozen
+        time.sleep(0.2)  # the behaviour's baseline: a few ordinary ticks before the freeze
         os.kill(proc.pid, signal.SIGSTOP)
         stopped_at = time.monotonic()
         # The frozen process cannot run: wait out the freeze we want to produce.

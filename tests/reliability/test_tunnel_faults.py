@@ -15,8 +15,15 @@ import asyncpg
 import asyncssh
 import pytest
 
-from tests.fixtures.engine import FAST, make_conn, trust, wait_for
-from tests.reliability.helpers import TunnelRunner, connection_attempts, poll, runner_spec
+from tests.fixtures.engine import FAST, make_conn, trust
+from tests.fixtures.waiting import wait_until, wait_until_async
+from tests.reliability.helpers import (
+    TunnelRunner,
+    connection_attempts,
+    connections_to,
+    listening_sockets,
+    runner_spec,
+)
 from tunnel_tui.core.model import Keepalive
 from tunnel_tui.core.paths import known_hosts_path
 from tunnel_tui.core.secret import Secret
@@ -72,11 +79,11 @@ async def test_frozen_session_goes_reconnecting_in_time_and_the_frozen_one_is_dr
             t0 = time.monotonic()
             for pid in frozen:
                 os.kill(pid, signal.SIGSTOP)
-            await wait_for(lambda: _state(engine, "fz") is TunnelState.RECONNECTING,
-                           DETECT + 3, "reconnecting")
+            await wait_until_async(lambda: _state(engine, "fz") is TunnelState.RECONNECTING,
+                                   DETECT + 3, "reconnecting")
             assert time.monotonic() - t0 <= DETECT + 1.5
             # The listener still answers: a new SSH connection brings it back on the same port.
-            await wait_for(lambda: _state(engine, "fz") is TunnelState.UP, 10, "up again")
+            await wait_until_async(lambda: _state(engine, "fz") is TunnelState.UP, 10, "up again")
             status = engine.status("fz")
             assert status.local_port == port and status.reconnects == 1
             assert await _echo(port, b"again") == b"again"
@@ -84,10 +91,11 @@ async def test_frozen_session_goes_reconnecting_in_time_and_the_frozen_one_is_dr
             for pid in frozen:
                 os.kill(pid, signal.SIGCONT)
         # Thawed, the old session finds its client gone and exits: one connection left.
-        poll_until = time.monotonic() + 10
-        while len(server.connection_pids()) != 1 and time.monotonic() < poll_until:
-            await asyncio.sleep(0.05)
-        assert len(server.connection_pids()) == 1
+        await wait_until_async(
+            lambda: len(server.connection_pids()) == 1,
+            10,
+            lambda: f"one bastion connection left (now {server.connection_pids()})",
+        )
 
 
 # -- 4. bastion restart: capped, jittered backoff, no tight loop -------------------------
@@ -138,8 +146,8 @@ async def test_bastion_restart_backoff_is_capped_and_jittered_without_a_tight_lo
         server.stop()
         counter = CountingPort(server.port)
         try:
-            await wait_for(lambda: _state(engine, "rs") is TunnelState.RECONNECTING, 5,
-                           "reconnecting")
+            await wait_until_async(lambda: _state(engine, "rs") is TunnelState.RECONNECTING, 5,
+                                   "reconnecting")
             await asyncio.sleep(window)  # the outage being measured
         finally:
             counter.close()
@@ -162,7 +170,7 @@ async def test_bastion_restart_backoff_is_capped_and_jittered_without_a_tight_lo
         assert len({round(g, 2) for g in gaps}) >= max(2, len(gaps) // 2), gaps  # jittered
         server.start()
         log_before = connection_attempts(server)
-        await wait_for(lambda: _state(engine, "rs") is TunnelState.UP, cap + 5, "up")
+        await wait_until_async(lambda: _state(engine, "rs") is TunnelState.UP, cap + 5, "up")
         assert engine.status("rs").local_port == port
         assert await _echo(port) == b"ping"
         assert connection_attempts(server) - log_before <= 2
@@ -194,7 +202,7 @@ async def test_reconnect_storm_twenty_keys_maxstartups_two_all_come_back(
         assert len(server.connection_pids()) == n  # each key its own SSH connection
         ports = [engine.status(c.name).local_port for c in conns]
         server.restart()
-        await wait_for(
+        await wait_until_async(
             lambda: all(s.state is TunnelState.UP and s.reconnects >= 1
                         for s in engine.statuses()),
             45, "all 20 tunnels up again",
@@ -268,7 +276,7 @@ async def test_channel_timeout_closes_cleanly_and_the_next_connection_works(
         # sshd counts idle time in whole seconds: it may close up to 1 s early.
         assert time.monotonic() - t0 >= 0.9
         writer.close()
-        await wait_for(lambda: engine.status("ct").channels == 0, 5, "channel released")
+        await wait_until_async(lambda: engine.status("ct").channels == 0, 5, "channel released")
         status = engine.status("ct")
         assert status.state is TunnelState.UP and status.reconnects == 0
         assert await _echo(port, b"next") == b"next"
@@ -294,8 +302,8 @@ def test_tunnel_process_sigstopped_past_clientalive_reconnects_after_sigcont(
         os.kill(runner.pid, signal.SIGSTOP)
         try:
             # sshd gives up on the silent client after ~2 s and closes its session.
-            poll(lambda: not set(session) & set(server.connection_pids()), 10,
-                 "sshd dropping the frozen client")
+            wait_until(lambda: not set(session) & set(server.connection_pids()), 10,
+                       "sshd dropping the frozen client")
         finally:
             os.kill(runner.pid, signal.SIGCONT)
         count = len(runner.states())
@@ -365,7 +373,7 @@ async def test_host_key_changed_after_trust_stops_the_live_tunnel_with_a_mitm_wa
         port = (await engine.start(conn, keys)).local_port
         server.restart(new_host_key=True)  # same address, another host key
         log_before = connection_attempts(server)
-        await wait_for(lambda: _state(engine, "mitm") is TunnelState.FAILED, 10, "failed")
+        await wait_until_async(lambda: _state(engine, "mitm") is TunnelState.FAILED, 10, "failed")
         status = engine.status("mitm")
         assert "man-in-the-middle" in (status.last_error or "")
         assert "not retrying" in (status.last_error or "")
@@ -450,11 +458,14 @@ async def test_stop_during_a_hung_reconnect_returns_at_once_and_frees_the_port(
             # A forward first: the session's post-auth child exists once data flows.
             assert await _echo(port) == b"ping"
             frozen = [*server.session_pids(), server.pid]
+            first_link = connections_to(server.port)
             for pid in frozen:
                 os.kill(pid, signal.SIGSTOP)
-            await wait_for(lambda: _state(engine, "st") is TunnelState.RECONNECTING,
-                           DETECT + 3, "reconnecting")
-            await asyncio.sleep(0.5)  # a reconnect attempt is now stuck in the handshake
+            await wait_until_async(lambda: _state(engine, "st") is TunnelState.RECONNECTING,
+                                   DETECT + 3, "reconnecting")
+            # A reconnect attempt connected to the frozen sshd: stuck in the handshake.
+            await wait_until_async(lambda: connections_to(server.port) - first_link, 10,
+                                   "a reconnect attempt connected")
             t0 = time.monotonic()
             await engine.stop("st")
             assert time.monotonic() - t0 < 2.0
@@ -483,7 +494,13 @@ async def test_a_cancelled_start_against_a_hung_bastion_leaves_nothing_bound(
     try:
         async with TunnelEngine(engine_known_hosts, settings) as engine:
             task = asyncio.ensure_future(engine.start(conn, keys))
-            await asyncio.sleep(0.5)  # bound and waiting for the SSH handshake
+            # Bound and connected to the frozen sshd: waiting for the SSH handshake.
+            await wait_until_async(
+                lambda: any(p == port for _, p in listening_sockets(os.getpid()))
+                and connections_to(server.port),
+                10,
+                "the port bound and the bastion connected",
+            )
             task.cancel()  # Ctrl-C in `forward`, a closed TUI screen...
             with pytest.raises(asyncio.CancelledError):
                 await task
@@ -492,7 +509,7 @@ async def test_a_cancelled_start_against_a_hung_bastion_leaves_nothing_bound(
             assert engine.statuses() == []
     finally:
         os.kill(server.pid, signal.SIGCONT)
-    await wait_for(lambda: open_fds(os.getpid()) <= fds, 5, "fds back to baseline")
+    await wait_until_async(lambda: open_fds(os.getpid()) <= fds, 5, "fds back to baseline")
     # and the same port can be used right away
     async with TunnelEngine(engine_known_hosts, FAST) as engine:
         assert (await engine.start(conn, keys)).local_port == port

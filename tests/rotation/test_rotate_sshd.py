@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.waiting import wait_until_async
 from tests.rotation.conftest import RotationWorld
 from tests.rotation.helpers import key_accepted, openssh_login_works, write_identity
 from tunnel_tui.core import keys
@@ -38,13 +39,17 @@ async def _row_shown(
     seen: list[StepResult], task: asyncio.Task[None], step: str, text: str
 ) -> StepResult:
     """The first row of `step` whose detail holds `text`, once the rotation shows it."""
-    for _ in range(400):  # bounded: up to ~40 s
-        found = [r for r in seen if r.step == step and text in r.detail]
-        if found:
-            return found[0]
-        assert not task.done(), [(r.step, r.status, r.detail) for r in seen]
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no {step} row with {text!r}: {[r.detail for r in seen]}")
+
+    def found() -> StepResult | None:
+        rows = [r for r in seen if r.step == step and text in r.detail]
+        assert rows or not task.done(), [(r.step, r.status, r.detail) for r in seen]
+        return rows[0] if rows else None
+
+    row = await wait_until_async(
+        found, 40, lambda: f"a {step} row with {text!r}: {[r.detail for r in seen]}"
+    )
+    assert row is not None
+    return row
 
 
 async def test_rotation_old_rejected_new_accepted_other_lines_intact(
@@ -127,10 +132,11 @@ async def test_manual_install_waits_until_the_key_is_added(
 
     task = asyncio.create_task(consume())
     try:
-        for _ in range(300):  # bounded: up to ~30 s, until progress with time left shows
-            if any(r.status is StepStatus.RUNNING and "s left" in r.detail for r in seen):
-                break
-            await asyncio.sleep(0.1)
+        await wait_until_async(
+            lambda: any(r.status is StepStatus.RUNNING and "s left" in r.detail for r in seen),
+            30,
+            "progress with the time left",
+        )
         shown = [r for r in seen if r.step == "install" and "add this line" in r.detail]
         where, line = shown[0].detail.split(": ", 1)
         # Restricted like the old key's connections need (what `key show --restricted` gives).

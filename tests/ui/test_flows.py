@@ -8,6 +8,7 @@ from collections.abc import Callable
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Label
 
+from tests.fixtures.waiting import wait_until_async
 from tunnel_tui.core.config import load
 from tunnel_tui.core.known_hosts import KnownHosts
 from tunnel_tui.core.status import TunnelState
@@ -33,13 +34,9 @@ def make_app() -> TunnelTuiApp:
 
 async def wait_until(pilot: Pilot[None], check: Callable[[], bool], timeout: float = 30.0,
                      what: str = "condition") -> None:
-    """Poll a condition the user would see, bounded in time."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.05)
+    """Poll a condition the user would see, bounded in time (the shared helper,
+    pausing through the pilot so the app handles its messages in between)."""
+    await wait_until_async(check, timeout, what, interval=0.05, sleep=pilot.pause)
 
 
 async def settle(pilot: Pilot[None]) -> None:
