@@ -104,9 +104,23 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
         enable_debug_logging()
     if ctx.invoked_subcommand is None:
-        from tunnel_tui.ui.app import run_app
+        _run_app()
 
-        run_app()
+
+def _run_app() -> None:
+    """`tunnel-tui` with no command: the app on the user's own home. Its empty state
+    offers the sandbox; the app exits and hands the starter back to run here."""
+    from tunnel_tui.ui.app import TunnelTuiApp
+
+    then = TunnelTuiApp(open_sandbox=_start_sandbox).run()
+    if then is not None:
+        then()
+
+
+def _start_sandbox() -> None:
+    from tunnel_tui.demo.sandbox import run_demo
+
+    run_demo()
 
 
 def main(argv: list[str] | None = None) -> Any:

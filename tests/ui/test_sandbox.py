@@ -43,7 +43,10 @@ async def test_sandbox_is_ready_to_use_and_removed_at_exit(isolated_env) -> None
 
 
 async def test_empty_config_offers_the_sandbox(secret_service) -> None:
-    app = TunnelTuiApp(RealServices(), sandbox_offer=True)
+    def start_sandbox() -> None:
+        raise AssertionError("the app hands the starter back; it never runs it")
+
+    app = TunnelTuiApp(RealServices(), open_sandbox=start_sandbox)
     async with app.run_test(size=(80, 24)) as pilot:
         pilot_: Pilot[None] = pilot
         await pilot_.pause()
@@ -53,4 +56,4 @@ async def test_empty_config_offers_the_sandbox(secret_service) -> None:
         assert "No connections yet. Press a to add one, or s to try the sandbox." in text
         await pilot_.press("s")
         await pilot_.pause()
-    assert app.sandbox_requested
+    assert app.return_value is start_sandbox  # for cli.py to run once the app has exited

@@ -45,7 +45,7 @@ def keys(text: str) -> list[str]:
 
 
 def app(services: FakeServices | None = None) -> TunnelTuiApp:
-    return TunnelTuiApp(services or FakeServices(), clock=frozen_clock, sandbox_offer=True)
+    return TunnelTuiApp(services or FakeServices(), clock=frozen_clock, open_sandbox=lambda: None)
 
 
 @pytest.mark.parametrize("size", SIZES)

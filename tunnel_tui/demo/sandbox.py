@@ -25,6 +25,7 @@ from tunnel_tui.core.errors import TunnelTuiError
 from tunnel_tui.core.known_hosts import KnownHosts
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.demo.bastion import SandboxBastion
+from tunnel_tui.demo.signals import ending_on_signals
 
 # (connection name, database URL as the bastion sees it) — the databases of this machine.
 DATABASES = [
@@ -151,11 +152,22 @@ def sandbox() -> Iterator[Sandbox]:
 
 
 def run_demo() -> None:
-    """`tunnel-tui demo`: the app, inside a sandbox that disappears at exit."""
+    """`tunnel-tui demo`: the app, inside a sandbox that disappears at exit, also
+    when its terminal closes (SIGHUP) or it is terminated (SIGTERM)."""
     from tunnel_tui.ui.app import TunnelTuiApp
     from tunnel_tui.ui.services import RealServices
 
-    print("Preparing the sandbox (bastion, keys, agent)…", flush=True)
-    with sandbox() as box:
-        services = RealServices(box.home, vault_passphrase=box.passphrase)
-        TunnelTuiApp(services, greeting=box.greeting, title="tunnel-tui sandbox").run()
+    with ending_on_signals() as ending:
+        with contextlib.suppress(OSError):  # a terminal closed already
+            print("Preparing the sandbox (bastion, keys, agent)…", flush=True)
+        with sandbox() as box:
+            services = RealServices(box.home, vault_passphrase=box.passphrase)
+            app = TunnelTuiApp(services, greeting=box.greeting, title="tunnel-tui sandbox")
+            ending.app = app
+            try:
+                app.run()
+            finally:
+                ending.app = None
+                ending.cleaning_up = True  # from here on a signal waits for the clean-up
+    if ending.signalled is not None:
+        raise SystemExit(128 + ending.signalled)

@@ -1,5 +1,10 @@
 """The Textual app: screens, bindings and wiring only. Work lives in the screens and
-`services.py`; screens never import this module."""
+`services.py`; screens never import this module.
+
+The sandbox is not ours to start (ui never imports demo): the caller passes a
+starter as `open_sandbox`, and the app hands it back as its return value when the
+user asks for the sandbox, for the caller to run once the terminal is released.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +19,10 @@ from tunnel_tui.ui.palette import TunnelCommands
 from tunnel_tui.ui.screens.connections import ConnectionsScreen
 from tunnel_tui.ui.services import RealServices, Services
 
+SandboxStarter = Callable[[], None]
 
-class TunnelTuiApp(App[None]):
+
+class TunnelTuiApp(App[SandboxStarter | None]):
     CSS_PATH = "app.tcss"
     TITLE = "tunnel-tui"
     COMMANDS = App.COMMANDS | {TunnelCommands}
@@ -31,7 +38,7 @@ class TunnelTuiApp(App[None]):
         *,
         refresh_seconds: float = 2.0,
         clock: Callable[[], datetime] | None = None,
-        sandbox_offer: bool = False,
+        open_sandbox: SandboxStarter | None = None,
         validate_retry_seconds: float = 5.0,
         greeting: str | None = None,
         title: str = "tunnel-tui",
@@ -45,8 +52,7 @@ class TunnelTuiApp(App[None]):
             prefetch()  # the config parses while Textual starts up
         self._refresh_seconds = refresh_seconds
         self._clock = clock
-        self._sandbox_offer = sandbox_offer
-        self.sandbox_requested = False
+        self._open_sandbox = open_sandbox
         self.validate_retry_seconds = validate_retry_seconds
 
     def on_mount(self) -> None:
@@ -55,7 +61,7 @@ class TunnelTuiApp(App[None]):
                 self.services,
                 refresh_seconds=self._refresh_seconds,
                 clock=self._clock,
-                sandbox_offer=self._sandbox_offer,
+                sandbox_offer=self._open_sandbox is not None,
                 title=self.title,
             )
         )
@@ -93,17 +99,6 @@ class TunnelTuiApp(App[None]):
         self.push_screen(KeysScreen(self.services))
 
     def on_open_sandbox(self, message: OpenSandbox) -> None:
-        if self._sandbox_offer:
+        if self._open_sandbox is not None:
             # The sandbox replaces this app with one living in a throwaway home.
-            self.sandbox_requested = True
-            self.exit()
-
-
-def run_app() -> None:
-    """Entry of `tunnel-tui` with no command: the app on the user's own home."""
-    app = TunnelTuiApp(sandbox_offer=True)
-    app.run()
-    if app.sandbox_requested:
-        from tunnel_tui.demo.sandbox import run_demo
-
-        run_demo()
+            self.exit(self._open_sandbox)
