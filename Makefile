@@ -34,6 +34,7 @@ test: system-deps python-deps
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP) system-deps
 	$(PY) -m pip install -q -e '.[bench]'
