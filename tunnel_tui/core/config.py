@@ -8,6 +8,7 @@
       [[connections.<name>.jumps]]   host, port, user (, key)
       [connections.<name>.keepalive] interval, count_max
     [keys.<id>]                      name, type, public_key, fingerprint, created, comment
+                                     (, source = "ssh-agent") (, certificate = "…-cert-v01… AAAA")
     [rotations.<name>]               opaque to this module (rotation records)
 
 `load()` reads it (a corrupt file is a ConfigError naming the path and line, and is
@@ -38,6 +39,7 @@ from tunnel_tui.core.model import (
     DbKind,
     Keepalive,
     Key,
+    KeySource,
     KeyType,
     SshEndpoint,
 )
@@ -191,7 +193,7 @@ def _connection_to_toml(conn: Connection) -> dict[str, Any]:
 
 def _key_to_toml(key: Key) -> dict[str, Any]:
     created = key.created if key.created.tzinfo else key.created.replace(tzinfo=UTC)
-    return {
+    out: dict[str, Any] = {
         "name": key.name,
         "type": key.type.value,
         "public_key": key.public_key,
@@ -199,6 +201,12 @@ def _key_to_toml(key: Key) -> dict[str, Any]:
         "created": created,
         "comment": key.comment,
     }
+    # Written only when not the default, so configs from before stay byte-identical.
+    if key.source is not KeySource.KEYRING:
+        out["source"] = key.source.value
+    if key.certificate:
+        out["certificate"] = key.certificate
+    return out
 
 
 class _Reader:
@@ -307,6 +315,11 @@ class _Reader:
             self.fail(f"{where}.created", "a date-time")
         if created.tzinfo is None:
             created = created.replace(tzinfo=UTC)
+        source_text = self.str_(body, "source", where, KeySource.KEYRING.value)
+        try:
+            source = KeySource(source_text)
+        except ValueError:
+            self.fail(f"{where}.source", "one of " + ", ".join(s.value for s in KeySource))
         return Key(
             id=kid,
             name=self.str_(body, "name", where),
@@ -315,4 +328,6 @@ class _Reader:
             fingerprint=self.str_(body, "fingerprint", where),
             created=created,
             comment=self.str_(body, "comment", where, ""),
+            source=source,
+            certificate=self.str_(body, "certificate", where, ""),
         )

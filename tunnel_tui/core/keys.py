@@ -35,6 +35,9 @@ _PUBLIC_TYPES: dict[str, KeyType] = {
     "ecdsa-sha2-nistp256": KeyType.ECDSA,
     "ecdsa-sha2-nistp384": KeyType.ECDSA,
     "ecdsa-sha2-nistp521": KeyType.ECDSA,
+    # FIDO (security key) types: only their public half is ever ours (ssh-agent keys).
+    "sk-ssh-ed25519@openssh.com": KeyType.SK_ED25519,
+    "sk-ecdsa-sha2-nistp256@openssh.com": KeyType.SK_ECDSA,
 }
 _OPENSSH_MAGIC = b"openssh-key-v1\x00"
 _BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")

@@ -51,6 +51,16 @@ class KeyType(StrEnum):
     ED25519 = "ed25519"
     RSA = "rsa"
     ECDSA = "ecdsa"  # importable, not generated
+    # FIDO keys: the private half never leaves the token; used through an ssh-agent.
+    SK_ED25519 = "sk-ed25519"
+    SK_ECDSA = "sk-ecdsa"
+
+
+class KeySource(StrEnum):
+    """Where the private half of a Key lives."""
+
+    KEYRING = "keyring"  # generated or imported by us: our keyring (or vault) holds it
+    SSH_AGENT = "ssh-agent"  # the user's ssh-agent holds it; we never see it
 
 
 @dataclass(frozen=True)
@@ -130,6 +140,15 @@ class Key:
     fingerprint: str  # "SHA256:..." exactly as `ssh-keygen -lf` prints it
     created: datetime  # UTC
     comment: str = ""
+    source: KeySource = KeySource.KEYRING
+    # An OpenSSH user certificate for this key ("ssh-ed25519-cert-v01@openssh.com AAAA..."),
+    # public data imported with --certificate; "" when there is none.
+    certificate: str = ""
+
+    @property
+    def in_agent(self) -> bool:
+        """The private key lives in the user's ssh-agent: not ours to read or rotate."""
+        return self.source is KeySource.SSH_AGENT
 
 
 def secret_name_for_key(key_id: str) -> str:

@@ -15,6 +15,9 @@ class TunnelState(StrEnum):
     CONNECTING = "connecting"
     UP = "up"
     RECONNECTING = "reconnecting"
+    # No secret to (re)connect with: an ssh-agent socket that is gone, or autostart
+    # without a secret. Not retried; `hint` says what brings it back.
+    WAITING_FOR_SECRET = "waiting-for-secret"
     FAILED = "failed"
     DOWN = "down"
 

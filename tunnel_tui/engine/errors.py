@@ -79,3 +79,24 @@ class ForwardingProhibited(ChannelOpenFailed):
 
 class KeyMissing(TunnelError):
     """No private key was given for a key id the connection needs."""
+
+
+class AgentKeyUnavailable(TunnelError):
+    """The key lives in the user's ssh-agent, and that agent is gone or no longer holds
+    it. Not retried: only the user can bring it back (a terminal with their agent)."""
+
+    def __init__(
+        self, message: str, *, socket_path: str, gone: bool, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.socket_path = socket_path
+        self.gone = gone  # the socket itself is gone (not just the key)
+
+    def hint_for(self, name: str) -> str:
+        """What brings tunnel `name` back."""
+        if self.gone:
+            return (
+                f"the ssh-agent at {self.socket_path} is gone; run `tunnel-tui up {name}` "
+                "from a terminal with your agent"
+            )
+        return f"load the key into your agent (ssh-add), then run `tunnel-tui up {name}`"

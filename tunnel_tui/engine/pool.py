@@ -14,8 +14,8 @@ from typing import Any
 
 import asyncssh
 
+from tunnel_tui.core.client_keys import ClientKey
 from tunnel_tui.core.model import Connection, Keepalive, SshEndpoint
-from tunnel_tui.core.secret import Secret
 from tunnel_tui.engine.settings import EngineSettings
 from tunnel_tui.engine.ssh import KnownHostsLike, close_all, connect_hops
 
@@ -126,7 +126,7 @@ class SshPool:
     async def acquire(
         self,
         conn: Connection,
-        keys: Mapping[str, Secret],
+        keys: Mapping[str, ClientKey],
         *,
         key_id: str | None = None,
         accept_new: bool = False,

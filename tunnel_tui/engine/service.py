@@ -11,6 +11,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 
+from tunnel_tui.core.client_keys import ClientKey
 from tunnel_tui.core.errors import NotFoundError
 from tunnel_tui.core.model import Connection
 from tunnel_tui.core.secret import Secret
@@ -42,7 +43,7 @@ class TunnelEngine:
     # ------------------------------------------------------------- control
 
     async def start(
-        self, conn: Connection, keys: Mapping[str, Secret], *, accept_new_host_key: bool = False
+        self, conn: Connection, keys: Mapping[str, ClientKey], *, accept_new_host_key: bool = False
     ) -> TunnelStatus:
         """Bring a tunnel up; returns once SSH auth succeeded and the listener is bound.
 
@@ -51,9 +52,10 @@ class TunnelEngine:
         LocalPortInUse, KeyMissing) with nothing left bound.
         """
         existing = self._tunnels.get(conn.name)
-        if existing is not None and existing.state is not TunnelState.FAILED:
+        retry = (TunnelState.FAILED, TunnelState.WAITING_FOR_SECRET)
+        if existing is not None and existing.state not in retry:
             return existing.status()
-        if existing is not None:  # failed for good earlier: try again from scratch
+        if existing is not None:  # failed for good earlier, or new secrets: start afresh
             await self.stop(conn.name)
         pending = self._starting.get(conn.name)
         if pending is not None:

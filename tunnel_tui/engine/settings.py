@@ -43,3 +43,5 @@ class EngineSettings:
     # next quiet moment (engine/memory.py); 0 never does.
     trim_after_bytes: int = 32 * 1024 * 1024
     auth_poll_interval: float = 5.0  # validation's "wait for the key" retry period
+    # An ssh-agent signature slower than this means a touch (or a confirmation) is awaited.
+    slow_signature: float = 1.0

@@ -7,6 +7,12 @@ ours (ASYNCSSH-NOTES §2). Nothing under ~/.ssh is read: `config=None`,
 `agent_path=None`, explicit `client_keys` and `known_hosts`, and X.509 off
 (`x509_trusted_certs=None`): only keys in our known_hosts are trusted.
 
+Client keys (`ClientKey`): a private key from our keyring, optionally with an OpenSSH
+user certificate, or a key in the user's ssh-agent. For the latter we open the agent at
+the socket the caller gave (never asyncssh's own `agent_path`, which would offer every
+key the agent holds) and offer only the identities of the stored key: its
+certificates first, then the plain key, as OpenSSH does.
+
 asyncssh raises the same HostKeyNotVerifiable for an unknown and a changed key, so
 our client records the server key in `validate_host_public_key` and we classify it
 with `KnownHosts.check` (ASYNCSSH-NOTES §1).
@@ -25,12 +31,15 @@ from typing import Any, Protocol
 
 import asyncssh
 
+from tunnel_tui.core.client_keys import CertifiedKey, ClientKey
 from tunnel_tui.core.keys import authorized_keys_line
 from tunnel_tui.core.model import Keepalive, SshEndpoint
 from tunnel_tui.core.secret import Secret
+from tunnel_tui.core.ssh_agent import AgentIdentity, AgentKey
 from tunnel_tui.engine.asyncssh_shims import skip_aead_ignore
 from tunnel_tui.engine.errors import (
     POLICY_HINT,
+    AgentKeyUnavailable,
     AuthRejected,
     BastionUnreachable,
     HopError,
@@ -77,6 +86,7 @@ class HopTrace:
     fingerprint: str = ""
     public_line: str = ""
     host_key: str = ""  # "trusted", "accepted", "unknown", "changed"
+    slow_signature: bool = False  # the ssh-agent took long to sign (a touch, a confirm)
 
 
 def hop_label(hop: SshEndpoint, index: int, count: int) -> str:
@@ -111,9 +121,9 @@ class _TimedTunnel:
 class _Client(asyncssh.SSHClient):
     def __init__(
         self, hop: SshEndpoint, known_hosts: KnownHostsLike, trace: HopTrace, accept_new: bool,
-        key: asyncssh.SSHKey | None = None,
+        keys: list[Any] | None = None,
     ) -> None:
-        self._key = key
+        self._keys = keys or None
         self._conn: asyncssh.SSHClientConnection | None = None
         self._hop = hop
         self._known_hosts = known_hosts
@@ -144,8 +154,8 @@ class _Client(asyncssh.SSHClient):
 
     # The key is handed over here rather than as `client_keys`, so we learn when the
     # key exchange (and so the host key check) is done: the validation log times it.
-    def public_key_auth_requested(self) -> asyncssh.SSHKey | None:
-        key, self._key = self._key, None
+    def public_key_auth_requested(self) -> list[Any] | None:
+        key, self._keys = self._keys, None
         trace = self._trace
         if key is not None and trace.host_key_at is None:
             trace.host_key_at = time.monotonic()
@@ -201,18 +211,116 @@ def unreachable_hint(hop: SshEndpoint, index: int) -> str:
     )
 
 
-def auth_hint(hop: SshEndpoint, public_line: str, comment: str = "tunnel-tui") -> str:
+def auth_hint(
+    hop: SshEndpoint, public_line: str, comment: str = "tunnel-tui", *,
+    certificate: bool = False,
+) -> str:
     line = authorized_keys_line(public_line, comment)
-    return (
-        f"add this public key to ~{hop.user}/.ssh/authorized_keys on {hop.host}: {line}"
-    )
+    hint = f"add this public key to ~{hop.user}/.ssh/authorized_keys on {hop.host}: {line}"
+    if certificate:
+        hint += (
+            f" (or, for the certificate: check its principals include {hop.user} and that "
+            f"{hop.host} trusts its CA in TrustedUserCAKeys)"
+        )
+    return hint
+
+
+@dataclass
+class _Offer:
+    """The key pairs one hop offers, and the agent connection they need."""
+
+    keypairs: list[Any]
+    public_line: str  # the plain key, for the authorized_keys hint
+    certificate: bool = False
+    agent: Any = None  # asyncssh.SSHAgentClient, closed once auth is over
+
+    def close(self) -> None:
+        if self.agent is not None:
+            self.agent.close()
+            self.agent = None
+
+
+async def _offer(
+    key: ClientKey, settings: EngineSettings, on_slow_signature: Callable[[], None] | None,
+) -> _Offer:
+    if isinstance(key, AgentKey):
+        return await _agent_offer(key, settings, on_slow_signature)
+    if isinstance(key, CertifiedKey):
+        private = import_key(key.private)
+        public = " ".join(private.export_public_key().decode().split()[:2])
+        try:
+            cert = asyncssh.import_certificate(key.certificate)
+        except (asyncssh.KeyImportError, ValueError):
+            log.warning("the stored certificate cannot be read; using the plain key")
+            return _Offer([private], public)
+        return _Offer([(private, cert), private], public, certificate=True)
+    private = import_key(key)
+    return _Offer([private], " ".join(private.export_public_key().decode().split()[:2]))
+
+
+async def _agent_offer(
+    key: AgentKey, settings: EngineSettings, on_slow_signature: Callable[[], None] | None,
+) -> _Offer:
+    path = key.socket_path
+    try:
+        agent = await asyncio.wait_for(asyncssh.connect_agent(path), settings.connect_timeout)
+    except (OSError, TimeoutError, asyncssh.Error) as exc:
+        code = getattr(exc, "errno", None)
+        why = os.strerror(code).lower() if isinstance(code, int) else "no answer"
+        raise AgentKeyUnavailable(
+            f"the ssh-agent at {path} is gone ({why})", socket_path=path, gone=True,
+            hint="start your agent and ssh-add the key, or run from a terminal whose "
+            "SSH_AUTH_SOCK points at it",
+        ) from exc
+    try:
+        pairs = await asyncio.wait_for(agent.get_keys(), settings.connect_timeout)
+    except (OSError, TimeoutError, ValueError, asyncssh.Error) as exc:
+        agent.close()
+        raise AgentKeyUnavailable(
+            f"the ssh-agent at {path} did not list its keys", socket_path=path, gone=True,
+            hint="check your agent (ssh-add -l) and SSH_AUTH_SOCK",
+        ) from exc
+    wanted = " ".join(key.public_key.split()[:2])
+    matching = [p for p in pairs if AgentIdentity(p.public_data, "").key_public_line == wanted]
+    if not matching:
+        agent.close()
+        raise AgentKeyUnavailable(
+            f"the ssh-agent at {path} does not hold key {key.fingerprint or wanted}",
+            socket_path=path, gone=False,
+            hint="load it into your agent (ssh-add, or unlock it in your password manager)",
+        )
+    matching.sort(key=lambda p: not p.has_cert)  # certificates first, as OpenSSH does
+    if on_slow_signature is not None:
+        for pair in matching:
+            _watch_signing(pair, on_slow_signature, settings.slow_signature)
+    has_cert = any(p.has_cert for p in matching)
+    return _Offer(matching, wanted, certificate=has_cert, agent=agent)
+
+
+def _watch_signing(pair: Any, on_slow: Callable[[], None], threshold: float) -> None:
+    """Call `on_slow()` when the agent takes longer than `threshold` to sign: a security
+    key waiting for a touch, or an agent asking for confirmation."""
+    inner = pair.sign_async
+
+    async def sign_async(data: bytes) -> bytes:
+        task: asyncio.Future[bytes] = asyncio.ensure_future(inner(data))
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), threshold)
+        except TimeoutError:
+            on_slow()
+            return await task
+        finally:
+            if not task.done():
+                task.cancel()
+
+    pair.sign_async = sign_async  # asyncssh looks the method up on the instance
 
 
 async def connect_hop(
     hop: SshEndpoint,
     index: int,
     count: int,
-    key: Secret,
+    key: ClientKey,
     known_hosts: KnownHostsLike,
     *,
     via: asyncssh.SSHClientConnection | None = None,
@@ -222,8 +330,11 @@ async def connect_hop(
     settings: EngineSettings | None = None,
     trace: HopTrace | None = None,
     key_comment: str = "tunnel-tui",
+    on_slow_signature: Callable[[], None] | None = None,
 ) -> tuple[asyncssh.SSHClientConnection, _Client]:
-    """One hop; raises BastionUnreachable, HostKeyUnknown/Changed or AuthRejected."""
+    """One hop; raises BastionUnreachable, HostKeyUnknown/Changed, AuthRejected, or
+    AgentKeyUnavailable (before any network traffic) for an ssh-agent key.
+    `on_slow_signature()` is called if the ssh-agent is slow to sign (a touch needed)."""
     settings = settings or EngineSettings()
     keepalive = keepalive or Keepalive()
     trace = trace or HopTrace(hop, index)
@@ -232,8 +343,15 @@ async def connect_hop(
         timeout=settings.connect_timeout, quickack=settings.quickack,
         coalesce=settings.coalesce_writes, cork=settings.cork_writes, sock=sock,
     )
-    private = import_key(key)
-    client = _Client(hop, known_hosts, trace, accept_new, private)
+    if on_slow_signature is not None:
+        outer = on_slow_signature
+
+        def on_slow_signature() -> None:
+            trace.slow_signature = True
+            outer()
+
+    offer = await _offer(key, settings, on_slow_signature)
+    client = _Client(hop, known_hosts, trace, accept_new, offer.keypairs)
     if isinstance(inner, DirectTcp):
         client.direct = inner
     try:
@@ -272,10 +390,10 @@ async def connect_hop(
     except asyncssh.HostKeyNotVerifiable as exc:
         raise _host_key_error(hop, index, label, trace) from exc
     except asyncssh.PermissionDenied as exc:
-        public = " ".join(private.export_public_key().decode().split()[:2])
         raise AuthRejected(
             f"{label}: publickey rejected for user {hop.user}",
-            hop=hop, hop_index=index, hint=auth_hint(hop, public, key_comment),
+            hop=hop, hop_index=index,
+            hint=auth_hint(hop, offer.public_line, key_comment, certificate=offer.certificate),
         ) from exc
     except asyncssh.ChannelOpenError as exc:  # the previous hop could not open the way
         if exc.code == asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED:
@@ -307,6 +425,8 @@ async def connect_hop(
             f"{label}: {what}: {cause}", hop=hop, hop_index=index,
             hint=unreachable_hint(hop, index),
         ) from exc
+    finally:
+        offer.close()
     trace.done_at = time.monotonic()
     if not trace.fingerprint:
         server_key = conn.get_server_host_key()
@@ -375,7 +495,7 @@ async def _changed_key_type(
     return _host_key_error(hop, index, label, trace)
 
 
-def key_for(hop: SshEndpoint, keys: Mapping[str, Secret], key_id: str | None) -> Secret:
+def key_for(hop: SshEndpoint, keys: Mapping[str, ClientKey], key_id: str | None) -> ClientKey:
     wanted = hop.key_id or key_id
     if wanted is None and len(keys) == 1:
         return next(iter(keys.values()))
@@ -389,7 +509,7 @@ def key_for(hop: SshEndpoint, keys: Mapping[str, Secret], key_id: str | None) ->
 
 async def connect_hops(
     hops: Sequence[SshEndpoint],
-    keys: Mapping[str, Secret],
+    keys: Mapping[str, ClientKey],
     known_hosts: KnownHostsLike,
     *,
     key_id: str | None = None,

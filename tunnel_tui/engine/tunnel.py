@@ -2,7 +2,8 @@
 
 The local port stays bound from `start` to `stop`, across reconnects; while the
 link is down new local clients are reset at once. Permanent failures (auth,
-host key) end in `failed` without a retry loop.
+host key) end in `failed` without a retry loop; an ssh-agent key whose agent is gone
+ends in `waiting-for-secret` (also without a loop) until `up` brings a live agent.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
+from tunnel_tui.core.client_keys import ClientKey
 from tunnel_tui.core.errors import TunnelError
 from tunnel_tui.core.model import Connection
-from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.status import TunnelState, TunnelStatus
-from tunnel_tui.engine.errors import ChannelOpenFailed, HopError
+from tunnel_tui.engine.errors import AgentKeyUnavailable, ChannelOpenFailed, HopError
 from tunnel_tui.engine.forward import Counters, LocalClient
 from tunnel_tui.engine.listener import LocalListener
 from tunnel_tui.engine.pool import SshLink, SshPool
@@ -31,7 +32,7 @@ class LiveTunnel:
     def __init__(
         self,
         conn: Connection,
-        keys: Mapping[str, Secret],
+        keys: Mapping[str, ClientKey],
         pool: SshPool,
         settings: EngineSettings,
         on_change: Callable[[LiveTunnel], None],
@@ -129,6 +130,8 @@ class LiveTunnel:
         except TunnelError as exc:
             await listener.close()
             self._listener = None
+            if isinstance(exc, AgentKeyUnavailable):
+                exc.hint = exc.hint_for(self.conn.name)
             self._set_state(TunnelState.FAILED, exc.message, exc.hint)
             raise
         except BaseException:
@@ -169,6 +172,15 @@ class LiveTunnel:
                 return
             try:
                 link = await self._pool.acquire(self.conn, self.keys)
+            except AgentKeyUnavailable as exc:
+                # Only the user can bring their agent (or key) back: wait, don't loop.
+                log.warning("%s: %s (waiting for `up` with an agent)", self.conn.name,
+                            exc.message)
+                await self._close_listener()
+                self._set_state(
+                    TunnelState.WAITING_FOR_SECRET, exc.message, exc.hint_for(self.conn.name)
+                )
+                return
             except HopError as exc:
                 if exc.permanent:
                     log.error("%s: %s (permanent, not retrying)", self.conn.name, exc.message)
@@ -197,7 +209,7 @@ class LiveTunnel:
             self._set_state(TunnelState.UP)
             return
 
-    async def switch_link(self, new_conn: Connection, keys: Mapping[str, Secret]) -> None:
+    async def switch_link(self, new_conn: Connection, keys: Mapping[str, ClientKey]) -> None:
         """Move to a new SSH link (new key): new clients use it at once; channels
         already open finish on the old link, which closes after the last one."""
         link = await self._pool.acquire(new_conn, keys)

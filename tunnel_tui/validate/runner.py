@@ -12,17 +12,29 @@ import inspect
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncssh
 
-from tunnel_tui.core.errors import TunnelTuiError
+from tunnel_tui.core.certificates import Certificate, CertificateState, parse_certificate
+from tunnel_tui.core.client_keys import CertifiedKey, ClientKey
+from tunnel_tui.core.errors import KeyImportError, TunnelTuiError
 from tunnel_tui.core.formatting import duration_words
-from tunnel_tui.core.model import Connection, SshEndpoint
+from tunnel_tui.core.model import Connection, Key, KeyType, SshEndpoint
 from tunnel_tui.core.secret import Secret
+from tunnel_tui.core.ssh_agent import (
+    ADD_HINT,
+    AgentKey,
+    AgentUnavailable,
+    find_key,
+    list_identities,
+    socket_path,
+)
 from tunnel_tui.core.steps import VALIDATION_STEPS, StepResult, StepStatus
 from tunnel_tui.engine.adhoc import temporary_forward
 from tunnel_tui.engine.errors import (
+    AgentKeyUnavailable,
     AuthRejected,
     BastionUnreachable,
     HopError,
@@ -85,13 +97,16 @@ async def run(
     known_hosts: KnownHostsLike | None = None,
     settings: EngineSettings | None = None,
     db_timeout: float = 10.0,
+    ssh_auth_sock: str | None = None,
 ) -> AsyncIterator[StepResult]:
     """Validate `conn`. `on_host_key(hop, fingerprint)` is asked (once per hop) about an
-    unknown host key when `accept_new_host_key` is False; True trusts and saves it."""
+    unknown host key when `accept_new_host_key` is False; True trusts and saves it.
+    `ssh_auth_sock`: the caller's ssh-agent for ssh-agent keys (default $SSH_AUTH_SOCK)."""
     run_ = _Validation(
         conn, catalog, known_hosts or _default_known_hosts(), settings or EngineSettings(),
         accept_new_host_key, wait_for_key_seconds, on_host_key, db_timeout,
     )
+    run_.ssh_auth_sock = ssh_auth_sock
     async for result in run_.results():
         yield result
 
@@ -110,7 +125,9 @@ class _Validation:
         self.wait_seconds = wait_seconds
         self.on_host_key = on_host_key
         self.db_timeout = db_timeout
-        self.keys: dict[str, Secret] = {}
+        self.keys: dict[str, ClientKey] = {}
+        self.ssh_auth_sock: str | None = None
+        self.key_records: dict[str, Key] = {}
         self.db_password: Secret | None = None
         self.conns: list[asyncssh.SSHClientConnection] = []
         self.done: list[str] = []  # steps reported, to skip the rest in order
@@ -207,7 +224,22 @@ class _Validation:
         start = time.perf_counter()
         wanted = [self.conn.key_id] + [h.key_id for h in self.conn.jumps if h.key_id]
         details = []
+        hints = []
         for key_id in dict.fromkeys(wanted):
+            record = self._record(key_id)
+            if record is not None and record.in_agent:
+                try:
+                    agent_key, detail, hint = await asyncio.to_thread(self._agent_key, record)
+                except AgentUnavailable as exc:
+                    yield self._fail("keyring", start, exc.message, exc.hint)
+                    raise _Failed from exc
+                except _CertificateExpired as exc:
+                    yield self._fail("keyring", start, exc.detail, exc.hint)
+                    raise _Failed from exc
+                self.keys[key_id] = agent_key
+                details.append(detail)
+                hints += [hint] if hint else []
+                continue
             try:
                 secret = await asyncio.to_thread(self.catalog.private_key, key_id)
             except TunnelTuiError as exc:
@@ -233,7 +265,17 @@ class _Validation:
                 raise _Failed from exc
             self.keys[key_id] = secret
             algo = key.get_algorithm().removeprefix("ssh-")
-            details.append(f"{algo} {key.get_fingerprint('sha256')}")
+            detail = f"{algo} {key.get_fingerprint('sha256')}"
+            if record is not None and record.certificate:
+                try:
+                    note, hint = _check_certificate(_parse_stored(record), self.conn)
+                except _CertificateExpired as exc:
+                    yield self._fail("keyring", start, exc.detail, exc.hint)
+                    raise _Failed from exc
+                self.keys[key_id] = CertifiedKey(secret, record.certificate)
+                detail += f", {note}"
+                hints += [hint] if hint else []
+            details.append(detail)
         try:
             self.db_password = await asyncio.to_thread(self.catalog.db_password, self.conn.name)
         except TunnelTuiError as exc:
@@ -247,7 +289,38 @@ class _Validation:
             raise _Failed from exc
         if self.db_password is None:
             details.append("no database password stored")
-        yield StepResult("keyring", StepStatus.OK, _ms(start), ", ".join(details))
+        yield StepResult("keyring", StepStatus.OK, _ms(start), ", ".join(details),
+                         "; ".join(hints) or None)
+
+    def _record(self, key_id: str) -> Key | None:
+        lookup = getattr(self.catalog, "key", None)
+        if lookup is None:
+            return None
+        try:
+            record = lookup(key_id)
+        except (TunnelTuiError, KeyError):
+            return None
+        return record if isinstance(record, Key) else None
+
+    def _agent_key(self, record: Key) -> tuple[AgentKey, str, str | None]:
+        """The key in the caller's ssh-agent (blocking: runs in a thread)."""
+        path = socket_path(self.ssh_auth_sock)
+        held = find_key(list_identities(path), record.public_key)
+        if not held:
+            raise AgentUnavailable(
+                f"your ssh-agent ({path}) does not hold key {record.name} "
+                f"({record.fingerprint})",
+                hint=f"{ADD_HINT}; check SSH_AUTH_SOCK points at the agent that has it",
+            )
+        detail = f"ssh-agent key {record.type.value} {record.fingerprint} (agent at {path})"
+        hint = None
+        certs = [c for c in (i.certificate for i in held) if c is not None]
+        if certs:
+            note, hint = _check_certificate(_best(certs), self.conn)
+            detail += f", {note}"
+        if record.type in (KeyType.SK_ED25519, KeyType.SK_ECDSA):
+            detail += ", a security key"
+        return AgentKey(path, record.public_key, record.fingerprint), detail, hint
 
     async def _resolve(self) -> AsyncIterator[StepResult]:
         start = time.perf_counter()
@@ -294,13 +367,29 @@ class _Validation:
                     )
                     raise _Failed from exc
             trace = HopTrace(hop, index)
+            slow = asyncio.Event()
+            connecting = asyncio.ensure_future(connect_hop(
+                hop, index, len(self.conn.hops), self._key_for(hop), self.known_hosts,
+                via=self.conns[-1] if self.conns else None, sock=sock,
+                accept_new=self.accept_new, keepalive=self.conn.keepalive,
+                settings=self.settings, trace=trace, key_comment=self._comment(hop),
+                on_slow_signature=slow.set,
+            ))
             try:
-                conn, _ = await connect_hop(
-                    hop, index, len(self.conn.hops), self._key_for(hop), self.known_hosts,
-                    via=self.conns[-1] if self.conns else None, sock=sock,
-                    accept_new=self.accept_new, keepalive=self.conn.keepalive,
-                    settings=self.settings, trace=trace, key_comment=self._comment(hop),
-                )
+                if await _first_of(connecting, slow):
+                    if not tcp_reported:
+                        yield self._tcp_ok(trace, start, name)
+                        tcp_reported = True
+                    if not host_key_reported:
+                        yield self._host_key_ok(trace, name)
+                        host_key_reported = True
+                    yield StepResult("ssh-auth", StepStatus.RUNNING, _ms(start),
+                                     f"{name}: {self._touch_text(hop)}")
+                conn, _ = await connecting
+            except AgentKeyUnavailable as exc:
+                yield self._fail("ssh-auth", start, f"{name}: {exc.message}",
+                                 f"{ADD_HINT}; check SSH_AUTH_SOCK")
+                raise _Failed from exc
             except BastionUnreachable as exc:
                 if trace.tcp_at is None and not tcp_reported:
                     yield self._fail("tcp", start, exc.message, exc.hint)
@@ -354,6 +443,9 @@ class _Validation:
             except HopError as exc:
                 yield self._fail("ssh-auth", start, exc.message, exc.hint)
                 raise _Failed from exc
+            finally:
+                if not connecting.done():
+                    connecting.cancel()
             break
         self.conns.append(conn)
         if not tcp_reported:
@@ -367,8 +459,27 @@ class _Validation:
             _since(auth_started) if auth_started is not None
             else ((trace.done_at or auth_from) - auth_from) * 1000.0
         )
-        yield StepResult("ssh-auth", StepStatus.OK, elapsed,
-                         f"{name}: publickey accepted for {hop.user}")
+        detail = f"{name}: publickey accepted for {hop.user}"
+        if isinstance(self._key_for(hop), AgentKey):
+            detail += " (key in your ssh-agent)"
+        hint = None
+        if trace.slow_signature:  # a warning: status stays ok (DESIGN.md)
+            hint = (
+                "this key waits for a touch on your security key at every connect"
+                if self._is_security_key(hop)
+                else "your ssh-agent was slow to sign: it may ask for a touch or a "
+                "confirmation at every connect"
+            )
+        yield StepResult("ssh-auth", StepStatus.OK, elapsed, detail, hint)
+
+    def _is_security_key(self, hop: SshEndpoint) -> bool:
+        record = self._record(hop.key_id or self.conn.key_id)
+        return record is not None and record.type in (KeyType.SK_ED25519, KeyType.SK_ECDSA)
+
+    def _touch_text(self, hop: SshEndpoint) -> str:
+        if self._is_security_key(hop):
+            return "waiting for a touch on your security key"
+        return "waiting for your ssh-agent to sign (a touch or a confirmation?)"
 
     def _tcp_ok(self, trace: HopTrace, start: float, name: str) -> StepResult:
         tcp_at = trace.tcp_at or time.monotonic()
@@ -384,7 +495,7 @@ class _Validation:
         return StepResult("host-key", StepStatus.OK, elapsed,
                           f"{name}: {trace.fingerprint} ({how})")
 
-    def _key_for(self, hop: SshEndpoint) -> Secret:
+    def _key_for(self, hop: SshEndpoint) -> ClientKey:
         return self.keys[hop.key_id or self.conn.key_id]
 
     def _comment(self, hop: SshEndpoint) -> str:
@@ -452,6 +563,60 @@ def _os_text(exc: OSError) -> str:
 
         return os.strerror(exc.errno).lower()
     return str(exc) or type(exc).__name__
+
+
+class _CertificateExpired(Exception):
+    def __init__(self, detail: str, hint: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.hint = hint
+
+
+def _parse_stored(record: Key) -> Certificate:
+    try:
+        return parse_certificate(record.certificate)
+    except KeyImportError as exc:
+        raise _CertificateExpired(
+            f"the stored certificate of key {record.name} cannot be read: {exc.message}",
+            "import it again: tunnel-tui edit NAME --certificate FILE",
+        ) from exc
+
+
+def _best(certs: list[Certificate]) -> Certificate:
+    """The certificate that lasts longest (an agent may hold an old and a renewed one)."""
+    far = datetime.max.replace(tzinfo=UTC)
+    return max(certs, key=lambda c: c.valid_before or far)
+
+
+def _check_certificate(cert: Certificate, conn: Connection) -> tuple[str, str | None]:
+    """(detail, warning hint) for a usable certificate; _CertificateExpired otherwise."""
+    state = cert.state()
+    renew = "get a new certificate from your CA"
+    if state is CertificateState.EXPIRED:
+        raise _CertificateExpired(
+            f"the certificate {cert.key_id!r} expired ({cert.validity_text()})",
+            f"{renew} (ssh-keygen -s CA -I ID -n USER -V +1d KEY.pub), then load it "
+            f"(ssh-add, or tunnel-tui edit {conn.name} --certificate FILE)",
+        )
+    if state is CertificateState.NOT_YET_VALID:
+        raise _CertificateExpired(
+            f"the certificate {cert.key_id!r} is not valid yet ({cert.validity_text()})",
+            "check this computer's clock, or wait until it becomes valid",
+        )
+    hint = None
+    if state is CertificateState.EXPIRING:
+        hint = f"the certificate expires soon ({cert.validity_text()}): {renew}"
+    return cert.summary(), hint
+
+
+async def _first_of(task: asyncio.Future[Any], event: asyncio.Event) -> bool:
+    """Wait for `task` or `event`; True if the event came first (task still running)."""
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    return not task.done()
 
 
 def first_failure(results: list[StepResult]) -> StepResult | None:
