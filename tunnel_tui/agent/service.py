@@ -20,6 +20,7 @@ from typing import Any
 
 from tunnel_tui.agent.snapshot import down_status, load_connections, unknown
 from tunnel_tui.core import paths
+from tunnel_tui.core.client_keys import ClientKey
 from tunnel_tui.core.errors import SecretStoreError, TunnelError, TunnelTuiError
 from tunnel_tui.core.logging import redact, register_secret
 from tunnel_tui.core.model import Connection
@@ -145,7 +146,11 @@ class TunnelService:
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
 
-    async def up(self, name: str, *, wait: float = 30.0) -> TunnelStatus:
+    async def up(
+        self, name: str, *, wait: float = 30.0, ssh_auth_sock: str | None = None
+    ) -> TunnelStatus:
+        """`ssh_auth_sock`: the caller's ssh-agent, for keys that live there (never our
+        own environment's: the agent outlives the session it was started from)."""
         conn = self.connection(name)
         async with self._lock(name):
             engine = self.engine()
@@ -154,7 +159,7 @@ class TunnelService:
                 return current
             self._starting.add(name)
             try:
-                keys = await asyncio.to_thread(self._load_keys, conn)
+                keys = await asyncio.to_thread(self._load_keys, conn, ssh_auth_sock)
                 self._failures.pop(name, None)
                 log.info("bringing %s up via %s", name, conn.bastion.display)
                 status: TunnelStatus = await asyncio.wait_for(engine.start(conn, keys), wait)
@@ -231,15 +236,19 @@ class TunnelService:
 
     # -- secrets (only on up) -----------------------------------------------------
 
-    def _load_keys(self, conn: Connection) -> Mapping[str, Secret]:
+    def _load_keys(
+        self, conn: Connection, ssh_auth_sock: str | None = None
+    ) -> Mapping[str, ClientKey]:
         key_ids = [conn.key_id] + [hop.key_id for hop in conn.hops if hop.key_id]
-        return self._load_secrets(list(dict.fromkeys(key_ids)))
+        return self._load_secrets(list(dict.fromkeys(key_ids)), ssh_auth_sock)
 
-    def _load_secrets(self, key_ids: list[str]) -> dict[str, Secret]:
+    def _load_secrets(
+        self, key_ids: list[str], ssh_auth_sock: str | None = None
+    ) -> dict[str, ClientKey]:
         from tunnel_tui.core.catalog import Catalog
 
         catalog = Catalog(self.home, vault_passphrase=self.vault_passphrase())
-        return {key_id: catalog.private_key(key_id) for key_id in key_ids}
+        return {key_id: catalog.client_key(key_id, ssh_auth_sock or "") for key_id in key_ids}
 
     def _save_local_port(self, name: str, port: int) -> None:
         from tunnel_tui.core.catalog import Catalog

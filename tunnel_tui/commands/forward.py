@@ -37,7 +37,7 @@ async def _forward(name: str, accept_new: bool) -> int:
     catalog = open_catalog()
     conn = catalog.get(name)
     key_ids = {conn.key_id, *(h.key_id for h in conn.jumps if h.key_id)}
-    keys = {key_id: await asyncio.to_thread(catalog.private_key, key_id) for key_id in key_ids}
+    keys = {key_id: await asyncio.to_thread(catalog.client_key, key_id) for key_id in key_ids}
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -29,6 +29,7 @@ from tunnel_tui.core.model import (
     Database,
     Keepalive,
     Key,
+    KeySource,
     KeyType,
     SshEndpoint,
     secret_name_for_db_password,
@@ -38,6 +39,7 @@ from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.urls import check_local_port, parse_db_url, parse_ssh_url, validate_name
 
 if TYPE_CHECKING:
+    from tunnel_tui.core.client_keys import ClientKey
     from tunnel_tui.core.keys import KeyMaterial
 
 T = TypeVar("T")
@@ -78,7 +80,15 @@ class ReuseKey:
     key_id_or_name: str
 
 
-KeyChoice = GenerateKey | ImportKey | ReuseKey
+@dataclass(frozen=True)
+class AgentKeyChoice:
+    """A key that stays in the user's ssh-agent: we store its public half only."""
+
+    public_line: str  # "type base64" (for an agent-held certificate: the key it certifies)
+    name: str | None = None  # default: the connection's name
+
+
+KeyChoice = GenerateKey | ImportKey | ReuseKey | AgentKeyChoice
 
 
 @dataclass(frozen=True)
@@ -187,6 +197,12 @@ class Catalog:
 
     def private_key(self, key_id: str) -> Secret:
         key = self.key(key_id)
+        if key.in_agent:
+            raise UsageError(
+                f"the key {key.name!r} ({key.id}) lives in your ssh-agent: tunnel-tui never "
+                "holds its private half", field="key",
+                hint="work that needs it runs with your agent (SSH_AUTH_SOCK)",
+            )
         value = self.store.get(secret_name_for_key(key.id))
         if value is None:
             raise SecretStoreError(
@@ -196,6 +212,14 @@ class Catalog:
                 "new one (tunnel-tui edit NAME --generate-key)",
             )
         return value
+
+    def client_key(self, key_id: str, agent_socket: str | None = None) -> ClientKey:
+        """What the engine authenticates with for `key_id` (core.client_keys): the
+        keyring's private key (with its certificate), or the key in the ssh-agent at
+        `agent_socket` (None: this process's $SSH_AUTH_SOCK)."""
+        from tunnel_tui.core.client_keys import resolve
+
+        return resolve(self.key(key_id), self.private_key, agent_socket)
 
     def db_password(self, name: str) -> Secret | None:
         self.get(name)
@@ -214,15 +238,18 @@ class Catalog:
         local_port: int | None = None,
         db_password: Secret | None = None,
         keepalive: Keepalive | None = None,
+        certificate: str | None = None,
     ) -> AddResult:
+        """`certificate`: an OpenSSH user certificate (`*-cert.pub` text) for the key."""
         database, bastion, hops = self.check_new(
             name, db_url, ssh_url, jumps=jumps, local_port=local_port
         )
         pending = _PendingKey.resolve(self.load(), key, default_name=name)
+        cert_line = _certificate_line(certificate, pending.key)
 
         def mutate(cfg: Config) -> AddResult:
             _check_name_free(cfg, name)
-            key_record = pending.commit(cfg)
+            key_record = _with_certificate(cfg, pending.commit(cfg), cert_line)
             conn = Connection(
                 name=name,
                 database=database,
@@ -237,7 +264,9 @@ class Catalog:
             return AddResult(conn, key_record, pending.generated, pending.is_new)
 
         mutate(self.load())  # every check before anything is written
-        txn = _SecretTxn(self.store)
+        # An ssh-agent key with no password needs no keyring at all (an SSH login has none).
+        needs_store = pending.private_pem is not None or db_password is not None
+        txn = _SecretTxn(self.store if needs_store else None)
         pending.store(txn)
         if db_password is not None:
             txn.set(secret_name_for_db_password(name), db_password)
@@ -277,6 +306,7 @@ class Catalog:
         clear_db_password: bool = False,
         keepalive: Keepalive | None = None,
         rename: str | None = None,
+        certificate: str | None = None,
     ) -> AddResult:
         """Change the given parts of a connection; the rest stays. `local_port=None`
         means "pick a free one on next up". `rename` gives it a new name (its DB
@@ -300,6 +330,8 @@ class Catalog:
             new_name = rename
             changes["name"] = rename
         pending = _PendingKey.resolve(self.load(), key, default_name=name) if key else None
+        cert_key = pending.key if pending is not None else self.key_of(name)
+        cert_line = _certificate_line(certificate, cert_key)
 
         def mutate(cfg: Config) -> AddResult:
             conn = _get(cfg, name)
@@ -310,6 +342,7 @@ class Catalog:
             if pending is not None:
                 key_record = pending.commit(cfg)
                 new = dataclasses.replace(new, key_id=key_record.id)
+            key_record = _with_certificate(cfg, key_record, cert_line)
             _check_port_free(cfg, name, new.local_port)
             del cfg.connections[name]
             cfg.connections[new_name] = new
@@ -322,7 +355,11 @@ class Catalog:
 
         mutate(self.load())
         renamed = new_name != name
-        needs_store = pending is not None or db_password is not None or clear_db_password
+        needs_store = (
+            (pending is not None and pending.private_pem is not None)
+            or db_password is not None
+            or clear_db_password
+        )
         txn = _SecretTxn(self.store) if needs_store or renamed else _SecretTxn(None)
         if pending is not None:
             pending.store(txn)
@@ -511,6 +548,25 @@ def _key(cfg: Config, key_id_or_name: str) -> Key:
     )
 
 
+def _certificate_line(certificate: str | None, key: Key) -> str | None:
+    """The certificate as stored ("type base64"), checked to belong to `key`."""
+    if certificate is None:
+        return None
+    from tunnel_tui.core.certificates import check_user_certificate_for, parse_certificate
+
+    cert = parse_certificate(certificate)
+    check_user_certificate_for(cert, key.public_key)
+    return cert.line
+
+
+def _with_certificate(cfg: Config, key: Key, cert_line: str | None) -> Key:
+    if cert_line is None or key.certificate == cert_line:
+        return key
+    key = dataclasses.replace(key, certificate=cert_line)
+    cfg.keys[key.id] = key
+    return key
+
+
 def _check_name_free(cfg: Config, name: str) -> None:
     if name in cfg.connections:
         raise UsageError(
@@ -637,6 +693,9 @@ class _PendingKey:
             return cls(_key(cfg, choice.key_id_or_name), is_new=False, generated=False)
         from tunnel_tui.core import keys
 
+        if isinstance(choice, AgentKeyChoice):
+            return cls.in_agent(cfg, choice, default_name)
+
         if isinstance(choice, GenerateKey):
             try:
                 key_type = KeyType(choice.key_type)
@@ -671,6 +730,24 @@ class _PendingKey:
             comment=KEY_COMMENT_PREFIX + key_name,
         )
         return cls(key, is_new=True, generated=False, private_pem=material.private_pem)
+
+    @classmethod
+    def in_agent(cls, cfg: Config, choice: AgentKeyChoice, default_name: str) -> _PendingKey:
+        from tunnel_tui.core import keys
+
+        key_type, _ = keys.parse_public_line(choice.public_line)
+        public = keys.public_key_only(choice.public_line)
+        fingerprint = keys.fingerprint(public)
+        for existing in cfg.keys.values():
+            if existing.fingerprint == fingerprint:
+                return cls(existing, is_new=False, generated=False)
+        key_name = _unique_key_name(cfg, choice.name or default_name)
+        key = Key(
+            id=_new_key_id(cfg), name=key_name, type=key_type, public_key=public,
+            fingerprint=fingerprint, created=datetime.now(UTC).replace(microsecond=0),
+            comment=KEY_COMMENT_PREFIX + key_name, source=KeySource.SSH_AGENT,
+        )
+        return cls(key, is_new=True, generated=False)
 
     def store(self, txn: _SecretTxn) -> None:
         if self.is_new and self.private_pem is not None:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from tunnel_tui.core.errors import KeyImportError
+from tunnel_tui.core.formatting import duration_words
 from tunnel_tui.core.keys import fingerprint_blob
 
 CERT_SUFFIX = "-cert-v01@openssh.com"
@@ -99,7 +100,8 @@ class Certificate:
             text += " (not valid yet)"
         elif state is CertificateState.EXPIRING:
             assert self.valid_before is not None
-            text += f" (expires in {_left(self.valid_before - (now or datetime.now(UTC)))})"
+            left = (self.valid_before - (now or datetime.now(UTC))).total_seconds()
+            text += f" (expires in {duration_words(left)})"
         return text
 
 
@@ -204,11 +206,6 @@ def _time(seconds: int) -> datetime:
 
 def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def _left(delta: timedelta) -> str:
-    minutes = max(0, int(delta.total_seconds() // 60))
-    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
 class _Reader:
