@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.engine import FAST, make_conn, trust, wait_for
+from tests.fixtures.engine import FAST, make_conn, trust
 from tests.fixtures.ssh_agent import keygen, running_agent
+from tests.fixtures.waiting import wait_until_async
 from tunnel_tui.core.keys import fingerprint
 from tunnel_tui.core.ssh_agent import AgentKey
 from tunnel_tui.core.status import TunnelState
@@ -60,15 +61,18 @@ async def test_agent_key_tunnel_select_one_then_agent_gone_waits_without_a_loop(
             assert await select_one(status.local_port, postgres) == 1
         # The agent is gone (socket removed); now the SSH link drops too.
         server.restart()
-        await wait_for(lambda: engine.status("agentdb").state is TunnelState.WAITING_FOR_SECRET,
-                       10, "waiting-for-secret")
+        await wait_until_async(
+            lambda: engine.status("agentdb").state is TunnelState.WAITING_FOR_SECRET,
+            10, "waiting-for-secret")
         waiting = engine.status("agentdb")
         assert agent.socket in waiting.last_error and "gone" in waiting.last_error
         assert waiting.hint == (f"the ssh-agent at {agent.socket} is gone; run "
                                 "`tunnel-tui up agentdb` from a terminal with your agent")
         assert waiting.to_json()["state"] == "waiting-for-secret"
         seen = len(events)
-        await asyncio.sleep(1.0)  # FAST backoff is 0.05-0.3 s: a loop would show by now
+        # The behaviour is an absence: FAST backoff is 0.05-0.3 s, so a retry loop would
+        # have published several reconnect attempts within this second.
+        await asyncio.sleep(1.0)
         assert len(events) == seen and engine.status("agentdb").reconnects == 0
         with pytest.raises(OSError):
             await select_one(status.local_port, postgres)  # nothing half-up on the port
