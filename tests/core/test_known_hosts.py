@@ -153,8 +153,10 @@ def test_unknown_error_names_fingerprint_and_next_step() -> None:
     with pytest.raises(HostKeyUnknownError) as info:
         KnownHosts().require_trusted("bastion.example.com", 22, A, connection="prod")
     assert keys.fingerprint(A) in info.value.message
+    fp = keys.fingerprint(A)
     assert info.value.hint == (
-        "check it with the bastion's admin, then run tunnel-tui validate prod --accept-new-host-key"
+        f"check {fp} with the bastion's admin, then run "
+        f"tunnel-tui validate prod --accept-host-key {fp}"
     )
 
 

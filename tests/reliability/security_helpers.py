@@ -158,3 +158,60 @@ class Impostor:
             self.proc.stdout.close()
             self.proc.stderr.close()
         return self.leftover
+
+
+class ResetAtKeyExchange:
+    """A TCP server that sends an SSH banner, reads the client's first packets and then
+    resets the connection: a handshake that fails at the host-key step (an attacker
+    on the path can cause this at will)."""
+
+    host = "127.0.0.1"
+    user = "tt-user"
+
+    def __init__(self) -> None:
+        self._thread = LoopThread("reset-at-kex")
+        self._server: Any = None
+        self.port = 0
+        self.client_key = asyncssh.generate_private_key("ssh-ed25519")
+        self.client_pem = self.client_key.export_private_key("openssh")
+        self.connections = 0
+
+    async def _handle(self, reader: Any, writer: Any) -> None:
+        import socket
+        import struct
+
+        self.connections += 1
+        writer.write(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+        try:
+            await reader.readuntil(b"\n")  # the client's banner
+            await reader.read(1)  # the start of its KEXINIT
+        except Exception:  # noqa: BLE001 - whatever the client did, reset
+            pass
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # RST
+
+    async def _start(self) -> None:
+        import asyncio
+
+        self._server = await asyncio.start_server(self._handle, self.host, 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _stop(self) -> None:
+        self._server.close()
+        await self._server.wait_closed()
+
+    def __enter__(self) -> ResetAtKeyExchange:
+        self._thread.run(self._start())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._thread.run(self._stop())
+        finally:
+            self._thread.close()
+
+    def add_connection(self, name: str = "c1", db: str = "postgresql://u@127.0.0.1:1/db") -> str:
+        Catalog().add(name, db, f"ssh://{self.user}@{self.host}:{self.port}",
+                      key=ImportKey(self.client_pem, None))
+        return name

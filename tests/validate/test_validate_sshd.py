@@ -133,7 +133,7 @@ async def test_unknown_host_key_fails_then_accepted(sshd, client_keypair, engine
     results = await collect(pg_conn(sshd, postgres), catalog, engine_known_hosts)
     failed = assert_failed_at(results, "host-key")
     assert sshd.host_fingerprint in failed.detail
-    assert "--accept-new-host-key" in failed.hint
+    assert f"--accept-host-key {sshd.host_fingerprint}" in failed.hint
     assert engine_known_hosts.trusted_keys(sshd.host, sshd.port) == []
 
     results = await collect(pg_conn(sshd, postgres), catalog, engine_known_hosts,

@@ -1,9 +1,11 @@
-"""`validate NAME [--json] [--accept-new-host-key] [--wait-for-key MINUTES]`.
+"""`validate NAME [--json] [--accept-host-key SHA256:…]... [--accept-new-host-key]
+[--wait-for-key MINUTES]`.
 
 People get the live log (✓ ok, ✕ fail with "→ hint", · skip); `--json` prints one
 JSON object per step (JSON Lines). Exit 0 iff no step failed, 1 otherwise, 2 for
 bad input. An unknown host key is asked about on a TTY (fingerprint shown);
-otherwise validation fails and prints the fingerprint.
+otherwise validation fails and prints the fingerprint, to be passed back with
+`--accept-host-key` once checked (that key, and only it, is then trusted).
 """
 
 from __future__ import annotations
@@ -38,8 +40,25 @@ def render_step(result: StepResult) -> str:
     return line
 
 
+def parse_fingerprints(values: tuple[str, ...] | list[str]) -> frozenset[str]:
+    """`--accept-host-key` values, normalized; a malformed one is bad input (exit 2)."""
+    from tunnel_tui.core.known_hosts import FINGERPRINT_FORM, normalize_fingerprint
+
+    out = set()
+    for value in values:
+        fingerprint = normalize_fingerprint(value)
+        if fingerprint is None:
+            raise UsageError(
+                f"--accept-host-key {value!r} is not a SHA256 fingerprint ({FINGERPRINT_FORM})",
+                field="accept-host-key",
+            )
+        out.add(fingerprint)
+    return frozenset(out)
+
+
 async def _validate(
-    name: str, as_json: bool, accept_new: bool, wait_seconds: float, interactive: bool
+    name: str, as_json: bool, accept_new: bool, wait_seconds: float, interactive: bool,
+    accept_keys: frozenset[str] = frozenset(),
 ) -> bool:
     from tunnel_tui.commands.connections import open_catalog
     from tunnel_tui.validate import run
@@ -63,8 +82,9 @@ async def _validate(
     ok = True
     last_running = ""
     async for result in run(
-        conn, catalog, accept_new_host_key=accept_new, wait_for_key_seconds=wait_seconds,
-        on_host_key=ask if interactive and not accept_new else None,
+        conn, catalog, accept_new_host_key=accept_new, accept_host_keys=accept_keys,
+        wait_for_key_seconds=wait_seconds,
+        on_host_key=ask if interactive and not accept_new and not accept_keys else None,
     ):
         if result.status is StepStatus.FAIL:
             ok = False
@@ -87,12 +107,19 @@ async def _validate(
 @click.command(name="validate")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per step (JSON Lines).")
+@click.option("--accept-host-key", "accept_host_keys", multiple=True, metavar="SHA256:…",
+              help="Trust an unknown host key with exactly this fingerprint (the one you "
+                   "checked with the server's admin) and save it. Once per hop.")
 @click.option("--accept-new-host-key", is_flag=True,
-              help="Trust an unknown host key (its fingerprint is shown) and save it.")
+              help="Trust ANY unknown host key and save it (for scripts; prefer "
+                   "--accept-host-key).")
 @click.option("--wait-for-key", "wait_minutes", type=float, default=0.0, metavar="MINUTES",
               help=f"Keep retrying SSH auth while the key is installed (up to "
                    f"{MAX_WAIT_MINUTES}).")
-def validate(name: str, as_json: bool, accept_new_host_key: bool, wait_minutes: float) -> Any:
+def validate(
+    name: str, as_json: bool, accept_host_keys: tuple[str, ...], accept_new_host_key: bool,
+    wait_minutes: float,
+) -> Any:
     """Check a connection step by step: config, keyring, resolve, tcp, host-key,
     ssh-auth, channel, db-tls, db-auth, query. Exit 0 iff no step failed.
 
@@ -106,11 +133,13 @@ def validate(name: str, as_json: bool, accept_new_host_key: bool, wait_minutes: 
             f"--wait-for-key must be between 0 and {MAX_WAIT_MINUTES} minutes",
             field="wait-for-key",
         )
+    accept_keys = parse_fingerprints(accept_host_keys)
     from tunnel_tui.engine.loop import install_uvloop
 
     install_uvloop()
     interactive = sys.stdin.isatty() and sys.stderr.isatty()
     ok = asyncio.run(
-        _validate(name, as_json, accept_new_host_key, wait_minutes * 60.0, interactive)
+        _validate(name, as_json, accept_new_host_key, wait_minutes * 60.0, interactive,
+                  accept_keys)
     )
     sys.exit(0 if ok else 1)

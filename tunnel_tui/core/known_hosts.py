@@ -150,6 +150,20 @@ def parse_file(path: Path) -> list[KnownHostEntry]:
     return [entry for entry in entries if entry is not None]
 
 
+FINGERPRINT_FORM = "SHA256: followed by 43 base64 characters, as ssh-keygen -l prints it"
+
+
+def normalize_fingerprint(text: str) -> str | None:
+    """`SHA256:<43 base64 chars>` (ssh-keygen's form, '=' padding dropped), or None."""
+    head, sep, body = text.strip().partition(":")
+    body = body.rstrip("=")
+    if not sep or head.upper() != "SHA256" or len(body) != 43:
+        return None
+    if any(not (c.isascii() and (c.isalnum() or c in "+/")) for c in body):
+        return None
+    return f"SHA256:{body}"
+
+
 def _blob(public_line: str) -> bytes:
     return parse_public_line(public_line)[1]
 
@@ -170,8 +184,8 @@ class HostKeyUnknownError(HostKeyError):
         self.public_line = " ".join(public_line.split()[:2])
         super().__init__(
             f"the host key of {host}:{port} is not known yet: {_describe(public_line)}",
-            hint="check it with the bastion's admin, then run "
-            f"tunnel-tui validate {connection or 'NAME'} --accept-new-host-key",
+            hint=f"check {self.fingerprint} with the bastion's admin, then run "
+            f"tunnel-tui validate {connection or 'NAME'} --accept-host-key {self.fingerprint}",
         )
 
 

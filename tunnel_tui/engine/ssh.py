@@ -25,7 +25,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -121,9 +121,10 @@ class _TimedTunnel:
 class _Client(asyncssh.SSHClient):
     def __init__(
         self, hop: SshEndpoint, known_hosts: KnownHostsLike, trace: HopTrace, accept_new: bool,
-        keys: list[Any] | None = None,
+        keys: list[Any] | None = None, accept_keys: Collection[str] = (),
     ) -> None:
         self._keys = keys or None
+        self._accept_keys = frozenset(accept_keys)
         self._conn: asyncssh.SSHClientConnection | None = None
         self._hop = hop
         self._known_hosts = known_hosts
@@ -145,7 +146,9 @@ class _Client(asyncssh.SSHClient):
         if status == "trusted":  # e.g. trusted through ~/.ssh/known_hosts only
             trace.host_key = "trusted"
             return True
-        if status == "unknown" and self._accept_new:
+        # An unknown key is trusted only with consent: to exactly the fingerprint the
+        # user checked (--accept-host-key, the app's dialog), or to any (scripts' TOFU).
+        if status == "unknown" and (self._accept_new or trace.fingerprint in self._accept_keys):
             self._known_hosts.add(self._hop.host, self._hop.port, trace.public_line)
             trace.host_key = "accepted"
             return True
@@ -326,6 +329,7 @@ async def connect_hop(
     via: asyncssh.SSHClientConnection | None = None,
     sock: socket.socket | None = None,
     accept_new: bool = False,
+    accept_keys: Collection[str] = (),
     keepalive: Keepalive | None = None,
     settings: EngineSettings | None = None,
     trace: HopTrace | None = None,
@@ -334,7 +338,10 @@ async def connect_hop(
 ) -> tuple[asyncssh.SSHClientConnection, _Client]:
     """One hop; raises BastionUnreachable, HostKeyUnknown/Changed, AuthRejected, or
     AgentKeyUnavailable (before any network traffic) for an ssh-agent key.
-    `on_slow_signature()` is called if the ssh-agent is slow to sign (a touch needed)."""
+    `on_slow_signature()` is called if the ssh-agent is slow to sign (a touch needed).
+
+    An unknown host key is saved and trusted when `accept_new` (any key) or when its
+    SHA256 fingerprint is in `accept_keys` (exactly the keys a person checked)."""
     settings = settings or EngineSettings()
     keepalive = keepalive or Keepalive()
     trace = trace or HopTrace(hop, index)
@@ -351,7 +358,7 @@ async def connect_hop(
             outer()
 
     offer = await _offer(key, settings, on_slow_signature)
-    client = _Client(hop, known_hosts, trace, accept_new, offer.keypairs)
+    client = _Client(hop, known_hosts, trace, accept_new, offer.keypairs, accept_keys)
     if isinstance(inner, DirectTcp):
         client.direct = inner
     try:
@@ -458,12 +465,19 @@ def _host_key_error(hop: SshEndpoint, index: int, label: str, trace: HopTrace) -
                 f"`tunnel-tui hosts forget {hop.host}` and validate again"
             ),
         )
+    if not trace.fingerprint:  # refused before we saw a plain key (e.g. a certificate)
+        return HostKeyUnknown(
+            f"{label}: the host key could not be checked (the server offered no plain key "
+            "we can pin)",
+            hop=hop, hop_index=index,
+            hint="ask the server's admin which host key it presents; nothing was trusted",
+        )
     return HostKeyUnknown(
         f"{label}: unknown host key {fp}",
         hop=hop, hop_index=index, fingerprint=trace.fingerprint, public_line=trace.public_line,
         hint=(
             f"compare {fp} with the server's (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub "
-            "on it), then validate with --accept-new-host-key"
+            f"on it), then trust exactly that key: --accept-host-key {fp}"
         ),
     )
 
@@ -514,6 +528,7 @@ async def connect_hops(
     *,
     key_id: str | None = None,
     accept_new: bool = False,
+    accept_keys: Collection[str] = (),
     keepalive: Keepalive | None = None,
     settings: EngineSettings | None = None,
     on_lost: Callable[[int, Exception], None] | None = None,
@@ -537,7 +552,7 @@ async def connect_hops(
             conn, client = await connect_hop(
                 hop, index, len(hops), key_for(hop, keys, key_id), known_hosts,
                 via=conns[-1] if conns else None, accept_new=accept_new,
-                keepalive=keepalive, settings=settings, trace=trace,
+                accept_keys=accept_keys, keepalive=keepalive, settings=settings, trace=trace,
             )
             if on_lost is not None:
                 client.on_lost = _bind_lost(on_lost, index)

@@ -11,7 +11,7 @@ import asyncio
 import inspect
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -92,6 +92,7 @@ async def run(
     catalog: SecretsSource,
     *,
     accept_new_host_key: bool = False,
+    accept_host_keys: Collection[str] = (),
     wait_for_key_seconds: float = 0,
     on_host_key: HostKeyPrompt | None = None,
     known_hosts: KnownHostsLike | None = None,
@@ -99,12 +100,15 @@ async def run(
     db_timeout: float = 10.0,
     ssh_auth_sock: str | None = None,
 ) -> AsyncIterator[StepResult]:
-    """Validate `conn`. `on_host_key(hop, fingerprint)` is asked (once per hop) about an
-    unknown host key when `accept_new_host_key` is False; True trusts and saves it.
+    """Validate `conn`. An unknown host key is trusted (and saved) when its fingerprint
+    is in `accept_host_keys`, or when `accept_new_host_key` (any key); otherwise
+    `on_host_key(hop, fingerprint)` is asked (once per hop, only for a key we actually
+    received) and True saves exactly that key.
     `ssh_auth_sock`: the caller's ssh-agent for ssh-agent keys (default $SSH_AUTH_SOCK)."""
     run_ = _Validation(
         conn, catalog, known_hosts or _default_known_hosts(), settings or EngineSettings(),
         accept_new_host_key, wait_for_key_seconds, on_host_key, db_timeout,
+        accept_keys=frozenset(accept_host_keys),
     )
     run_.ssh_auth_sock = ssh_auth_sock
     async for result in run_.results():
@@ -116,7 +120,9 @@ class _Validation:
         self, conn: Connection, catalog: SecretsSource, known_hosts: KnownHostsLike,
         settings: EngineSettings, accept_new: bool, wait_seconds: float,
         on_host_key: HostKeyPrompt | None, db_timeout: float,
+        accept_keys: frozenset[str] = frozenset(),
     ) -> None:
+        self.accept_keys = accept_keys
         self.conn = conn
         self.catalog = catalog
         self.known_hosts = known_hosts
@@ -371,7 +377,8 @@ class _Validation:
             connecting = asyncio.ensure_future(connect_hop(
                 hop, index, len(self.conn.hops), self._key_for(hop), self.known_hosts,
                 via=self.conns[-1] if self.conns else None, sock=sock,
-                accept_new=self.accept_new, keepalive=self.conn.keepalive,
+                accept_new=self.accept_new, accept_keys=self.accept_keys,
+                keepalive=self.conn.keepalive,
                 settings=self.settings, trace=trace, key_comment=self._comment(hop),
                 on_slow_signature=slow.set,
             ))
@@ -404,7 +411,8 @@ class _Validation:
                 if not tcp_reported:
                     yield self._tcp_ok(trace, start, name)
                     tcp_reported = True
-                if isinstance(exc, HostKeyUnknown) and self.on_host_key and not asked:
+                unknown = isinstance(exc, HostKeyUnknown) and bool(exc.fingerprint)
+                if unknown and exc.public_line and self.on_host_key and not asked:
                     asked = True
                     answer = self.on_host_key(hop, exc.fingerprint)
                     if inspect.isawaitable(answer):
@@ -413,7 +421,11 @@ class _Validation:
                         self.known_hosts.add(hop.host, hop.port, exc.public_line)
                         prompted = True
                         continue
-                yield self._fail("host-key", start, exc.message, exc.hint)
+                message = exc.message
+                if unknown and self.accept_keys:
+                    given = ", ".join(sorted(self.accept_keys))
+                    message += f" (not the key given with --accept-host-key: {given})"
+                yield self._fail("host-key", start, message, exc.hint)
                 raise _Failed from exc
             except AuthRejected as exc:
                 if not tcp_reported:
@@ -492,6 +504,8 @@ class _Validation:
         base = trace.tcp_at or trace.started
         elapsed = ((trace.host_key_at or base) - base) * 1000.0
         how = {"accepted": "new, accepted and saved"}.get(trace.host_key, "trusted")
+        if trace.host_key == "accepted" and trace.fingerprint in self.accept_keys:
+            how = "new, matches --accept-host-key, saved"
         return StepResult("host-key", StepStatus.OK, elapsed,
                           f"{name}: {trace.fingerprint} ({how})")
 

@@ -20,7 +20,7 @@ from tunnel_tui.ui.services import Services
 from tunnel_tui.ui.widgets.footer import WrappingFooter
 from tunnel_tui.ui.widgets.step_log import StepLog
 
-FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/=]+")
+FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
 WAIT_LIMIT_SECONDS = 60 * 60
 
 
@@ -60,8 +60,6 @@ class ValidationScreen(Screen[bool]):
         self.start_waiting = wait_for_key
         self.retry_seconds = retry_seconds
         self.wait_limit_seconds = wait_limit_seconds
-        self.accepted_host_key = False
-        self._asked_host_key = False
         self.succeeded: bool | None = None
         self.finished = asyncio.Event()
 
@@ -87,15 +85,12 @@ class ValidationScreen(Screen[bool]):
     async def _run_once(self) -> StepResult | None:
         """One pass; returns the failed step (None when every step is ok)."""
         log = self.step_log
-        self._asked_host_key = False
         log.clear_steps()
         self.query_one("#verdict", Static).update("")
         log.pending(VALIDATION_STEPS[0])
         try:
             async for result in self.services.validate(
-                self.connection_name,
-                accept_new_host_key=self.accepted_host_key,
-                on_host_key=self._ask_host_key,
+                self.connection_name, on_host_key=self._ask_host_key,
             ):
                 log.show(result)
                 if result.status is StepStatus.OK:
@@ -108,10 +103,12 @@ class ValidationScreen(Screen[bool]):
         return log.failed
 
     async def _ask_host_key(self, hop: str, fingerprint: str) -> bool:
-        """Asked by validation on first contact with a bastion: trust this key?"""
+        """Asked by validation on first contact with a bastion, with the key it received:
+        trust this key? Yes saves exactly that key (validation does), nothing else."""
         from tunnel_tui.ui.screens.host_key import HostKeyConfirmScreen
 
-        self._asked_host_key = True
+        if not FINGERPRINT.fullmatch(fingerprint):
+            return False  # no key to show, nothing to consent to
         screen = HostKeyConfirmScreen(hop, fingerprint)
         return bool(await self.app.push_screen_wait(screen))  # type: ignore[arg-type]
 
@@ -136,27 +133,19 @@ class ValidationScreen(Screen[bool]):
             await self._host_key(failed)
 
     async def _host_key(self, failed: StepResult) -> None:
-        from tunnel_tui.ui.screens.host_key import HostKeyChangedScreen, HostKeyConfirmScreen
+        """A changed key: the hard-stop warning. (An unknown key was asked about during
+        the run, with its fingerprint; any other host-key failure, e.g. a connection
+        reset during the handshake, offers nothing to trust.)"""
+        from tunnel_tui.ui.screens.host_key import HostKeyChangedScreen
 
+        if not is_changed_host_key(failed):
+            return
         try:
             detail = await asyncio.to_thread(self.services.detail, self.connection_name)
             host, port = detail.connection.bastion.host, detail.connection.bastion.port
         except (TunnelTuiError, KeyError, OSError):
             host, port = "the bastion", 22
-        if is_changed_host_key(failed):
-            self.app.push_screen(HostKeyChangedScreen(host, port, failed.detail, failed.hint))
-            return
-        if self._asked_host_key or self.accepted_host_key:
-            return  # the question was asked during the run (and the answer was no)
-        match = FINGERPRINT.search(f"{failed.detail} {failed.hint or ''}")
-        fingerprint = match.group(0) if match else failed.detail
-
-        def decided(accept: bool | None) -> None:
-            if accept:
-                self.accepted_host_key = True
-                self.run_validation()
-
-        self.app.push_screen(HostKeyConfirmScreen(f"{host}:{port}", fingerprint), decided)
+        self.app.push_screen(HostKeyChangedScreen(host, port, failed.detail, failed.hint))
 
     @work(exclusive=True, group="validate")
     async def wait_for_key(self) -> None:

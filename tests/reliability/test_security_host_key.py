@@ -1,0 +1,85 @@
+"""Finding 5 (issue 14): a host key is trusted only as the key the user checked.
+
+The app used to offer its trust dialog for any failure at the host-key step (a
+"connection reset", which an attacker can cause, was shown in place of a
+fingerprint), and Accept re-ran with accept-new: whatever key came next was saved,
+for every hop and retry. Now the dialog appears only for an unknown key we actually
+received, with its fingerprint, and Accept saves exactly that key. On the CLI,
+`--accept-host-key SHA256:…` trusts exactly the fingerprint given.
+"""
+
+from __future__ import annotations
+
+import asyncssh
+
+from tests.reliability.security_helpers import (
+    HostileSsh,
+    ResetAtKeyExchange,
+    public_line,
+    run_cli,
+)
+from tests.ui.test_flows import SIZE, main_screen, make_app, settle, wait_until
+from tunnel_tui.core.known_hosts import KnownHosts
+from tunnel_tui.core.steps import StepStatus
+from tunnel_tui.ui.screens.host_key import HostKeyConfirmScreen
+from tunnel_tui.ui.screens.validation import ValidationScreen
+
+
+def _row(stdout: str, step: str) -> str:
+    return next(line for line in stdout.splitlines() if line[2:].startswith(step))
+
+
+def test_accept_host_key_trusts_exactly_the_fingerprint_given(secret_service):
+    other = asyncssh.generate_private_key("ssh-ed25519").get_fingerprint("sha256")
+    with HostileSsh() as server:
+        name = server.add_connection()
+
+        out = run_cli("validate", name)  # no TTY: fails, naming the key and the option
+        assert out.returncode == 1
+        assert f"--accept-host-key {server.fingerprint}" in out.stdout, out.stdout
+
+        out = run_cli("validate", name, "--accept-host-key", other)
+        assert out.returncode == 1
+        row = _row(out.stdout, "host-key")
+        assert row.startswith("✕") and server.fingerprint in row and other in row, out.stdout
+        assert "· ssh-auth" in out.stdout
+        assert KnownHosts().trusted_keys(server.host, server.port) == []
+
+        bad = run_cli("validate", name, "--accept-host-key", "SHA256:short")
+        assert bad.returncode == 2 and "--accept-host-key" in bad.stderr
+
+        out = run_cli("validate", name, "--accept-host-key", other,
+                      "--accept-host-key", server.fingerprint + "=")
+        row = _row(out.stdout, "host-key")
+        assert row.startswith("✓") and server.fingerprint in row, out.stdout
+        assert "✓ ssh-auth" in out.stdout
+    assert KnownHosts().trusted_keys(server.host, server.port) == [public_line(server.host_key)]
+
+
+async def test_reset_at_the_host_key_step_offers_nothing_to_trust(secret_service):
+    with ResetAtKeyExchange() as server:
+        server.add_connection("reset")
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await main_screen(pilot)
+            await pilot.press("v")
+            def find() -> ValidationScreen | None:
+                return next((s for s in app.screen_stack if isinstance(s, ValidationScreen)),
+                            None)
+
+            await wait_until(pilot, lambda: find() is not None, what="validation log")
+            log = find()
+            assert log is not None
+            await wait_until(pilot, log.finished.is_set, timeout=60, what="validation")
+            await settle(pilot)  # whatever the screen does after the run, it has done
+            failed = log.step_log.failed
+            assert failed is not None and failed.step == "host-key", failed
+            assert failed.status is StepStatus.FAIL and "reset" in failed.detail.lower()
+            assert not any(isinstance(s, HostKeyConfirmScreen) for s in app.screen_stack)
+            log.action_retry()  # and again: still nothing to accept
+            await settle(pilot)
+            await wait_until(pilot, log.finished.is_set, timeout=60, what="retry")
+            await settle(pilot)
+            assert not any(isinstance(s, HostKeyConfirmScreen) for s in app.screen_stack)
+        assert server.connections >= 2
+    assert KnownHosts().trusted_keys(server.host, server.port) == []
