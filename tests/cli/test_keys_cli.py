@@ -83,7 +83,10 @@ def test_list_generate_import_delete(tt, keyfiles) -> None:
         "created",
         "comment",
         "used_by",
+        "source",
+        "certificate",
     }
+    assert listed[0]["source"] == "keyring" and listed[0]["certificate"] is None
     assert listed[0]["created"].endswith("Z")
     text = tt("key", "list").stdout
     assert "(unused)" in text and "prod" in text

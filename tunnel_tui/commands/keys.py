@@ -80,10 +80,11 @@ def list_keys(as_json: bool) -> None:
         click.echo("No keys yet. `tunnel-tui add` generates one, or: tunnel-tui key generate NAME")
         return
     rows = [
-        (k.name, k.id, k.type.value, k.fingerprint, ", ".join(cfg.users_of(k.id)) or "(unused)")
+        (k.name, k.id, k.type.value, k.source.value, k.fingerprint,
+         ", ".join(cfg.users_of(k.id)) or "(unused)")
         for k in keys
     ]
-    click.echo(table(("NAME", "ID", "TYPE", "FINGERPRINT", "USED BY"), rows))
+    click.echo(table(("NAME", "ID", "TYPE", "SOURCE", "FINGERPRINT", "USED BY"), rows))
 
 
 def _print_new(k: Key, as_json: bool) -> None:

@@ -60,6 +60,7 @@ def connection_json(conn: Connection, key: Key | None) -> dict[str, Any]:
             "name": key.name,
             "type": key.type.value,
             "fingerprint": key.fingerprint,
+            "source": key.source.value,
         },
         "local_host": conn.local_host,
         "local_port": conn.local_port,
@@ -76,7 +77,7 @@ JSON (--json), one object per connection (list: an array):
   database {kind, host, port, database, user, options {..}, url},
   target "host:port" as the bastion sees it, bastion "user@host:port",
   ssh {host, port, user}, jumps ["user@host:port", ...] (workstation outward),
-  key {id, name, type, fingerprint} or null, local_host, local_port (null: picked
+  key {id, name, type, fingerprint, source} or null, local_host, local_port (null: picked
   on first up), keepalive {interval, count_max}."""
 
 
@@ -90,13 +91,42 @@ def key_json(key: Key, used_by: list[str]) -> dict[str, Any]:
         "created": key.created.isoformat().replace("+00:00", "Z"),
         "comment": key.comment,
         "used_by": used_by,
+        "source": key.source.value,
+        "certificate": certificate_json(key.certificate),
+    }
+
+
+def certificate_json(line: str) -> dict[str, Any] | None:
+    """A stored certificate's public facts, or None (none stored, or unreadable)."""
+    if not line:
+        return None
+    from tunnel_tui.core.certificates import parse_certificate
+    from tunnel_tui.core.errors import KeyImportError
+
+    try:
+        cert = parse_certificate(line)
+    except KeyImportError:
+        return None
+
+    def when(moment: Any) -> str | None:
+        return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
+
+    return {
+        "key_id": cert.key_id,
+        "principals": list(cert.principals),
+        "valid_after": when(cert.valid_after),
+        "valid_before": when(cert.valid_before),
+        "state": cert.state().value,
     }
 
 
 KEY_JSON_HELP = """\b
 JSON (--json): an array of objects with id ("k-" + 8 hex), name, type
-(ed25519|rsa|ecdsa), public_key ("type base64", no comment), fingerprint
-("SHA256:..." as ssh-keygen -lf), created (ISO 8601 UTC), comment, used_by [names]."""
+(ed25519|rsa|ecdsa|sk-ed25519|sk-ecdsa), public_key ("type base64", no comment),
+fingerprint ("SHA256:..." as ssh-keygen -lf), created (ISO 8601 UTC), comment,
+used_by [names], source (keyring|ssh-agent), certificate {key_id, principals,
+valid_after, valid_before (ISO 8601 UTC or null), state (valid|expiring|expired|
+not-yet-valid)} or null."""
 
 
 def is_tty() -> bool:
