@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from tunnel_tui.core.errors import TunnelTuiError
+from tunnel_tui.core.errors import TunnelTuiError, UsageError
 from tunnel_tui.core.model import Key
 from tunnel_tui.core.steps import StepResult
 from tunnel_tui.rotation.context import Clock, Rotation, join
@@ -15,12 +15,18 @@ def ensure_rotatable(key: Key) -> None:
     """Refuse (UsageError, exit 2, nothing written) a key rotation cannot replace.
 
     THE single place that decides it. A key held in the user's ssh-agent (DESIGN.md,
-    `--ssh-agent`) is not ours to replace: once Key records where it lives, refuse it
-    here with "the key of NAME lives in your ssh-agent: rotate it there, then
-    tunnel-tui edit NAME --ssh-agent" (exit 2). Every key kind we hold today can be
-    rotated, so nothing is refused yet.
+    `--ssh-agent`; a security key's too) is not ours to replace: we never held its
+    private half, so we cannot generate its successor or know where else it is used.
     """
-    del key  # f-sshagent: `if <key lives in the ssh-agent>: raise UsageError(...)`
+    if key.in_agent:
+        raise UsageError(
+            f"the key {key.name!r} lives in your ssh-agent, and tunnel-tui does not own "
+            "it, so it cannot rotate it",
+            field="key",
+            hint="rotate it where it lives (ssh-keygen, your token or password manager), "
+            "add the new public key to the bastion, ssh-add it, then: tunnel-tui edit "
+            "NAME --ssh-agent --key-fingerprint SHA256:...",
+        )
 
 
 async def check(run: Rotation) -> AsyncIterator[StepResult]:

@@ -1,0 +1,65 @@
+"""The command line with a key that lives in the user's ssh-agent: rotation is refused
+(exit 2, nothing written) because we do not own the key; `key show` still prints its
+public line, ready for authorized_keys; `key list` says where it lives."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.core.test_certificates import sk_ed25519_line
+from tests.core.test_ssh_agent_catalog import NoKeyring
+from tests.fixtures.ssh_agent import keygen
+from tunnel_tui.core import paths
+from tunnel_tui.core.catalog import AgentKeyChoice, Catalog
+from tunnel_tui.core.keys import fingerprint, public_key_only
+
+DB = "postgresql://app@db.internal:5432/app"
+SSH = "ssh://tunnel@bastion.example:22"
+
+
+def tt(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tunnel_tui", *args],
+                          env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+@pytest.fixture
+def agent_public(isolated_env) -> str:
+    keydir = Path(isolated_env.root) / "k"
+    keydir.mkdir(mode=0o700, exist_ok=True)
+    return keygen(keydir / "id_ed25519", "me@laptop")
+
+
+def test_rotation_of_an_agent_key_is_refused_and_key_show_still_prints_it(agent_public):
+    Catalog(secrets=NoKeyring()).add("prod", DB, SSH, key=AgentKeyChoice(agent_public))
+    before = paths.config_path().read_bytes()
+
+    refused = tt("rotate-key", "prod")
+    assert refused.returncode == 2, refused.stderr
+    assert "lives in your ssh-agent" in refused.stderr and "does not own" in refused.stderr
+    assert "--ssh-agent" in refused.stderr
+    assert paths.config_path().read_bytes() == before
+
+    shown = tt("key", "show", "prod")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == f"{agent_public} tunnel-tui:prod"
+
+
+def test_sk_key_line_is_shown_and_listed_correctly():
+    line = sk_ed25519_line()
+    Catalog(secrets=NoKeyring()).add("yubi", DB, SSH, key=AgentKeyChoice(line))
+
+    shown = tt("key", "show", "yubi")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == f"{public_key_only(line)} tunnel-tui:yubi"
+    listed = json.loads(tt("key", "list", "--json").stdout)
+    assert [(k["type"], k["source"], k["fingerprint"]) for k in listed] == [
+        ("sk-ed25519", "ssh-agent", fingerprint(line))]
+    text = tt("key", "list").stdout
+    assert "sk-ed25519" in text and "ssh-agent" in text
