@@ -50,11 +50,11 @@ def test_garbage_and_oversized_requests_get_errors_and_agent_keeps_serving(
         b"garbage\n"
         b"[1,2]\n"
         b'{"v":99,"id":1,"op":"status"}\n'
-        b'{"v":1,"id":2,"op":"explode"}\n'
-        b'{"v":1,"id":3,"op":"up"}\n'
-        b'{"v":1,"id":4,"op":"status","name":""}\n'
+        b'{"v":2,"id":2,"op":"explode"}\n'
+        b'{"v":2,"id":3,"op":"up"}\n'
+        b'{"v":2,"id":4,"op":"status","name":""}\n'
         b"\xff\xfe\n"
-        b'{"v":1,"id":5,"op":"ping"}\n',
+        b'{"v":2,"id":5,"op":"ping"}\n',
         8,
     )
     codes = [r["error"]["code"] if not r["ok"] else "ok" for r in replies]  # type: ignore[index]
@@ -69,7 +69,7 @@ def test_garbage_and_oversized_requests_get_errors_and_agent_keeps_serving(
         "ok",
     ]
     assert replies[3]["id"] is None and replies[7]["id"] == 5
-    big = b'{"v":1,"id":6,"op":"ping","pad":"' + b"x" * (protocol.MAX_REQUEST_BYTES + 10) + b'"}\n'
+    big = b'{"v":2,"id":6,"op":"ping","pad":"' + b"x" * (protocol.MAX_REQUEST_BYTES + 10) + b'"}\n'
     (reply,) = _raw_exchange(agent_process.socket, big, 1)
     assert reply["ok"] is False and reply["error"]["code"] == protocol.TOO_LARGE  # type: ignore[index]
     # A client that connects and hangs up at once, and one that never finishes its line.
@@ -77,7 +77,7 @@ def test_garbage_and_oversized_requests_get_errors_and_agent_keeps_serving(
         sock.connect(str(agent_process.socket))
     with socket.socket(socket.AF_UNIX) as half:
         half.connect(str(agent_process.socket))
-        half.sendall(b'{"v":1,')
+        half.sendall(b'{"v":2,')
         assert agent_process.client().ping()["pid"] == agent_process.pid
     assert agent_process.process.poll() is None
 
@@ -130,7 +130,7 @@ try:
 except OSError as exc:
     print(json.dumps({"connect_error": type(exc).__name__})); sys.exit(0)
 try:
-    s.sendall(b'{"v":1,"id":1,"op":"status"}\n')
+    s.sendall(b'{"v":2,"id":1,"op":"status"}\n')
 except BrokenPipeError:
     pass  # the agent may refuse and hang up before our request arrives
 print(s.makefile("rb").readline().decode().strip() or json.dumps({"closed": True}))

@@ -112,7 +112,7 @@ except OSError as exc:
     print(json.dumps({"connect_error": exc.errno}))
     sys.exit(0)
 try:
-    s.sendall(b'{"v": 1, "id": 1, "op": "status"}\\n')
+    s.sendall(b'{"v": 2, "id": 1, "op": "status"}\\n')
 except OSError:
     pass  # the agent may answer and hang up before reading anything
 s.settimeout(5)
@@ -140,7 +140,7 @@ def _ping(path: str) -> dict[str, object]:
     with socket.socket(socket.AF_UNIX) as s:
         s.settimeout(5)
         s.connect(path)
-        s.sendall(b'{"v": 1, "id": 9, "op": "ping"}\n')
+        s.sendall(b'{"v": 2, "id": 9, "op": "ping"}\n')
         return json.loads(s.makefile("rb").readline())
 
 
@@ -172,14 +172,14 @@ def test_agent_socket_refuses_another_uid_at_both_layers(agent_process, isolated
 BAD_REQUESTS: list[bytes] = [
     b"not json\n",
     b"[1, 2, 3]\n",
-    b'{"v": 1}\n',
-    b'{"v": 1, "id": 1, "op": "rm -rf"}\n',
+    b'{"v": 2}\n',
+    b'{"v": 2, "id": 1, "op": "rm -rf"}\n',
     b'{"v": 99, "id": 1, "op": "status"}\n',
-    b'{"v": 1, "id": 1, "op": "up"}\n',  # missing argument
-    b'{"v": 1, "id": 1, "op": "up", "name": ["x"]}\n',
-    b'{"v": 1, "id": 1, "op": "down", "name": "no-such-tunnel"}\n',
+    b'{"v": 2, "id": 1, "op": "up"}\n',  # missing argument
+    b'{"v": 2, "id": 1, "op": "up", "name": ["x"]}\n',
+    b'{"v": 2, "id": 1, "op": "down", "name": "no-such-tunnel"}\n',
     b"\xff\xfe\x00garbage\n",
-    b'{"v": 1, "id": 1, "op": "status", "name": "' + b"a" * 60000 + b'"}\n',
+    b'{"v": 2, "id": 1, "op": "status", "name": "' + b"a" * 60000 + b'"}\n',
 ]
 
 
@@ -194,14 +194,14 @@ def test_agent_answers_malformed_requests_with_errors_and_keeps_serving(agent_pr
             reply = json.loads(replies.readline())
             assert reply["ok"] is False and reply["error"]["message"], (bad[:60], reply)
             assert "Traceback" not in json.dumps(reply)
-        s.sendall(b'{"v": 1, "id": 2, "op": "ping"}\n')
+        s.sendall(b'{"v": 2, "id": 2, "op": "ping"}\n')
         assert json.loads(replies.readline())["ok"] is True
     # Oversized: an error reply, the connection closed, the agent alive.
     with socket.socket(socket.AF_UNIX) as s:
         s.settimeout(10)
         s.connect(path)
         try:
-            s.sendall(b'{"v": 1, "op": "status", "pad": "' + b"x" * (4 << 20) + b'"}\n')
+            s.sendall(b'{"v": 2, "op": "status", "pad": "' + b"x" * (4 << 20) + b'"}\n')
         except (BrokenPipeError, ConnectionResetError):
             pass  # it may hang up before reading everything; the reply is what matters
         reply = json.loads(s.makefile("rb").readline())
@@ -210,7 +210,7 @@ def test_agent_answers_malformed_requests_with_errors_and_keeps_serving(agent_pr
     for _ in range(50):
         with socket.socket(socket.AF_UNIX) as s:
             s.connect(path)
-            s.sendall(b'{"v": 1, "op": "sta')
+            s.sendall(b'{"v": 2, "op": "sta')
     assert _ping(path)["ok"] is True
     assert agent_process.process.poll() is None
     assert "Traceback" not in agent_process.log_text()

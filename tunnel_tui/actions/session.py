@@ -35,8 +35,9 @@ class Session:
 
         return Catalog(self.home, secrets=_LazyStore(self))
 
-    def secret_store(self) -> SecretStore:
-        """The caller's store: keyring, else the vault (unlocked here, or asked for)."""
+    def secret_store(self, *, ask: bool = True) -> SecretStore:
+        """The caller's store: keyring, else the vault (unlocked here, or asked for when
+        `ask` and this session can ask)."""
         if self._store is None:
             from tunnel_tui.core import secrets
             from tunnel_tui.core.errors import SecretStoreError
@@ -44,7 +45,7 @@ class Session:
             try:
                 self._store = secrets.open_store(self.home, vault_passphrase=self.vault_passphrase)
             except SecretStoreError as exc:
-                if "vault" not in exc.message or self.ask_vault_passphrase is None:
+                if not ask or "vault" not in exc.message or self.ask_vault_passphrase is None:
                     raise
                 passphrase = self.ask_vault_passphrase()
                 if passphrase is None:
@@ -71,6 +72,11 @@ class _LazyStore:
 
     def get(self, name: str) -> Secret | None:
         return self._session.secret_store().get(name)
+
+    def exists(self, name: str) -> bool:
+        from tunnel_tui.core.catalog import secret_exists
+
+        return secret_exists(self._session.secret_store(), name)
 
     def set(self, name: str, value: Secret) -> None:
         self._session.secret_store().set(name, value)

@@ -13,7 +13,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from itertools import count
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +27,7 @@ from tunnel_tui.agent.address import (
     resolve,
 )
 from tunnel_tui.agent.peercred import require_own_peer
-from tunnel_tui.core.errors import TunnelTuiError
+from tunnel_tui.core.errors import SecretStoreError, TunnelTuiError
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.status import TunnelStatus
 
@@ -39,10 +39,13 @@ __all__ = [
     "AgentNotRunning",
     "AgentVaultStore",
     "AgentSocketForeign",
+    "AgentVersionMismatch",
     "AsyncAgentClient",
     "ensure_agent",
     "start_agent",
 ]
+
+AgentVersionMismatch = protocol.AgentVersionMismatch
 
 CONNECT_TIMEOUT = 5.0
 START_TIMEOUT = 15.0
@@ -71,6 +74,33 @@ def _connect_error(address: AgentAddress, exc: OSError) -> TunnelTuiError:
             hint="the socket or its directory belongs to another user",
         )
     return TunnelTuiError(f"cannot reach the agent at {address.socket}: {exc}")
+
+
+def _up_args(
+    name: str,
+    timeout: float,
+    keys: Mapping[str, Secret] | None,
+    no_keys: str | None,
+    ssh_auth_sock: str | None,
+) -> dict[str, Any]:
+    """The `up` request: the keys the caller resolved (or null and why it has none),
+    and its ssh-agent socket for keys that live there."""
+    secrets: dict[str, Any] = {
+        "keys": None if keys is None else {k: value.reveal() for k, value in keys.items()},
+        "no_keys": no_keys if keys is None else None,
+        "ssh_auth_sock": ssh_auth_sock,
+    }
+    return {"name": name, "wait": timeout, "secrets": secrets}
+
+
+def _switch_args(
+    old_key_id: str, new_key_id: str, new_private_key: Secret | None
+) -> dict[str, Any]:
+    return {
+        "old_key_id": old_key_id,
+        "new_key_id": new_key_id,
+        "new_private_key": None if new_private_key is None else new_private_key.reveal(),
+    }
 
 
 def _reply(line: bytes, address: AgentAddress) -> dict[str, Any]:
@@ -112,9 +142,14 @@ class AgentClient:
         sock.settimeout(timeout)
         return sock
 
-    def call(self, op: str, *, timeout: float | None = None, **args: Any) -> dict[str, Any]:
+    def call(
+        self, op: str, *, timeout: float | None = None, _version: int | None = None, **args: Any
+    ) -> dict[str, Any]:
+        message = protocol.request(op, next(_ids), **args)
+        if _version is not None:
+            message["v"] = _version
         with self._open(self.timeout if timeout is None else timeout) as sock:
-            sock.sendall(protocol.encode(protocol.request(op, next(_ids), **args)))
+            sock.sendall(protocol.encode(message))
             with sock.makefile("rb") as stream:
                 try:
                     line = stream.readline()
@@ -128,19 +163,53 @@ class AgentClient:
     def ping(self) -> dict[str, Any]:
         return self.call("ping")
 
+    def call_any_version(self, op: str, **args: Any) -> dict[str, Any]:
+        """`ping`, `status` or `shutdown` to an agent of any protocol version (their shape
+        never changes): what `agent stop|restart` use to reach an older agent."""
+        assert op in ("ping", "status", "shutdown")
+        try:
+            return self.call(op, **args)
+        except AgentVersionMismatch as exc:
+            version = exc.agent_version
+            if version is None or version < protocol.OLDEST_STOPPABLE:
+                raise
+            return self.call(op, _version=version, **args)
+
     def status(self, name: str | None = None) -> list[TunnelStatus]:
         reply = self.call("status", name=name)
         return [TunnelStatus.from_json(item) for item in reply["tunnels"]]
 
-    def up(self, name: str, *, timeout: float = 30.0) -> TunnelStatus:
-        reply = self.call("up", timeout=timeout + 5.0, name=name, wait=timeout)
+    def up(
+        self,
+        name: str,
+        *,
+        timeout: float = 30.0,
+        keys: Mapping[str, Secret] | None = None,
+        no_keys: str | None = None,
+        ssh_auth_sock: str | None = None,
+    ) -> TunnelStatus:
+        """Bring NAME up with the private `keys` the caller resolved (those the agent
+        holds may be left out); `keys=None`: the caller has none (`no_keys` says why)
+        and the agent reads its own store. `ssh_auth_sock`: the caller's ssh-agent."""
+        args = _up_args(name, timeout, keys, no_keys, ssh_auth_sock)
+        reply = self.call("up", timeout=timeout + 5.0, **args)
         return TunnelStatus.from_json(reply["tunnel"])
+
+    def secrets_held(self, name: str) -> dict[str, Any]:
+        """{"keys": {key id: held?}, "all": bool, "vault_unlocked": bool}: never a secret."""
+        return self.call("secrets-held", name=name)
 
     def down(self, name: str) -> TunnelStatus:
         return TunnelStatus.from_json(self.call("down", timeout=30.0, name=name)["tunnel"])
 
-    def switch_key(self, old_key_id: str, new_key_id: str) -> list[str]:
-        reply = self.call("switch-key", timeout=60.0, old_key_id=old_key_id, new_key_id=new_key_id)
+    def switch_key(
+        self, old_key_id: str, new_key_id: str, new_private_key: Secret | None = None
+    ) -> list[str]:
+        """Move live tunnels from the old key to the new one; the caller sends the new
+        private key (None: the agent reads it from its own store)."""
+        reply = self.call(
+            "switch-key", timeout=60.0, **_switch_args(old_key_id, new_key_id, new_private_key)
+        )
         return list(reply.get("moved", []))
 
     def reload(self) -> None:
@@ -160,9 +229,8 @@ class AgentClient:
     def shutdown(self) -> None:
         self.call("shutdown", timeout=30.0)
 
-    def secret_get(self, name: str) -> Secret | None:
-        value = self.call("secret-get", timeout=30.0, name=name).get("value")
-        return None if value is None else Secret(value)
+    def secret_exists(self, name: str) -> bool:
+        return bool(self.call("secret-exists", timeout=30.0, name=name).get("exists"))
 
     def secret_set(self, name: str, value: Secret) -> None:
         self.call("secret-set", timeout=30.0, name=name, value=value.reveal())
@@ -194,9 +262,11 @@ class AgentClient:
 
 
 class AgentVaultStore:
-    """A SecretStore served by the agent from the vault it holds unlocked: lets CLI
-    commands that write secrets (add, remove, key generate/import, rotate-key) work in
-    an SSH login after `tunnel-tui vault unlock`, with no passphrase in argv or env."""
+    """A write-only SecretStore into the vault the agent holds unlocked: lets CLI
+    commands that store new secrets (add, key generate/import, remove) work in an SSH
+    login after `tunnel-tui vault unlock`, with no passphrase in argv or env. The agent
+    never hands a secret back: `get` answers None for an absent entry and refuses for a
+    present one (work that needs a key runs where the key is)."""
 
     backend_name = "vault (unlocked in the agent)"
 
@@ -213,8 +283,17 @@ class AgentVaultStore:
             return None
         return cls(client) if state.get("unlocked") else None
 
+    def exists(self, name: str) -> bool:
+        return self._client.secret_exists(name)
+
     def get(self, name: str) -> Secret | None:
-        return self._client.secret_get(name)
+        if not self._client.secret_exists(name):
+            return None
+        raise SecretStoreError(
+            f"{name} is in the vault the agent holds, and the agent never hands out a secret",
+            hint="run this where the keyring works, or where the vault is unlocked in the "
+            "command itself (it asks for the passphrase on a terminal)",
+        )
 
     def set(self, name: str, value: Secret) -> None:
         self._client.secret_set(name, value)
@@ -270,17 +349,31 @@ class AsyncAgentClient:
         reply = await self.call("status", name=name)
         return [TunnelStatus.from_json(item) for item in reply["tunnels"]]
 
-    async def up(self, name: str, *, timeout: float = 30.0) -> TunnelStatus:
-        reply = await self.call("up", timeout=timeout + 5.0, name=name, wait=timeout)
+    async def up(
+        self,
+        name: str,
+        *,
+        timeout: float = 30.0,
+        keys: Mapping[str, Secret] | None = None,
+        no_keys: str | None = None,
+        ssh_auth_sock: str | None = None,
+    ) -> TunnelStatus:
+        args = _up_args(name, timeout, keys, no_keys, ssh_auth_sock)
+        reply = await self.call("up", timeout=timeout + 5.0, **args)
         return TunnelStatus.from_json(reply["tunnel"])
+
+    async def secrets_held(self, name: str) -> dict[str, Any]:
+        return await self.call("secrets-held", name=name)
 
     async def down(self, name: str) -> TunnelStatus:
         reply = await self.call("down", timeout=30.0, name=name)
         return TunnelStatus.from_json(reply["tunnel"])
 
-    async def switch_key(self, old_key_id: str, new_key_id: str) -> list[str]:
+    async def switch_key(
+        self, old_key_id: str, new_key_id: str, new_private_key: Secret | None = None
+    ) -> list[str]:
         reply = await self.call(
-            "switch-key", timeout=60.0, old_key_id=old_key_id, new_key_id=new_key_id
+            "switch-key", timeout=60.0, **_switch_args(old_key_id, new_key_id, new_private_key)
         )
         return list(reply.get("moved", []))
 

@@ -87,6 +87,25 @@ def setup_logging(home: Path, *, to_stderr: bool, level: int = logging.INFO) -> 
     logging.getLogger("asyncssh").setLevel(max(level, logging.WARNING))
 
 
+PR_SET_DUMPABLE = 4  # linux/prctl.h
+
+
+def disable_core_dumps() -> None:
+    """The agent holds private keys in memory: no core file may ever carry them, and
+    no other process of ours may read its memory (ptrace, /proc/PID/mem). RLIMIT_CORE 0
+    everywhere; on Linux also PR_SET_DUMPABLE 0 (which covers a core_pattern pipe that
+    ignores the rlimit, and makes /proc/PID/{mem,environ,maps} root's)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+            log.warning("prctl(PR_SET_DUMPABLE, 0) failed: errno %d", ctypes.get_errno())
+
+
 def install_fast_loop() -> bool:
     """uvloop by default (TUNNEL_TUI_UVLOOP=0 opts out); False when asyncio stays.
 
@@ -148,6 +167,7 @@ async def serve(address: AgentAddress) -> None:
 
 def run(home: Path | None = None, *, to_stderr: bool = False) -> int:
     os.umask(0o077)
+    disable_core_dumps()
     address = resolve(home)
     ensure_socket_dir(address)
     try:

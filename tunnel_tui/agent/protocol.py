@@ -1,10 +1,32 @@
 """The agent's wire format: one JSON object per line, versioned.
 
-Request:  {"v": 1, "id": 7, "op": "status", ...arguments}
-Reply:    {"v": 1, "id": 7, "ok": true, ...result}
-          {"v": 1, "id": 7, "ok": false, "error": {"message", "hint", "code"}}
+Request:  {"v": 2, "id": 7, "op": "status", ...arguments}
+Reply:    {"v": 2, "id": 7, "ok": true, ...result}
+          {"v": 2, "id": 7, "ok": false, "error": {"message", "hint", "code"}}
 Events:   after an `events` request is accepted, the agent keeps sending
-          {"v": 1, "id": 7, "event": "status", "tunnel": {TunnelStatus.to_json()}}
+          {"v": 2, "id": 7, "event": "status", "tunnel": {TunnelStatus.to_json()}}
+
+Every request carries the client's version and every reply the agent's: that is the
+version exchange. An agent refuses a request of another version (code `bad-version`,
+its own `v` in the reply); the client then says which side is older and that
+`tunnel-tui agent restart` fixes it. `ping`, `status` and `shutdown` keep their shape
+across versions, so `agent stop|restart` can still talk to an older agent (they resend
+with the agent's version).
+
+Version 2 (secrets come from the caller, DESIGN.md):
+  up          {"name", "wait", "secrets": {"keys": {KEY_ID: PEM} | null,
+                                             "no_keys": why there are none | null,
+                                             "ssh_auth_sock": "/path" | null} | null}
+              `keys` may leave out keys the agent already holds (see secrets-held);
+              `keys` null: the caller has no keyring and no vault (`no_keys` says why),
+              the agent reads its own. `ssh_auth_sock`: the caller's ssh-agent, for
+              keys that live there. `secrets` null: the caller has nothing at all.
+  secrets-held {"name"} -> {"keys": {KEY_ID: bool}, "all": bool, "vault_unlocked": bool}
+              never a secret: only whether the agent holds each key the tunnel needs.
+  switch-key  {"old_key_id", "new_key_id", "new_private_key": PEM | null}
+  secret-get  gone: no reply ever carries a secret. secret-set/secret-delete stay
+              (write-only, vault only, see SECRET_PREFIXES); secret-exists {"name"} ->
+              {"exists": bool} lets a writer know whether it would overwrite.
 
 Pure Python (no asyncio, no asyncssh): both the light CLI client and the agent use it.
 """
@@ -22,7 +44,9 @@ from tunnel_tui.core.errors import (
     UsageError,
 )
 
-VERSION = 1
+VERSION = 2
+# The oldest version whose ping/status/shutdown `agent stop|restart` can still send.
+OLDEST_STOPPABLE = 1
 # A request larger than this gets an error reply and the connection is closed.
 MAX_REQUEST_BYTES = 64 * 1024
 
@@ -39,14 +63,17 @@ OPS = frozenset(
         "vault-lock",
         "vault-status",
         "switch-key",
-        "secret-get",
+        "secrets-held",
+        "secret-exists",
         "secret-set",
         "secret-delete",
     }
 )
 
-# Secret names the agent serves to CLI commands while it holds the vault (DESIGN.md's
-# keyring entries); nothing else in the vault is reachable over the socket.
+# Secret names CLI commands may store into (or delete from) the vault the agent holds
+# unlocked (DESIGN.md's keyring entries). Write-only: `add` or `key generate` from an
+# SSH login after `vault unlock` keeps working with no passphrase in argv or env, while
+# nothing ever reads a secret back over the socket.
 SECRET_PREFIXES = ("key:", "db-password:")
 
 # Error codes on the wire; the client turns each back into the matching error class.
@@ -59,6 +86,9 @@ NOT_FOUND = "not-found"
 USAGE = "usage"
 HOST_KEY = "host-key"
 SECRET_STORE = "secret-store"
+# `up` without a key the tunnel needs (the agent dropped it since secrets-held said it
+# held it): the client resolves the keys named in `error.missing` and asks again.
+SECRETS_NEEDED = "secrets-needed"
 FAILED = "failed"
 INTERNAL = "internal"
 
@@ -71,6 +101,27 @@ class ProtocolError(TunnelTuiError):
     def __init__(self, message: str, *, code: str = BAD_REQUEST, hint: str | None = None):
         super().__init__(message, hint=hint)
         self.code = code
+
+
+class AgentVersionMismatch(TunnelTuiError):
+    """The running agent speaks another protocol version (exit 1): restart it."""
+
+    def __init__(self, agent_version: int | None) -> None:
+        older = agent_version is None or agent_version < VERSION
+        super().__init__(
+            f"the running agent is {'older' if older else 'newer'} "
+            f"(protocol {agent_version}; this tunnel-tui speaks {VERSION})",
+            hint="tunnel-tui agent restart",
+        )
+        self.agent_version = agent_version
+
+
+class SecretsNeeded(TunnelTuiError):
+    """`up` reached the agent without a key it no longer holds; resend with `missing`."""
+
+    def __init__(self, message: str, missing: list[str], *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.missing = missing
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -95,7 +146,7 @@ def parse_request(line: bytes) -> dict[str, Any]:
         raise ProtocolError(
             f"unsupported protocol version {data.get('v')!r} (this agent speaks {VERSION})",
             code=BAD_VERSION,
-            hint="restart the agent after upgrading: tunnel-tui agent stop",
+            hint="tunnel-tui agent restart",
         )
     op = data.get("op")
     if op not in OPS:
@@ -108,13 +159,18 @@ def ok_reply(request_id: Any, **result: Any) -> dict[str, Any]:
 
 
 def error_reply(
-    request_id: Any, message: str, *, code: str = FAILED, hint: str | None = None
+    request_id: Any,
+    message: str,
+    *,
+    code: str = FAILED,
+    hint: str | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
     return {
         "v": VERSION,
         "id": request_id,
         "ok": False,
-        "error": {"message": message, "hint": hint, "code": code},
+        "error": {"message": message, "hint": hint, "code": code, **extra},
     }
 
 
@@ -122,6 +178,8 @@ def code_for(exc: TunnelTuiError) -> str:
     """The wire code of an error raised while serving a request."""
     if isinstance(exc, ProtocolError):
         return exc.code
+    if isinstance(exc, SecretsNeeded):
+        return SECRETS_NEEDED
     if isinstance(exc, NotFoundError):
         return NOT_FOUND
     if isinstance(exc, UsageError):
@@ -141,6 +199,12 @@ def error_from_reply(reply: dict[str, Any]) -> TunnelTuiError:
     message = str(error.get("message") or "the agent refused the request")
     hint = error.get("hint")
     code = error.get("code") or FAILED
+    if code == BAD_VERSION and reply.get("v") != VERSION:
+        agent_version = reply.get("v")
+        return AgentVersionMismatch(agent_version if isinstance(agent_version, int) else None)
+    if code == SECRETS_NEEDED:
+        missing = error.get("missing")
+        return SecretsNeeded(message, [str(m) for m in missing or []], hint=hint)
     if code == NOT_FOUND:
         return NotFoundError(message, hint=hint)
     if code in _USAGE_CODES:

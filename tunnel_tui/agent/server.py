@@ -19,7 +19,7 @@ from tunnel_tui import __version__
 from tunnel_tui.agent import protocol
 from tunnel_tui.agent.address import AgentAddress, check_owned
 from tunnel_tui.agent.peercred import peer_uid
-from tunnel_tui.agent.service import TunnelService
+from tunnel_tui.agent.service import CallerSecrets, TunnelService
 from tunnel_tui.core.errors import TunnelTuiError
 from tunnel_tui.core.secret import Secret
 
@@ -52,7 +52,8 @@ class AgentServer:
             "vault-unlock": self._vault_unlock,
             "vault-lock": self._vault_lock,
             "vault-status": self._vault_status,
-            "secret-get": self._secret_get,
+            "secrets-held": self._secrets_held,
+            "secret-exists": self._secret_exists,
             "secret-set": self._secret_set,
             "secret-delete": self._secret_delete,
         }
@@ -206,7 +207,12 @@ class AgentServer:
     # -- ops ------------------------------------------------------------------------
 
     async def _ping(self, request: dict[str, Any]) -> dict[str, Any]:
-        return {"pid": os.getpid(), "version": __version__, "home": str(self.address.home)}
+        return {
+            "pid": os.getpid(),
+            "version": __version__,
+            "protocol": protocol.VERSION,
+            "home": str(self.address.home),
+        }
 
     async def _status(self, request: dict[str, Any]) -> dict[str, Any]:
         name = _optional_str(request, "name")
@@ -214,8 +220,14 @@ class AgentServer:
 
     async def _up(self, request: dict[str, Any]) -> dict[str, Any]:
         wait = float(request.get("wait") or 30.0)
-        status = await self.service.up(_str(request, "name"), wait=min(max(wait, 0.1), 3600.0))
+        secrets = _caller_secrets(request)
+        status = await self.service.up(
+            _str(request, "name"), wait=min(max(wait, 0.1), 3600.0), secrets=secrets
+        )
         return {"tunnel": status.to_json()}
+
+    async def _secrets_held(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.service.secrets_held(_str(request, "name"))
 
     async def _down(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"tunnel": (await self.service.down(_str(request, "name"))).to_json()}
@@ -229,8 +241,12 @@ class AgentServer:
         return {"pid": os.getpid()}
 
     async def _switch_key(self, request: dict[str, Any]) -> dict[str, Any]:
+        raw = request.pop("new_private_key", None)
+        if raw is not None and not isinstance(raw, str):
+            raise protocol.ProtocolError("`new_private_key` must be a string or null")
+        new_private_key = Secret(raw) if raw else None
         moved = await self.service.switch_key(
-            _str(request, "old_key_id"), _str(request, "new_key_id")
+            _str(request, "old_key_id"), _str(request, "new_key_id"), new_private_key
         )
         return {"moved": moved}
 
@@ -245,9 +261,8 @@ class AgentServer:
     async def _vault_status(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.service.vault_status()
 
-    async def _secret_get(self, request: dict[str, Any]) -> dict[str, Any]:
-        value = await self.service.secret_get(_secret_name(request))
-        return {"value": None if value is None else value.reveal()}
+    async def _secret_exists(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"exists": await self.service.secret_exists(_secret_name(request))}
 
     async def _secret_set(self, request: dict[str, Any]) -> dict[str, Any]:
         value = Secret(_str(request, "value"))
@@ -292,6 +307,30 @@ def _str(request: dict[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise protocol.ProtocolError(f"`{key}` must be a non-empty string")
     return value
+
+
+def _caller_secrets(request: dict[str, Any]) -> CallerSecrets:
+    """The `secrets` of an `up` request, taken out of the request (nothing below sees
+    the raw text; the log redacts any PEM block anyway). Null: the caller has nothing."""
+    raw = request.pop("secrets", None)
+    if raw is None:
+        return CallerSecrets()
+    if not isinstance(raw, dict):
+        raise protocol.ProtocolError("`secrets` must be an object or null")
+    keys = raw.get("keys")
+    if keys is not None and not (
+        isinstance(keys, dict)
+        and all(isinstance(k, str) and isinstance(v, str) and v for k, v in keys.items())
+    ):
+        raise protocol.ProtocolError("`secrets.keys` must map key ids to private keys, or be null")
+    no_keys, sock = raw.get("no_keys"), raw.get("ssh_auth_sock")
+    if sock is not None and (not isinstance(sock, str) or not sock.startswith("/")):
+        raise protocol.ProtocolError("`secrets.ssh_auth_sock` must be an absolute path or null")
+    return CallerSecrets(
+        keys=None if keys is None else {k: Secret(v) for k, v in keys.items()},
+        no_keys=str(no_keys)[:500] if no_keys else None,
+        ssh_auth_sock=sock,
+    )
 
 
 def _secret_name(request: dict[str, Any]) -> str:

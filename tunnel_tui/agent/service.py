@@ -2,8 +2,12 @@
 live tunnels with the configured ones for `status`, and fans engine events out to
 `events` subscribers.
 
-Secrets are read only when a tunnel comes up (keyring, or the vault whose
-passphrase the agent holds in memory); status and down never touch them.
+Secrets come from the caller (DESIGN.md): `up` and `switch-key` carry the private keys
+the caller resolved in its own session. The agent keeps them only inside the live
+tunnels that need them (reconnects need them) and forgets them with the tunnel (`down`,
+a failure for good), unless another live tunnel uses the same key. It reads its own
+keyring or the vault it holds unlocked only when the caller has neither (a plain SSH
+login). No reply ever carries a secret. Status and down never touch a secret store.
 """
 
 from __future__ import annotations
@@ -12,16 +16,17 @@ import asyncio
 import dataclasses
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tunnel_tui.agent.protocol import SecretsNeeded
 from tunnel_tui.agent.snapshot import down_status, load_connections, unknown
 from tunnel_tui.core import paths
-from tunnel_tui.core.client_keys import ClientKey
-from tunnel_tui.core.errors import SecretStoreError, TunnelError, TunnelTuiError
+from tunnel_tui.core.client_keys import ClientKey, private_of
+from tunnel_tui.core.errors import SecretStoreError, TunnelError, TunnelTuiError, UsageError
 from tunnel_tui.core.logging import redact, register_secret
 from tunnel_tui.core.model import Connection
 from tunnel_tui.core.secret import Secret
@@ -31,6 +36,29 @@ log = logging.getLogger("tunnel_tui.agent")
 
 ACTIVE = (TunnelState.UP, TunnelState.CONNECTING, TunnelState.RECONNECTING)
 DEFAULT_VAULT_IDLE = 15 * 60.0
+
+
+@dataclass(frozen=True)
+class CallerSecrets:
+    """What the caller of `up` brought from its own session.
+
+    `keys`: the private keys it read (keys the agent holds may be left out); None when
+    it has no keyring and no vault (`no_keys` says why): the agent then reads its own
+    store. `ssh_auth_sock`: the caller's ssh-agent, for keys that live there (never the
+    agent's own environment's: the agent outlives the session it was started from)."""
+
+    keys: dict[str, Secret] | None = field(default=None, repr=False)
+    no_keys: str | None = None
+    ssh_auth_sock: str | None = None
+
+
+def _no_private(key_id: str) -> Secret:
+    raise AssertionError(f"{key_id} lives in an ssh-agent: no private key to read")
+
+
+def key_ids_of(conn: Connection) -> list[str]:
+    """The keys a tunnel needs: its own and any hop's, in order, once each."""
+    return list(dict.fromkeys([conn.key_id] + [hop.key_id for hop in conn.hops if hop.key_id]))
 
 
 @dataclass(eq=False)  # identity semantics: subscribers live in a set
@@ -147,10 +175,9 @@ class TunnelService:
         return self._locks.setdefault(name, asyncio.Lock())
 
     async def up(
-        self, name: str, *, wait: float = 30.0, ssh_auth_sock: str | None = None
+        self, name: str, *, wait: float = 30.0, secrets: CallerSecrets | None = None
     ) -> TunnelStatus:
-        """`ssh_auth_sock`: the caller's ssh-agent, for keys that live there (never our
-        own environment's: the agent outlives the session it was started from)."""
+        """`secrets`: what the caller sent (None: nothing, as from an autostart)."""
         conn = self.connection(name)
         async with self._lock(name):
             engine = self.engine()
@@ -159,7 +186,7 @@ class TunnelService:
                 return current
             self._starting.add(name)
             try:
-                keys = await asyncio.to_thread(self._load_keys, conn, ssh_auth_sock)
+                keys = await self._keys_for(conn, secrets or CallerSecrets())
                 self._failures.pop(name, None)
                 log.info("bringing %s up via %s", name, conn.bastion.display)
                 status: TunnelStatus = await asyncio.wait_for(engine.start(conn, keys), wait)
@@ -214,8 +241,18 @@ class TunnelService:
         except (TunnelTuiError, OSError, KeyError):
             pass
 
-    async def switch_key(self, old_key_id: str, new_key_id: str) -> list[str]:
-        private = (await asyncio.to_thread(self._load_secrets, [new_key_id]))[new_key_id]
+    async def switch_key(
+        self, old_key_id: str, new_key_id: str, new_private_key: Secret | None = None
+    ) -> list[str]:
+        """Move live tunnels to the new key; `new_private_key` None: the caller has no
+        store of its own, so the agent reads it from its own."""
+        if new_private_key is None:
+            loaded = await asyncio.to_thread(self._load_secrets, [new_key_id])
+            private = private_of(loaded[new_key_id])
+            if private is None:
+                raise UsageError("a key that lives in an ssh-agent is not rotated here")
+        else:
+            private = new_private_key
         moved = await self.engine().switch_key(old_key_id, new_key_id, private)
         log.info("switched %d tunnel(s) from key %s to %s", len(moved), old_key_id, new_key_id)
         return list(moved)
@@ -234,13 +271,78 @@ class TunnelService:
         )
         self._publish(self._failures[conn.name])
 
-    # -- secrets (only on up) -----------------------------------------------------
+    # -- secrets (only on up and switch-key) ---------------------------------------
 
-    def _load_keys(
-        self, conn: Connection, ssh_auth_sock: str | None = None
-    ) -> Mapping[str, ClientKey]:
-        key_ids = [conn.key_id] + [hop.key_id for hop in conn.hops if hop.key_id]
-        return self._load_secrets(list(dict.fromkeys(key_ids)), ssh_auth_sock)
+    def _held(self) -> dict[str, ClientKey]:
+        """The keys the live tunnels hold (a tunnel failed for good holds none)."""
+        held: dict[str, ClientKey] = {}
+        if self._engine is None:
+            return held
+        for status in self._engine.statuses():
+            if status.state is not TunnelState.FAILED:
+                held.update(self._engine.tunnel(status.name).keys)
+        return held
+
+    def secrets_held(self, name: str) -> dict[str, Any]:
+        """Whether the agent holds each key NAME needs: booleans, never a secret."""
+        held = self._held()
+        keys = {key_id: key_id in held for key_id in key_ids_of(self.connection(name))}
+        return {"keys": keys, "all": all(keys.values()), "vault_unlocked": self._vault is not None}
+
+    async def _keys_for(self, conn: Connection, secrets: CallerSecrets) -> dict[str, ClientKey]:
+        """What the engine authenticates with, per key id: held by a live tunnel, sent by
+        the caller, or (the caller has no store) read from our own store."""
+        from tunnel_tui.core.catalog import Catalog
+        from tunnel_tui.core.client_keys import resolve
+
+        catalog = Catalog(self.home)  # key records only: no secret store is opened
+        held = self._held()
+        socket = secrets.ssh_auth_sock or ""  # never our own $SSH_AUTH_SOCK
+        found: dict[str, ClientKey] = {}
+        missing: list[str] = []
+        own: list[str] = []
+        for key_id in key_ids_of(conn):
+            key = catalog.key(key_id)
+            if key.in_agent and secrets.ssh_auth_sock:
+                found[key_id] = resolve(key, _no_private, socket)
+            elif key_id in held:
+                found[key_id] = held[key_id]
+            elif key.in_agent:
+                found[key_id] = resolve(key, _no_private, socket)  # says: no ssh-agent
+            elif secrets.keys is None:
+                own.append(key_id)
+            elif key_id in secrets.keys:
+                found[key_id] = resolve(key, secrets.keys.__getitem__, socket)
+            else:
+                missing.append(key_id)
+        if missing:
+            raise SecretsNeeded(
+                f"the agent no longer holds the key(s) {', '.join(missing)} of {conn.name}",
+                missing,
+                hint=f"run it again: tunnel-tui up {conn.name}",
+            )
+        if own:
+            try:
+                found.update(await asyncio.to_thread(self._load_secrets, own, socket))
+            except SecretStoreError as exc:
+                caller = secrets.no_keys or "no keyring and no vault"
+                raise SecretStoreError(
+                    f"{conn.name} needs its private key and nobody has it: in this terminal, "
+                    f"{caller}; in the agent, {exc.message}",
+                    hint=exc.hint or "tunnel-tui vault unlock",
+                ) from None
+        return found
+
+    def _forget_keys_of_failed(self, name: str) -> None:
+        """A tunnel failed for good will not reconnect: it needs its keys no more."""
+        if self._engine is None:
+            return
+        try:
+            tunnel = self._engine.tunnel(name)
+        except KeyError:
+            return
+        if tunnel.state is TunnelState.FAILED:
+            tunnel.keys = {}
 
     def _load_secrets(
         self, key_ids: list[str], ssh_auth_sock: str | None = None
@@ -315,12 +417,13 @@ class TunnelService:
             self._vault_store.lock()
         self._vault_store = None
 
-    # -- secrets for CLI commands (vault only) ------------------------------------
+    # -- secrets stored by CLI commands (vault only, write-only) --------------------
 
     def _store_for_cli(self) -> Any:
         """The vault this agent holds unlocked, for a CLI process that has no keyring and
-        no passphrase (an SSH login after `vault unlock`). Only the vault: an agent that
-        reads a desktop keyring does not hand its secrets to other terminals."""
+        no passphrase (an SSH login after `vault unlock`): `add` and `key generate` store
+        new secrets through it, `remove` deletes them. Nothing is ever read back. Only
+        the vault: an agent that uses a desktop keyring is not a door into it."""
         passphrase = self.vault_passphrase()
         if passphrase is None:
             raise SecretStoreError(
@@ -339,9 +442,9 @@ class TunnelService:
             self._vault_store = store
         return self._vault_store
 
-    async def secret_get(self, name: str) -> Secret | None:
+    async def secret_exists(self, name: str) -> bool:
         store = self._store_for_cli()
-        return await asyncio.to_thread(store.get, name)
+        return await asyncio.to_thread(store.get, name) is not None
 
     async def secret_set(self, name: str, value: Secret) -> None:
         store = self._store_for_cli()
@@ -364,6 +467,8 @@ class TunnelService:
         self._states[status.name] = status.state
         if status.state is TunnelState.UP:
             self._failures.pop(status.name, None)
+        if status.state is TunnelState.FAILED and status.name not in self._starting:
+            self._forget_keys_of_failed(status.name)
         if (
             status.state is TunnelState.FAILED
             and previous is not TunnelState.FAILED

@@ -9,12 +9,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from tunnel_tui.agent.client import AgentClient, AgentNotRunning
-from tunnel_tui.commands.status_table import WIDTH, render_table, statuses_now
+from tunnel_tui.commands.status_table import WIDTH, render_table
+from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.status import TunnelState, TunnelStatus
+
+if TYPE_CHECKING:
+    from tunnel_tui.actions.session import Session
 
 __all__ = ["WIDTH", "agent", "down", "render_table", "status", "up"]
 
@@ -48,15 +52,25 @@ def up(name: str, as_json: bool, timeout: float) -> None:
     A failure exits 1 with the reason and a hint (an unknown host key: run
     `tunnel-tui validate NAME --accept-new-host-key` first).
     """
-    from tunnel_tui.agent.client import ensure_agent
-    from tunnel_tui.agent.snapshot import configured_statuses
+    from tunnel_tui.actions import tunnels
 
-    configured_statuses(_home(), name)  # unknown name: exit 2 before starting anything
-    status = ensure_agent(_home()).up(name, timeout=timeout)
+    status = tunnels.up(_session(), name, timeout=timeout).status
     if as_json:
         click.echo(json.dumps(status.to_json()))
     else:
         click.echo(_up_line(status))
+
+
+def _session() -> Session:
+    """This terminal's session: its keyring, else the vault (asked for on a terminal)."""
+    from tunnel_tui.actions.session import Session
+
+    def ask() -> Secret | None:
+        if not sys.stdin.isatty():
+            return None
+        return Secret(click.prompt("Vault passphrase", hide_input=True, err=True))
+
+    return Session(_home(), ask_vault_passphrase=ask)
 
 
 def _up_line(status: TunnelStatus) -> str:
@@ -72,12 +86,10 @@ def _up_line(status: TunnelStatus) -> str:
 def down(name: str, as_json: bool) -> None:
     """Take tunnel NAME down (its local port stops listening; open database sessions
     through it end). Taking down a tunnel that is not up is not an error."""
-    try:
-        status = AgentClient(_home()).down(name)
-    except AgentNotRunning:
-        from tunnel_tui.agent.snapshot import configured_statuses
+    from tunnel_tui.actions import tunnels
+    from tunnel_tui.actions.session import Session
 
-        status = configured_statuses(_home(), name)[0]
+    status = tunnels.down(Session(_home()), name)
     if as_json:
         click.echo(json.dumps(status.to_json()))
     else:
@@ -115,7 +127,11 @@ def status(name: str | None, as_json: bool, watch: bool) -> None:
 
 
 def _statuses(name: str | None) -> tuple[list[TunnelStatus], bool]:
-    return statuses_now(_home(), name)
+    from tunnel_tui.actions import tunnels
+    from tunnel_tui.actions.session import Session
+
+    snapshot = tunnels.status_snapshot(Session(_home()), name)
+    return snapshot.statuses, snapshot.agent_running
 
 
 WATCH_SECONDS = 1.0
@@ -171,11 +187,29 @@ def agent(ctx: click.Context, foreground: bool) -> None:
 @agent.command("stop")
 def agent_stop() -> None:
     """Stop the running agent (its tunnels close)."""
-    try:
-        client = AgentClient(_home())
-        pid = client.ping().get("pid")
-        client.shutdown()
-    except AgentNotRunning:
+    from tunnel_tui.actions import tunnels
+    from tunnel_tui.actions.session import Session
+
+    pid = tunnels.stop_agent(Session(_home()))
+    if pid is None:
         click.echo("the agent is not running")
         return
     click.echo(f"agent {pid} stopping")
+
+
+@agent.command("restart")
+def agent_restart() -> None:
+    """Stop the running agent (saying first which tunnels go down) and start this
+    version's: what to run after an upgrade ("the running agent is older")."""
+    from tunnel_tui.actions import tunnels
+    from tunnel_tui.actions.session import Session
+
+    def going_down(names: list[str]) -> None:
+        if names:
+            click.echo(f"taking down: {', '.join(names)} (bring them up again with `up`)")
+
+    result = tunnels.restart_agent(Session(_home()), before_stop=going_down)
+    if result.old_pid is None:
+        click.echo(f"agent {result.new_pid} started")
+    else:
+        click.echo(f"agent {result.old_pid} stopped; agent {result.new_pid} started")

@@ -97,6 +97,11 @@ class _LazyStore:
     def get(self, name: str) -> Secret | None:
         return self._open().get(name)
 
+    def exists(self, name: str) -> bool:
+        from tunnel_tui.core.catalog import secret_exists
+
+        return secret_exists(self._open(), name)
+
     def set(self, name: str, value: Secret) -> None:
         self._open().set(name, value)
 

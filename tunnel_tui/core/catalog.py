@@ -639,11 +639,18 @@ def _drop_rotation(cfg: Config, key_id: str) -> list[Key]:
     return gone
 
 
+def secret_exists(store: SecretStore, name: str) -> bool:
+    """Whether an entry exists; a write-only store (the vault the agent holds, which
+    never hands a secret back) answers this without `get`."""
+    exists = getattr(store, "exists", None)
+    return bool(exists(name)) if exists is not None else store.get(name) is not None
+
+
 def _delete_quietly(store: SecretStore, name: str, warnings: list[str]) -> bool:
     """Delete a secret; True if it existed. Failures become warnings: the config no
     longer points at it, so an orphaned entry is harmless but worth saying."""
     try:
-        existed = store.get(name) is not None
+        existed = secret_exists(store, name)
         if existed:
             store.delete(name)
         return existed
@@ -661,7 +668,8 @@ class _SecretTxn:
 
     def set(self, name: str, value: Secret) -> None:
         assert self._store is not None
-        self._before.append((name, self._store.get(name)))
+        previous = self._store.get(name) if secret_exists(self._store, name) else None
+        self._before.append((name, previous))
         self._store.set(name, value)
 
     def rollback(self) -> None:
