@@ -192,9 +192,7 @@ def test_vault_forgets_its_passphrase_after_idle_timeout(isolated_env: Any) -> N
     try:
         result = cli("vault", "unlock", "--passphrase-stdin", input="hunter22\n")
         assert result.returncode == 0, result.stderr
-        deadline = time.monotonic() + 10
-        while "vault locked" not in cli("vault", "status").stdout:
-            assert time.monotonic() < deadline, "vault still unlocked"
+        wait_until(lambda: "vault locked" in cli("vault", "status").stdout, 10, "the vault locked")
         assert "hunter22" not in agent.log_text()
         assert "locked after 0.5 s idle" in agent.log_text()
     finally:
