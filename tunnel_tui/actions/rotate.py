@@ -53,9 +53,9 @@ def agent_switch(home: Path | None) -> SwitchKey:
     async def switch(old_key_id: str, new_key_id: str, new_private_key: Secret) -> list[str] | None:
         from tunnel_tui.agent.client import AgentNotRunning, AsyncAgentClient
 
-        del new_private_key  # a1-secrets: switch_key carries it once that lands
         try:
-            return await AsyncAgentClient(home).switch_key(old_key_id, new_key_id)
+            client = AsyncAgentClient(home)
+            return await client.switch_key(old_key_id, new_key_id, new_private_key)
         except AgentNotRunning:
             return None
 
