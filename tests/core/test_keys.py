@@ -200,8 +200,8 @@ def test_authorized_keys_lines() -> None:
         restrict_targets=[("db.internal", 5432), ("10.0.0.7", 3306), ("db.internal", 5432)],
     )
     assert restricted == (
-        'restrict,port-forwarding,permitopen="db.internal:5432",permitopen="10.0.0.7:3306" '
-        f"{material.public_line} tunnel-tui:prod"
+        'restrict,port-forwarding,permitopen="db.internal:5432",permitopen="10.0.0.7:3306",'
+        f'command="/bin/false" {material.public_line} tunnel-tui:prod'
     )
     with pytest.raises(KeyImportError):
         keys.authorized_keys_line(material.public_line, "c", restrict_targets=[('a"b', 1)])

@@ -14,6 +14,7 @@ import stat
 from pathlib import Path
 
 from tunnel_tui.core.errors import ConfigError
+from tunnel_tui.core.paths import check_ours, check_private_dir
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -72,8 +73,10 @@ def write_private_file(path: Path, data: bytes) -> None:
 
 
 def read_private_file(path: Path) -> bytes | None:
-    """The file's bytes, None if it does not exist; a symlink is refused."""
+    """The file's bytes, None if it does not exist; a symlink is refused, and so is a
+    file (or its directory) another user owns or can write."""
     path = Path(path)
+    check_private_dir(path.parent)
     try:
         fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
     except FileNotFoundError:
@@ -82,6 +85,8 @@ def read_private_file(path: Path) -> bytes | None:
         refuse_symlink(path)  # O_NOFOLLOW gives ELOOP: say it clearly
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
             raise ConfigError(f"{path} is not a regular file")
+        check_ours(path, info)
         return handle.read()

@@ -139,13 +139,19 @@ def parse_line(line: str, source: Path, line_no: int) -> KnownHostEntry | None:
     return KnownHostEntry(source, line_no, marker, fields[0], public_line, fingerprint_blob(blob))
 
 
-def parse_file(path: Path) -> list[KnownHostEntry]:
-    try:
-        text = path.read_text(errors="replace")
-    except FileNotFoundError:
-        return []
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+def parse_file(path: Path, *, ours: bool = False) -> list[KnownHostEntry]:
+    """Entries of a known_hosts file. `ours`: our own file, read only if it (and its
+    directory) belongs to us and nobody else can write it (ConfigError otherwise)."""
+    if ours:
+        data = read_private_file(path)
+        text = "" if data is None else data.decode(errors="replace")
+    else:
+        try:
+            text = path.read_text(errors="replace")
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     entries = (parse_line(line, path, no) for no, line in enumerate(text.splitlines(), 1))
     return [entry for entry in entries if entry is not None]
 
@@ -236,7 +242,7 @@ class KnownHosts:
     # -- reading
 
     def _all_entries(self) -> list[KnownHostEntry]:
-        entries = parse_file(self.path)
+        entries = parse_file(self.path, ours=True)
         if self.user_path is not None:
             entries += parse_file(self.user_path)
         return entries
@@ -302,7 +308,7 @@ class KnownHosts:
         """Entries of our file (and the user's, if asked), each labelled with the given
         (host, port) pairs it matches: hashed names can only be recognised, not shown."""
         names = [(host_name(h, p), f"{h}:{p}") for h, p in label_hosts]
-        entries = parse_file(self.path)
+        entries = parse_file(self.path, ours=True)
         if include_user and self.user_path is not None:
             entries += parse_file(self.user_path)
         out = []
