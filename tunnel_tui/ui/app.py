@@ -13,6 +13,7 @@ from datetime import datetime
 
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import ModalScreen
 
 from tunnel_tui.ui.messages import OpenSandbox, ShowKeys, StartRotation, StartValidation
 from tunnel_tui.ui.palette import TunnelCommands
@@ -29,6 +30,7 @@ class TunnelTuiApp(App[SandboxStarter | None]):
     BINDINGS = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("ctrl+p", "command_palette", "Palette", priority=True, id="app.palette"),
         Binding("ctrl+t", "toggle_dark", "Theme", show=False, id="app.theme"),
     ]
 
@@ -67,6 +69,12 @@ class TunnelTuiApp(App[SandboxStarter | None]):
         )
         if self._greeting:
             self.notify(self._greeting, title="Sandbox", timeout=15)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # A dialog's footer shows the dialog's own keys, not the app's.
+        if action in ("quit", "help", "command_palette") and isinstance(self.screen, ModalScreen):
+            return False
+        return True
 
     def action_help(self) -> None:
         from tunnel_tui.ui.screens.help import HelpScreen

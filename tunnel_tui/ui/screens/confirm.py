@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from tunnel_tui.ui.widgets.footer import WrappingFooter
+
 
 class ConfirmScreen(ModalScreen[bool]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="confirm.cancel")]
@@ -26,6 +28,7 @@ class ConfirmScreen(ModalScreen[bool]):
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button(self.confirm_label, id="confirm", variant="error")
+        yield WrappingFooter()
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
@@ -57,6 +60,7 @@ class PromptScreen(ModalScreen[str | None]):
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("OK", id="ok", variant="primary")
+        yield WrappingFooter()
 
     def on_input_submitted(self) -> None:
         self._ok()

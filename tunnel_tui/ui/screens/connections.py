@@ -15,20 +15,22 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 
 from tunnel_tui.core.errors import TunnelTuiError
+from tunnel_tui.core.failure_kind import failed_word
 from tunnel_tui.core.model import Connection
 from tunnel_tui.core.status import TunnelState, TunnelStatus
 from tunnel_tui.ui import display
+from tunnel_tui.ui.clipboard import copy_reaches_clipboard
 from tunnel_tui.ui.messages import OpenSandbox, ShowKeys, StartRotation, StartValidation
 from tunnel_tui.ui.services import ConnectionDetail, Services
 from tunnel_tui.ui.widgets.connection_table import ConnectionTable
 from tunnel_tui.ui.widgets.detail_pane import DetailPane
-from tunnel_tui.ui.widgets.footer import WrappingFooter
+from tunnel_tui.ui.widgets.footer import FooterYieldsToDialogs, WrappingFooter
 from tunnel_tui.ui.widgets.top_bar import TopBar
 
 EMPTY_TEXT = "No connections yet. Press [b]a[/b] to add one, or [b]s[/b] to try the sandbox."
 
 
-class ConnectionsScreen(Screen[None]):
+class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
     BINDINGS = [
         Binding("a", "add", "Add", id="connection.add"),
         Binding("e", "edit", "Edit", id="connection.edit"),
@@ -64,7 +66,6 @@ class ConnectionsScreen(Screen[None]):
         self._events_alive = False
         self._events_task: asyncio.Task[None] | None = None
         self._filter_timer: Timer | None = None
-        self._told_reason = False
         self.loaded = asyncio.Event()
 
     def compose(self) -> ComposeResult:
@@ -91,6 +92,10 @@ class ConnectionsScreen(Screen[None]):
         self.watch(self.app, "theme", self._theme_changed, init=False)
 
     # -- data in -------------------------------------------------------------------
+    @property
+    def connection_names(self) -> list[str]:
+        return list(self._connections)
+
     @property
     def table(self) -> ConnectionTable:
         return self.query_one(ConnectionTable)
@@ -177,10 +182,8 @@ class ConnectionsScreen(Screen[None]):
         bar = self.query_one(TopBar)
         bar.secrets = label
         bar.tooltip = reason or None
-        if label.startswith("vault") and reason and not self._told_reason:
-            # Once per session: why secrets go to the vault and not the OS keyring.
-            self._told_reason = True
-            self.notify(reason, title="Secrets are kept in the encrypted vault")
+        # Why secrets go to the vault (not the OS keyring) is the top bar's tooltip: at
+        # most one toast at start-up, and that is the sandbox's greeting.
 
     def _ask_vault(self) -> None:
         from tunnel_tui.ui.screens.vault import VaultScreen
@@ -368,7 +371,8 @@ class ConnectionsScreen(Screen[None]):
                     current, TunnelState.FAILED, error=exc.message, hint=exc.hint
                 )
             self.app.bell()
-            self.notify(exc.hint or exc.message, title=exc.message, severity="error")
+            # Short: the detail pane below shows the whole error and its hint.
+            self.notify(f"{name}: {failed_word(exc.message)} (details below)", severity="error")
         self._flush()
 
     def action_validate(self) -> None:
@@ -400,7 +404,11 @@ class ConnectionsScreen(Screen[None]):
         db = conn.database
         text = display.client_command(db.kind.value, db.user, db.database, conn.local_host, port)
         self.app.copy_to_clipboard(text)
-        self.notify(text, title="Copied")
+        if copy_reaches_clipboard():
+            self.notify(text, title="Copied")
+        else:
+            self.notify("This terminal may not take copies from apps: select the command in "
+                        "the pane below.", title="Select the command to copy")
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)

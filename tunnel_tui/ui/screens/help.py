@@ -8,6 +8,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
+from tunnel_tui.ui.widgets.footer import WrappingFooter
+
 HELP = """\
 # tunnel-tui
 
@@ -35,6 +37,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog", id="help-dialog"):
             yield Markdown(HELP)
+        yield WrappingFooter()
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(None)

@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from tunnel_tui.ui.widgets.footer import WrappingFooter
+
 
 class HostKeyConfirmScreen(ModalScreen[bool]):
     """Unknown host: show the SHA256 fingerprint; trust only on Accept."""
@@ -31,6 +33,7 @@ class HostKeyConfirmScreen(ModalScreen[bool]):
             with Horizontal(classes="buttons"):
                 yield Button("Reject", id="reject")
                 yield Button("Accept", id="accept", variant="primary")
+        yield WrappingFooter()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "accept")
@@ -70,6 +73,7 @@ class HostKeyChangedScreen(ModalScreen[None]):
             )
             with Horizontal(classes="buttons"):
                 yield Button("Close", id="close", variant="error")
+        yield WrappingFooter()
 
     def on_button_pressed(self) -> None:
         self.dismiss(None)

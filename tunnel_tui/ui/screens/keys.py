@@ -20,10 +20,10 @@ from tunnel_tui.core.model import Key, KeyType, SshEndpoint
 from tunnel_tui.ui import display
 from tunnel_tui.ui.messages import StartRotation
 from tunnel_tui.ui.services import Services
-from tunnel_tui.ui.widgets.footer import WrappingFooter
+from tunnel_tui.ui.widgets.footer import FooterYieldsToDialogs, WrappingFooter
 
 
-class KeysScreen(Screen[None]):
+class KeysScreen(FooterYieldsToDialogs, Screen[None]):
     BINDINGS = [
         Binding("g", "generate", "Generate", id="keys.generate"),
         Binding("p", "public", "Public key", id="keys.public"),

@@ -5,13 +5,19 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, HorizontalScroll, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static, Switch
 
+from tunnel_tui.core.catalog import KEY_COMMENT_PREFIX
 from tunnel_tui.core.errors import TunnelTuiError
 from tunnel_tui.core.model import Key, SshEndpoint
+from tunnel_tui.ui.clipboard import copy_reaches_clipboard
 from tunnel_tui.ui.services import Services
+from tunnel_tui.ui.widgets.footer import WrappingFooter
+
+RESTRICTED_OFF = "restricted form: off (t turns it on: only port forwarding to its targets)"
+RESTRICTED_ON = "restricted form: on (only port forwarding to this key's targets)"
 
 
 class PublicKeyScreen(ModalScreen[str | None]):
@@ -19,7 +25,7 @@ class PublicKeyScreen(ModalScreen[str | None]):
 
     BINDINGS = [
         Binding("c", "copy", "Copy", id="pubkey.copy"),
-        Binding("t", "toggle_restricted", "Restricted form", id="pubkey.restricted"),
+        Binding("t", "toggle_restricted", "Restricted", id="pubkey.restricted"),
         Binding("escape", "close", "Close", id="pubkey.close"),
     ]
 
@@ -41,10 +47,11 @@ class PublicKeyScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="pubkey-dialog"):
             yield Label(f"Public key “{self.key.name}”", classes="dialog-title")
-            yield Static("", id="pubkey-line")
+            with HorizontalScroll(id="pubkey-scroll"):
+                yield Static("", id="pubkey-line")  # one line, unbroken: it scrolls
             with Horizontal(classes="switch-row"):
                 yield Switch(value=False, id="restricted")
-                yield Label("restricted form (only port forwarding to this key's targets)")
+                yield Label(RESTRICTED_OFF, id="restricted-label")
             if self.bastion is not None:
                 where = (
                     f"Add this line to ~{self.bastion.user}/.ssh/authorized_keys on "
@@ -60,6 +67,7 @@ class PublicKeyScreen(ModalScreen[str | None]):
                     yield Button("Validate now", id="validate", variant="primary")
                 else:
                     yield Button("Close", id="close", variant="primary")
+        yield WrappingFooter()
 
     def on_mount(self) -> None:
         self.load_line(False)
@@ -69,7 +77,7 @@ class PublicKeyScreen(ModalScreen[str | None]):
         try:
             line = self.services.authorized_keys_line(self.key, restricted=restricted)
         except (TunnelTuiError, ImportError) as exc:
-            line = f"{self.key.public_key} tunnel-tui:{self.key.name}"
+            line = f"{self.key.public_key} {KEY_COMMENT_PREFIX}{self.key.name}"
             if restricted:
                 self.app.call_from_thread(self.notify, str(exc), severity="warning")
         self.app.call_from_thread(self._show, line)
@@ -80,6 +88,9 @@ class PublicKeyScreen(ModalScreen[str | None]):
 
     @on(Switch.Changed, "#restricted")
     def _restricted(self, event: Switch.Changed) -> None:
+        self.query_one("#restricted-label", Label).update(
+            RESTRICTED_ON if event.value else RESTRICTED_OFF
+        )
         self.load_line(event.value)
 
     def action_toggle_restricted(self) -> None:
@@ -87,9 +98,14 @@ class PublicKeyScreen(ModalScreen[str | None]):
         switch.value = not switch.value
 
     def action_copy(self) -> None:
-        if self.line:
-            self.app.copy_to_clipboard(self.line)
-            self.notify("Public key copied (if your terminal supports OSC 52; else select it).")
+        if not self.line:
+            return
+        self.app.copy_to_clipboard(self.line)
+        if copy_reaches_clipboard():
+            self.notify("Public key copied.")
+        else:
+            self.notify("This terminal may not take copies from apps: select the line above "
+                        "with the mouse to copy it.", title="Select the line to copy")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "copy":

@@ -14,13 +14,13 @@ from textual.widgets import Static
 from tunnel_tui.core.errors import TunnelTuiError
 from tunnel_tui.core.steps import StepResult, StepStatus
 from tunnel_tui.ui.services import Services
-from tunnel_tui.ui.widgets.footer import WrappingFooter
+from tunnel_tui.ui.widgets.footer import FooterYieldsToDialogs, WrappingFooter
 from tunnel_tui.ui.widgets.step_log import StepLog
 
 NOT_AVAILABLE = "Key rotation is not available in this build yet."
 
 
-class RotationScreen(Screen[bool]):
+class RotationScreen(FooterYieldsToDialogs, Screen[bool]):
     BINDINGS = [
         Binding("r", "retry", "Resume", id="rotate.retry"),
         Binding("escape", "close", "Close", id="rotate.close"),
@@ -50,6 +50,8 @@ class RotationScreen(Screen[bool]):
         log.clear_steps()
         verdict.update("")
         self.finished.clear()
+        self.succeeded = None
+        self.refresh_bindings()
         if not self.services.rotation_available():
             verdict.update(NOT_AVAILABLE)
             self.succeeded = False
@@ -77,6 +79,12 @@ class RotationScreen(Screen[bool]):
                 "the old key still works."
             )
         self.finished.set()
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "retry":
+            return self.succeeded is False  # only a stopped rotation can resume
+        return True
 
     def action_retry(self) -> None:
         self.run_rotation()

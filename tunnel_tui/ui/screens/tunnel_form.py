@@ -12,18 +12,16 @@ from pathlib import Path
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import (
     Button,
     Input,
     Label,
-    RadioButton,
     RadioSet,
     Select,
     Static,
-    Switch,
     TextArea,
 )
 
@@ -32,14 +30,29 @@ from tunnel_tui.core.model import Connection, DbKind, Key
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.ui.form_result import FormResult, KeySource
 from tunnel_tui.ui.services import SaveOutcome, Services
+from tunnel_tui.ui.widgets.footer import WrappingFooter
+from tunnel_tui.ui.widgets.form_parts import FormScroll, StateRadioButton
 
-TLS_CHOICES = [
-    ("driver default", ""),
-    ("prefer", "prefer"),
-    ("require", "require"),
-    ("verify-full", "verify-full"),
-    ("disable", "disable"),
-]
+# TLS values spelled as each driver spells them (MySQL's PREFERRED, libpq's prefer).
+_TLS_VALUES: dict[DbKind, tuple[str, ...]] = {
+    DbKind.POSTGRESQL: ("prefer", "require", "verify-ca", "verify-full", "allow", "disable"),
+    DbKind.MYSQL: ("PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY", "DISABLED"),
+    DbKind.CLICKHOUSE: ("true", "false"),
+    DbKind.VERTICA: ("prefer", "require", "verify-ca", "verify-full", "disable"),
+    DbKind.TRINO: ("true", "false"),
+}
+
+
+def tls_choices(kind: DbKind, current: str = "") -> list[tuple[str, str]]:
+    """(label, value) for the TLS select: `sslmode=prefer`, `ssl-mode=PREFERRED`, …"""
+    from tunnel_tui.core.urls import TLS_OPTION
+
+    option = TLS_OPTION[kind]
+    values = list(_TLS_VALUES[kind])
+    if current and current not in values:
+        values.append(current)  # an edited connection keeps what it has
+    return [("driver default", "")] + [(f"{option}={v}", v) for v in values]
+
 KEY_SOURCES = [
     (KeySource.GENERATE, "Generate new"),
     (KeySource.PASTE, "Paste PEM"),
@@ -84,8 +97,8 @@ def _row(label: str, *widgets: Widget, error: str) -> Vertical:
 
 class TunnelFormScreen(ModalScreen[FormOutcome | None]):
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="form.cancel"),
         Binding("ctrl+s", "save", "Save", id="form.save"),
+        Binding("escape", "cancel", "Cancel", id="form.cancel"),
     ]
 
     def __init__(
@@ -102,21 +115,25 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
         self._tried = False
         self._taken: list[str] = []
         self.errors: dict[str, str] = {}
+        self._kind = DbKind.POSTGRESQL
 
     # -- layout --------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         conn = self.editing
         db = conn.database if conn else None
         ssh = conn.bastion if conn else None
-        kind = db.kind if db else DbKind.POSTGRESQL
+        kind = self._kind = db.kind if db else DbKind.POSTGRESQL
 
-        def field(widget_id: str, value: str = "", placeholder: str = "", **kw: object) -> Input:
-            return Input(value, placeholder=placeholder, id=widget_id, compact=True, **kw)  # type: ignore[arg-type]
+        def field(widget_id: str, value: str = "", example: str = "", *, placeholder: str = "",
+                  **kw: object) -> Input:
+            # Placeholders read as examples ("e.g. …", dimmed), never as a filled value.
+            shown = f"e.g. {example}" if example else placeholder
+            return Input(value, placeholder=shown, id=widget_id, compact=True, **kw)  # type: ignore[arg-type]
 
         from tunnel_tui.core.urls import TLS_OPTION
 
         tls = (db.option(TLS_OPTION[db.kind], "") or "") if db else ""
-        with VerticalScroll(classes="dialog", id="form-dialog") as box:
+        with FormScroll(classes="dialog", id="form-dialog") as box:
             box.border_title = f"Edit {conn.name}" if conn else "New connection"
             yield _row("Name", field("name", conn.name if conn else "", "analytics-pg"),
                        error="name")
@@ -128,25 +145,25 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
             )
             yield _row("Host", field("host", db.host if db else "", "10.0.12.34"),
                        Label("as the bastion sees it", classes="field-note"), error="host")
-            yield _row("Port", field("port", str(db.port) if db else "", str(kind.default_port),
-                                     classes="short"), error="port")
+            yield _row("Port", field("port", str(db.port) if db else "",
+                                     placeholder=f"default {kind.default_port}", classes="short"),
+                       error="port")
             yield _row("DB name", field("database", db.database if db else "", "analytics"),
                        error="database")
             yield _row("User", field("user", db.user if db else "", "reader"), error="user")
             yield _row("Password",
-                       field("password", "", "(unchanged)" if conn else "", password=True),
+                       field("password", "", placeholder="(unchanged)" if conn else "",
+                             password=True),
                        Label("stored in the OS keyring", classes="field-note"), error="password")
-            yield _row("TLS", Select(TLS_CHOICES, value=tls if tls in dict(
-                (v, v) for _, v in TLS_CHOICES) else "", allow_blank=False, id="tls",
-                compact=True), error="tls")
-            with Horizontal(classes="switch-row"):
-                yield Switch(value=True, id="use-bastion")
-                yield Label("Connect through an SSH bastion")
+            yield _row("TLS", Select(tls_choices(kind, tls), value=tls, allow_blank=False,
+                                     id="tls", compact=True), error="tls")
+            yield Label("Through the SSH bastion", classes="form-heading")
             with Vertical(id="bastion-fields"):
                 yield _row("Host", field("ssh-host", ssh.host if ssh else "",
                                          "bastion.example.com"), error="ssh-host")
-                yield _row("Port", field("ssh-port", str(ssh.port) if ssh else "", "22",
-                                         classes="short"), error="ssh-port")
+                yield _row("Port", field("ssh-port", str(ssh.port) if ssh else "",
+                                         placeholder="default 22", classes="short"),
+                           error="ssh-port")
                 yield _row("User", field("ssh-user", ssh.user if ssh else "", "tunnel"),
                            error="ssh-user")
                 with Horizontal(classes="field-row"):
@@ -156,22 +173,24 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
                             chosen = (
                                 source is KeySource.REUSE if conn else source is KeySource.GENERATE
                             )
-                            yield RadioButton(label, value=chosen, name=source.value,
-                                              compact=True)
+                            yield StateRadioButton(label, value=chosen, name=source.value,
+                                                   compact=True)
                 yield TextArea(id="key-pem", classes="key-input", compact=True)
                 yield field("key-path", "", "~/.ssh/id_ed25519", classes="key-input")
                 yield Select[str]([], prompt="choose a key", id="key-reuse",
                                   classes="key-input", compact=True)
                 yield Label("", id="key-error", classes="field-error")
-                yield _row("Passphrase", field("passphrase", "", "if the key has one",
-                                               password=True), error="passphrase")
+                passphrase = field("passphrase", "", placeholder="only if the key has one",
+                                   password=True)
+                yield _row("Passphrase", passphrase, error="passphrase")
             yield Static("", id="form-error", classes="field-error")
             with Horizontal(classes="buttons"):
-                yield Label("tab next · ctrl+s save · esc cancel", classes="keys-hint")
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button("Save", id="save", compact=True)
                 yield Button("Save & validate", id="save-validate", variant="primary",
                              compact=True)
+
+        yield WrappingFooter()
 
     def on_mount(self) -> None:
         self._show_key_source()
@@ -215,15 +234,17 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
         self._show_key_source()
         self._revalidate()
 
-    @on(Switch.Changed, "#use-bastion")
-    def _bastion_toggled(self, event: Switch.Changed) -> None:
-        self.query_one("#bastion-fields").display = event.value
-        self._revalidate()
-
     @on(Select.Changed, "#kind")
     def _kind_changed(self, event: Select.Changed) -> None:
         if isinstance(event.value, DbKind):
-            self.query_one("#port", Input).placeholder = str(event.value.default_port)
+            self.query_one("#port", Input).placeholder = f"default {event.value.default_port}"
+            if event.value is self._kind:
+                return  # the first Changed, on mount: the TLS choices are already right
+            self._kind = event.value
+            tls = self.query_one("#tls", Select)
+            current = tls.value if isinstance(tls.value, str) else ""
+            tls.set_options(tls_choices(event.value))
+            tls.value = current if current in _TLS_VALUES[event.value] else ""
 
     @on(Input.Changed)
     @on(TextArea.Changed)
@@ -260,8 +281,6 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
         errors: dict[str, str] = {}
         for error in parsed.errors:
             errors.setdefault(field_id(error.field), _sentence(error.message))
-        if not self.query_one("#use-bastion", Switch).value:
-            errors["form"] = "tunnel-tui reaches databases through an SSH bastion: turn it on"
         source = self.key_source
         pem = self.query_one("#key-pem", TextArea).text.strip()
         path = self._value("key-path")

@@ -16,8 +16,9 @@ from textual.widgets import Label, Static
 from tunnel_tui.core.errors import TunnelTuiError
 from tunnel_tui.core.logging import redact
 from tunnel_tui.core.steps import VALIDATION_STEPS, StepResult, StepStatus
+from tunnel_tui.ui.clipboard import copy_reaches_clipboard
 from tunnel_tui.ui.services import Services
-from tunnel_tui.ui.widgets.footer import WrappingFooter
+from tunnel_tui.ui.widgets.footer import FooterYieldsToDialogs, WrappingFooter
 from tunnel_tui.ui.widgets.step_log import StepLog
 
 FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
@@ -36,7 +37,7 @@ def is_changed_host_key(result: StepResult) -> bool:
     return "changed" in text or "mismatch" in text or "man-in-the-middle" in text
 
 
-class ValidationScreen(Screen[bool]):
+class ValidationScreen(FooterYieldsToDialogs, Screen[bool]):
     BINDINGS = [
         Binding("r", "retry", "Retry", id="validate.retry"),
         Binding("w", "wait", "Wait for my key", id="validate.wait"),
@@ -129,6 +130,7 @@ class ValidationScreen(Screen[bool]):
                 "r retry · w wait for my key · y copy report"
             )
         self.finished.set()
+        self.refresh_bindings()
         if failed is not None and failed.step == "host-key":
             await self._host_key(failed)
 
@@ -169,6 +171,11 @@ class ValidationScreen(Screen[bool]):
         await self._conclude(failed)
 
     # -- actions -------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "wait":
+            return self.succeeded is not True  # every step passed: nothing to wait for
+        return True
+
     def action_retry(self) -> None:
         self.query_one("#countdown", Label).update("")
         self.run_validation()
@@ -184,7 +191,11 @@ class ValidationScreen(Screen[bool]):
                 lines.append(f"     hint: {r.hint}")
         report = redact("\n".join(lines))
         self.app.copy_to_clipboard(report)
-        self.notify("Diagnostic report copied (secrets redacted).")
+        if copy_reaches_clipboard():
+            self.notify("Diagnostic report copied (secrets redacted).")
+        else:
+            self.notify("This terminal may not take copies from apps: select the steps "
+                        "above to copy them.", title="Select the report to copy")
 
     @work(group="copy-key", thread=True)
     def action_copy_key(self) -> None:
@@ -197,7 +208,8 @@ class ValidationScreen(Screen[bool]):
         except (TunnelTuiError, KeyError, OSError):
             return
         self.app.call_from_thread(self.app.copy_to_clipboard, line)
-        self.app.call_from_thread(self.notify, line, title="Public key copied")
+        title = "Public key copied" if copy_reaches_clipboard() else "Select the line to copy"
+        self.app.call_from_thread(self.notify, line, title=title)
 
     def action_close(self) -> None:
         self.workers.cancel_group(self, "validate")

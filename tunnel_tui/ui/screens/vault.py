@@ -12,6 +12,7 @@ from textual.widgets import Button, Input, Label, Static
 from tunnel_tui.core.errors import TunnelTuiError
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.ui.services import Services
+from tunnel_tui.ui.widgets.footer import WrappingFooter
 
 
 class VaultScreen(ModalScreen[bool]):
@@ -38,6 +39,7 @@ class VaultScreen(ModalScreen[bool]):
             with Horizontal(classes="buttons"):
                 yield Button("Later", id="cancel")
                 yield Button("Unlock", id="unlock", variant="primary")
+        yield WrappingFooter()
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#unlock")

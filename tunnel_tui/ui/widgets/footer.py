@@ -32,3 +32,16 @@ class WrappingFooter(Footer):
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.recompose)
+
+
+class FooterYieldsToDialogs:
+    """Mixin for a screen with a footer: while a dialog covers the screen, the dialog's
+    own footer is the only one (a taller footer underneath would show through)."""
+
+    def on_screen_suspend(self) -> None:
+        for footer in self.query(WrappingFooter):  # type: ignore[attr-defined]
+            footer.display = False
+
+    def on_screen_resume(self) -> None:
+        for footer in self.query(WrappingFooter):  # type: ignore[attr-defined]
+            footer.display = True

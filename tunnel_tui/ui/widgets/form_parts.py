@@ -1,0 +1,23 @@
+"""Small parts of the tunnel form: a radio button that shows its state as a shape, and
+a scrolling dialog body that is not itself a tab stop."""
+
+from __future__ import annotations
+
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.style import Style
+from textual.widgets import RadioButton
+
+
+class StateRadioButton(RadioButton):
+    """A radio button whose mark is a shape, not only a colour: (●) chosen, ( ) not."""
+
+    @property
+    def _button(self) -> Content:
+        style = self.get_visual_style("toggle--button") if self.value else Style()
+        return Content.assemble(("(", Style()), ("●" if self.value else " ", style),
+                                (")", Style()))
+
+
+class FormScroll(VerticalScroll, can_focus=False):
+    """The dialog's scrolling body: not a tab stop of its own (tab goes field to field)."""
