@@ -220,8 +220,8 @@ class AgentClient:
             "vault-unlock", timeout=60.0, passphrase=passphrase.reveal(), create=create
         )
 
-    def vault_lock(self) -> None:
-        self.call("vault-lock")
+    def vault_lock(self) -> dict[str, Any]:
+        return self.call("vault-lock")
 
     def vault_status(self) -> dict[str, Any]:
         return self.call("vault-status")

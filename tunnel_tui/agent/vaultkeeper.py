@@ -8,7 +8,7 @@ from tunnel_tui.core import paths
 from tunnel_tui.core.secret import Secret
 
 
-def check_or_create(home: Path, passphrase: Secret, create: bool) -> None:
+def check_or_create(home: Path | None, passphrase: Secret, create: bool) -> None:
     """SecretStoreError for a wrong passphrase (or no vault); creates one when asked
     and none exists yet."""
     from tunnel_tui.core import vault

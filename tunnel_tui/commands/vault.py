@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from tunnel_tui.core.errors import UsageError
 from tunnel_tui.core.secret import Secret
+
+if TYPE_CHECKING:
+    from tunnel_tui.actions.session import Session
 
 
 @click.group()
@@ -19,9 +23,11 @@ def vault() -> None:
     """The encrypted vault used when no keyring works (an SSH login, a headless box).
 
     `vault unlock` hands the passphrase to the agent, which keeps it in memory until
-    `vault lock` or an idle timeout. Meanwhile, from any terminal of yours, `up` reads
-    the keys through the agent, and commands that read or store secrets (add, edit,
-    remove, key generate/import/delete, rotate-key) go through it too, with no prompt.
+    `vault lock` or an idle timeout. Meanwhile, from any terminal of yours, `up` works
+    (the agent reads the keys itself), and commands that store or delete secrets (add,
+    key generate/import/delete, remove) go through it, with no prompt. The agent never
+    hands a secret back: what must read one here (validate, rotate-key, remove's
+    bastion cleanup) needs a keyring or asks for the passphrase on a terminal.
     No passphrase ever goes in argv or the environment.
 
     \b
@@ -51,31 +57,33 @@ def _read_passphrase(from_stdin: bool, *, new: bool) -> Secret:
     return Secret(value)
 
 
+def _session() -> Session:
+    from tunnel_tui.actions.session import Session
+
+    return Session()
+
+
 @vault.command()
 @click.option("--passphrase-stdin", is_flag=True, help="Read the passphrase from stdin (one line).")
 def unlock(passphrase_stdin: bool) -> None:
     """Unlock the vault in the agent (creates the vault if none exists yet)."""
-    from tunnel_tui.agent.client import ensure_agent
-    from tunnel_tui.core import paths
-    from tunnel_tui.core import vault as vault_file
+    from tunnel_tui.actions import vault as vault_actions
 
-    new = not vault_file.exists(paths.vault_path())
+    session = _session()
+    new = not vault_actions.exists(session)
     passphrase = _read_passphrase(passphrase_stdin, new=new)
-    state = ensure_agent().vault_unlock(passphrase, create=new)
-    minutes = float(state.get("idle_timeout") or 0) / 60
-    verb = "created and unlocked" if new else "unlocked"
+    state = vault_actions.unlock(session, passphrase, create=new)
+    minutes = (state.idle_timeout or 0) / 60
+    verb = "created and unlocked" if state.created else "unlocked"
     click.echo(f"vault {verb} in the agent (locks again after {minutes:g} min idle)")
 
 
 @vault.command()
 def lock() -> None:
     """Make the agent forget the vault passphrase."""
-    from tunnel_tui.agent.client import AgentClient, AgentNotRunning
+    from tunnel_tui.actions import vault as vault_actions
 
-    try:
-        AgentClient().vault_lock()
-    except AgentNotRunning:
-        pass
+    vault_actions.lock(_session())
     click.echo("vault locked")
 
 
@@ -88,23 +96,13 @@ def lock() -> None:
 )
 def status(as_json: bool) -> None:
     """Whether a vault exists and whether the agent holds it unlocked."""
-    from tunnel_tui.agent.client import AgentClient, AgentNotRunning
-    from tunnel_tui.core import paths
-    from tunnel_tui.core import vault as vault_file
+    from tunnel_tui.actions import vault as vault_actions
 
-    try:
-        state = AgentClient().vault_status()
-        state.pop("v", None), state.pop("id", None), state.pop("ok", None)
-    except AgentNotRunning:
-        state = {
-            "exists": vault_file.exists(paths.vault_path()),
-            "unlocked": False,
-            "idle_timeout": None,  # no agent, so no timer
-        }
+    state = vault_actions.state(_session())
     if as_json:
-        click.echo(json.dumps(state))
+        click.echo(json.dumps(state.to_json()))
         return
-    if not state["exists"]:
+    if not state.exists:
         click.echo("no vault (`tunnel-tui vault unlock` creates one)")
     else:
-        click.echo("vault unlocked in the agent" if state["unlocked"] else "vault locked")
+        click.echo("vault unlocked in the agent" if state.unlocked_in_agent else "vault locked")
