@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncssh
 import pytest
+from asyncssh.channel import SSHChannel
 from asyncssh.constants import MSG_IGNORE
 
 from tests.fixtures.engine import FAST, make_conn, trust
@@ -35,6 +36,11 @@ def test_the_wrapped_asyncssh_method_is_the_known_one() -> None:
         "shim in tunnel_tui/engine/asyncssh_shims.py against it"
     )
     assert shims.supported()
+    assert shims.source_sha256(SSHChannel._deliver_data) == shims.DELIVER_DATA_SHA256, (
+        f"asyncssh {asyncssh.__version__} changed SSHChannel._deliver_data (window "
+        "top-ups): check grow_window in tunnel_tui/engine/asyncssh_shims.py against it"
+    )
+    assert shims.window_supported()
 
 
 class _Counting(asyncssh.SSHServer):

@@ -14,10 +14,16 @@ attribute; asyncssh's own recursive call and its channels go through it):
 - while packet logging is off, the sent packet is logged to a handler that does
   nothing.
 
-Nothing is copied from asyncssh. The shim is applied only when the source of the
-wrapped method is the one it was written against (its SHA-256 below); otherwise
+A channel's receive window is fixed when it opens (`window=`); asyncssh tops it up
+to that size once half is used (`SSHChannel._deliver_data`). `grow_window(channel,
+size)` raises that size on an open channel, so a bulk download on a long link can
+keep a bandwidth-delay product in flight (forward.py decides when): asyncssh's own
+top-up then sends the larger WINDOW_ADJUST.
+
+Nothing is copied from asyncssh. Each shim is applied only when the source of the
+method it relies on is the one it was written against (SHA-256 below); otherwise
 asyncssh's behaviour is left as it is. tests/engine/test_asyncssh_shims.py fails
-when asyncssh changes the method, and counts IGNORE packets on the wire.
+when asyncssh changes either method, and counts IGNORE packets on the wire.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import inspect
 import logging
 from typing import Any
 
+from asyncssh.channel import SSHChannel
 from asyncssh.connection import SSHConnection
 from asyncssh.constants import MSG_IGNORE, MSG_KEX_LAST
 from asyncssh.encryption import ChachaEncryption, GCMEncryption
@@ -37,23 +44,45 @@ log = logging.getLogger(__name__)
 
 # inspect.getsource(asyncssh.connection.SSHConnection.send_packet), asyncssh 2.24.1
 SEND_PACKET_SHA256 = "fb9da7bec6dd395a2f379f8a0f4dbfc5f194ff80e1ed8630d9a6dbf291359406"
+# inspect.getsource(asyncssh.channel.SSHChannel._deliver_data), asyncssh 2.24.1
+DELIVER_DATA_SHA256 = "bd94ccbaa59ab51048f695e4830ba02d0bb9af4cc44dfeb19a63a7afde35e74b"
 _AEAD = (GCMEncryption, ChachaEncryption)
 
 
-def source_sha256() -> str:
-    return hashlib.sha256(inspect.getsource(SSHConnection.send_packet).encode()).hexdigest()
+def source_sha256(method: Any = SSHConnection.send_packet) -> str:
+    return hashlib.sha256(inspect.getsource(method).encode()).hexdigest()
+
+
+def _same(method: Any, digest: str, what: str) -> bool:
+    try:
+        same = source_sha256(method) == digest
+    except (OSError, TypeError):  # no source available (frozen install)
+        same = False
+    if not same:
+        log.info("asyncssh changed %s: left as it is", what)
+    return same
 
 
 @functools.cache
 def supported() -> bool:
     """True when the installed asyncssh has the `send_packet` this shim was made for."""
-    try:
-        same = source_sha256() == SEND_PACKET_SHA256
-    except (OSError, TypeError):  # no source available (frozen install)
-        same = False
-    if not same:
-        log.info("asyncssh's send_packet changed: per-packet IGNORE left as it is")
-    return same
+    return _same(SSHConnection.send_packet, SEND_PACKET_SHA256, "send_packet (per-packet IGNORE)")
+
+
+@functools.cache
+def window_supported() -> bool:
+    """True when asyncssh tops channel windows up as `grow_window` expects."""
+    return _same(
+        SSHChannel._deliver_data, DELIVER_DATA_SHA256, "_deliver_data (channel windows)"
+    ) and "self._init_recv_window = window" in inspect.getsource(SSHChannel.__init__)
+
+
+def grow_window(channel: Any, size: int) -> bool:
+    """Raise an open channel's receive window to `size` bytes (never lowers it)."""
+    if not window_supported() or size <= channel._init_recv_window:
+        return False
+    channel._init_recv_window = size
+    return True
 
 
 class _Silent:

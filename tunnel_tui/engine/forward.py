@@ -4,6 +4,13 @@ Protocol-level (no streams, no per-packet tasks): bytes go straight from one
 transport to the other, with flow control mapped both ways (a full local socket
 pauses the channel, a full channel window pauses the local socket).
 
+Each channel's receive window follows its bandwidth-delay product: it opens at the
+tunnel's window (EngineSettings.window, or larger once a channel of the tunnel
+grew), its round-trip time is the time its CHANNEL_OPEN took, and while data
+arrives the window is raised to WINDOW_FACTOR x rate x RTT, never above
+`max_window` (the most one channel can make us buffer when its local client stops
+reading). On a LAN the product is tiny and the window stays where it opened.
+
 A channel that cannot be opened keeps its cause (code 1: policy, code 2: the bastion
 could not reach the target, with its reason text) for the tunnel's state and log,
 and the local client's socket is reset at once.
@@ -15,10 +22,12 @@ import asyncio
 import logging
 import socket
 import struct
+import time
 from typing import Any, Protocol, cast
 
 import asyncssh
 
+from tunnel_tui.engine.asyncssh_shims import grow_window
 from tunnel_tui.engine.errors import (
     POLICY_HINT,
     ChannelOpenFailed,
@@ -32,6 +41,10 @@ _OPEN_ADMINISTRATIVELY_PROHIBITED = 1
 _OPEN_CONNECT_FAILED = 2
 _CORK_MIN = 8192  # bytes from a local client worth joining into one send()
 _CONNECTION_CLOSED = "SSH connection closed"  # asyncssh's reason when the link is gone
+# Window wanted per (rate x RTT). asyncssh tops a window up once half of it is used,
+# and the top-up takes half an RTT to reach the sender: W/2 >= 1.5 x rate x RTT keeps
+# the sender from waiting, so 3x; 4x leaves room for a rate still growing.
+WINDOW_FACTOR = 4
 
 
 class Counters:
@@ -53,6 +66,8 @@ class ForwardOwner(Protocol):
     counters: Counters
     window: int
     max_pktsize: int
+    # Optional: `max_window` (int) and `window_grew(size)`; without them a channel's
+    # window never grows past `window` (validation's temporary forward).
 
     def current_link(self) -> Any: ...  # engine.pool.SshLink | None
 
@@ -120,7 +135,11 @@ class _ChannelSide(asyncssh.SSHTCPSession[bytes]):
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
         client = self._client
-        client.counters.bytes_in += len(data)
+        size = len(data)
+        client.counters.bytes_in += size
+        client.win_bytes += size
+        if client.win_bytes >= client.win_check:
+            client.tune_window()
         held = client.held
         if held is not None:  # more data of the same SSH read
             held.append(data)
@@ -181,6 +200,13 @@ class LocalClient(asyncio.Protocol):
         self.writer: Any = None  # the SSH socket's write joiner (see transport.py)
         self.held: list[bytes] | None = None  # SSH data held until the read is done
         self.hold_reads: bool = getattr(owner, "hold_reads", True)
+        # Receive window tuning (module docstring): bytes and time since the last look.
+        self.window = owner.window
+        self.max_window = max(owner.window, getattr(owner, "max_window", owner.window))
+        self.rtt = 0.0  # seconds the channel took to open
+        self.win_bytes = 0
+        self.win_check = 1 << 62  # until the channel is open
+        self.win_t0 = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, same interface.
@@ -197,10 +223,12 @@ class LocalClient(asyncio.Protocol):
 
     async def _open(self, link: Any) -> None:
         owner = self._owner
+        self.window = owner.window
+        started = time.monotonic()
         try:
             channel, _ = await link.bastion.create_connection(
                 lambda: _ChannelSide(self), owner.target_host, owner.target_port,
-                window=owner.window, max_pktsize=owner.max_pktsize,
+                window=self.window, max_pktsize=owner.max_pktsize,
             )
         except asyncssh.ChannelOpenError as exc:
             if exc.reason == _CONNECTION_CLOSED:
@@ -221,6 +249,9 @@ class LocalClient(asyncio.Protocol):
             channel.close()
             return
         self.channel = channel
+        self.win_t0 = time.monotonic()
+        self.rtt = self.win_t0 - started
+        self.win_check = self.win_bytes + self.window // 4
         self.writer = getattr(link, "writer", None)
         self._counted = True
         self.counters.channels += 1
@@ -233,6 +264,26 @@ class LocalClient(asyncio.Protocol):
             channel.write_eof()
         elif self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
+
+    def tune_window(self) -> None:
+        """Every quarter window of data: raise the window to WINDOW_FACTOR x rate x
+        RTT (bounded by max_window) when that is more than it has."""
+        now = time.monotonic()
+        elapsed = now - self.win_t0
+        if elapsed < 2 * self.rtt:  # a burst, not yet a rate: look again a bit later
+            self.win_check = self.win_bytes + max(1, self.window // 8)
+            return
+        need = int(WINDOW_FACTOR * self.win_bytes / elapsed * self.rtt)
+        if need > self.window and self.window < self.max_window:
+            size = min(self.max_window, need)
+            if self.channel is not None and grow_window(self.channel, size):
+                self.window = size
+                grew = getattr(self._owner, "window_grew", None)
+                if grew is not None:
+                    grew(size)
+        self.win_bytes = 0
+        self.win_t0 = now
+        self.win_check = self.window // 4
 
     def send_local(self, data: bytes) -> None:
         transport = self.transport

@@ -26,6 +26,9 @@ class EngineSettings:
     # window adjusts and packets per byte (PERF.md). 256 KiB is OpenSSH's packet cap.
     window: int = 8 * 1024 * 1024
     max_pktsize: int = 128 * 1024
+    # A channel's window grows with its bandwidth-delay product up to this (forward.py):
+    # the most one forwarded connection can make us buffer for a client not reading.
+    max_window: int = 32 * 1024 * 1024
     quickack: bool = True  # TCP_QUICKACK after each read on the SSH socket (PERF.md)
     # Join the SSH socket writes made within one callback (a read processed, a local
     # client's data sent) into one send(): asyncssh writes each packet, and an

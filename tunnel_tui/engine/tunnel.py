@@ -47,7 +47,8 @@ class LiveTunnel:
         self._accept_new = accept_new
         self.target_host = conn.database.host
         self.target_port = conn.database.port
-        self.window = settings.window
+        self.window = settings.window  # a new channel's; grows with the link (forward.py)
+        self.max_window = max(settings.window, settings.max_window)
         self.max_pktsize = settings.max_pktsize
         self.hold_reads = settings.hold_reads
         self.counters = Counters()
@@ -114,6 +115,10 @@ class LiveTunnel:
             self._channel_error = False
             self.last_error = self.hint = None
             self._on_change(self)
+
+    def window_grew(self, size: int) -> None:
+        """A channel needed a bigger window: the next ones open with it."""
+        self.window = min(max(self.window, size), self.max_window)
 
     # ------------------------------------------------------------- lifecycle
 
