@@ -13,7 +13,7 @@ until D after it was delivered (the ACK's way back), so a sender keeps at most t
 window in flight per round trip. The default, 6 MiB, is Linux's default
 `tcp_rmem` maximum: plain TCP then tops out at ~6 MiB per RTT (~126 MB/s at 50 ms),
 what the issue measured between two hosts. A slow receiver also holds the sender
-(the write side's pause_writing stops the reads).
+(what it has not read yet counts against the window, as in its socket buffer).
 """
 
 from __future__ import annotations
@@ -56,7 +56,10 @@ class _Direction:
         self._check_pause()
 
     def _check_pause(self) -> None:
-        should = self.inflight >= self.window or self.dst_full
+        # Bytes on the way, plus bytes delivered that the receiver has not read yet:
+        # a receiver's TCP window is the room left in its socket buffer.
+        unread = self.dst.get_write_buffer_size() if self.dst is not None else 0
+        should = self.inflight + unread >= self.window or self.dst_full
         if should != self.src_paused and self.src is not None and not self.src.is_closing():
             self.src_paused = should
             (self.src.pause_reading if should else self.src.resume_reading)()
@@ -110,6 +113,12 @@ class _Side(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # A receiver on a long link has a socket buffer as big as the window (TCP
+        # autotuning); loopback's would be small and stall the link on every hiccup
+        # of the receiving process. So what it has not read yet waits here, counted
+        # against the window (_check_pause).
+        window = self.back.window
+        transport.set_write_buffer_limits(high=window, low=window // 4)  # type: ignore[attr-defined]
         self.out.src = transport
         self.back.dst = transport
         if self.on_made is not None:
@@ -138,7 +147,7 @@ class _Side(asyncio.Protocol):
         self.back.dst_pause(False)
 
 
-async def _serve(target: int, delay: float, window: int) -> asyncio.Server:
+async def serve(target: int, delay: float, window: int) -> asyncio.Server:
     loop = asyncio.get_running_loop()
 
     async def connect(client: _Side) -> None:
@@ -165,7 +174,7 @@ async def _serve(target: int, delay: float, window: int) -> asyncio.Server:
 
 
 async def _main(targets: list[int], delay_ms: float, window: int) -> None:
-    servers = {t: await _serve(t, delay_ms / 1000, window) for t in targets}
+    servers = {t: await serve(t, delay_ms / 1000, window) for t in targets}
     ports = {str(t): s.sockets[0].getsockname()[1] for t, s in servers.items()}
     print(json.dumps({"ports": ports}), flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)

@@ -222,10 +222,12 @@ class Agent:
     variant = False
 
     def __init__(
-        self, uvloop: bool | None = None, key: str | None = None, label: str | None = None
+        self, uvloop: bool | None = None, key: str | None = None, label: str | None = None,
+        home_suffix: str = "",
     ) -> None:
         # uvloop: None = the agent's own default (TUNNEL_TUI_UVLOOP as the user has it).
         self.uvloop = uvloop
+        self.home_suffix = home_suffix  # one agent (and home) per long-haul link
         if key:
             self.key = key
         if label:
@@ -250,7 +252,7 @@ class Agent:
         from tunnel_tui.core.paths import known_hosts_path
         from tunnel_tui.core.secret import Secret
 
-        self.home = servers.workdir / f"tt-home-{self.key}"
+        self.home = servers.workdir / f"tt-home-{self.key}{self.home_suffix}"
         self.home.mkdir(mode=0o700)
         os.environ["TUNNEL_TUI_SECRETS"] = "vault"  # the agent inherits it
         passphrase = Secret(secrets.token_urlsafe(24))
