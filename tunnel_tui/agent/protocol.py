@@ -140,6 +140,8 @@ def parse_request(line: bytes) -> dict[str, Any]:
         data = json.loads(line)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProtocolError(f"request is not JSON: {exc}") from None
+    except RecursionError:  # e.g. 60,000 '[': json's decoder recurses per level
+        raise ProtocolError("request is nested too deeply") from None
     if not isinstance(data, dict):
         raise ProtocolError("request must be a JSON object")
     if data.get("v") != VERSION:

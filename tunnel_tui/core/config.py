@@ -129,6 +129,10 @@ def parse(data: bytes, path: Path) -> Config:
         ) from None
     except tomli.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}", hint=_NOT_OVERWRITTEN) from None
+    except RecursionError:  # arrays/tables nested thousands deep: not ours, not usable
+        raise ConfigError(
+            f"{path} is nested too deeply to be a tunnel-tui config", hint=_NOT_OVERWRITTEN
+        ) from None
     reader = _Reader(path)
     schema = doc.get("schema")
     if schema != SCHEMA:
