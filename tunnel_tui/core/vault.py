@@ -43,6 +43,9 @@ SALT_BYTES = 16
 DEFAULT_LOG2_N, DEFAULT_R, DEFAULT_P = 16, 8, 1
 # Refuse absurd parameters from a file before scrypt allocates memory for them.
 _MAX_LOG2_N, _MAX_R, _MAX_P = 22, 32, 16
+# scrypt needs 128 * r * N bytes: a tampered header (log2 N = 22, r = 32) asked for
+# 16 GiB. Anything over 1 GiB (16x the default) is refused before deriving.
+MAX_SCRYPT_MEMORY = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,27 @@ class ScryptParams:
     log2_n: int = DEFAULT_LOG2_N
     r: int = DEFAULT_R
     p: int = DEFAULT_P
+
+    @property
+    def memory(self) -> int:
+        """Bytes scrypt allocates for these parameters (128 * r * N)."""
+        return 128 * self.r * (1 << self.log2_n)
+
+
+def _gib(n: int) -> str:
+    return f"{n / (1 << 30):g} GiB" if n >= 1 << 30 else f"{n // (1 << 20)} MiB"
+
+
+def _check_cost(path: Path | None, params: ScryptParams) -> None:
+    if params.memory > MAX_SCRYPT_MEMORY:
+        where = f"{path}" if path is not None else "the vault"
+        raise SecretStoreError(
+            f"{where} asks for scrypt parameters needing {_gib(params.memory)} of memory "
+            f"(N = 2^{params.log2_n}, r = {params.r}); tunnel-tui accepts at most "
+            f"{_gib(MAX_SCRYPT_MEMORY)}, so it was not unlocked",
+            hint="the file was left untouched; if you did not make it, it may have been "
+            "tampered with: restore it from a backup or move it away to start over",
+        )
 
 
 @dataclass(frozen=True)
@@ -83,6 +107,7 @@ def _parse(path: Path, blob: bytes) -> tuple[_Header, bytes, bytes]:
         )
     if not (1 <= log2_n <= _MAX_LOG2_N and 1 <= r <= _MAX_R and 1 <= p <= _MAX_P):
         raise damaged
+    _check_cost(path, ScryptParams(log2_n, r, p))
     end = _HEAD.size + salt_len + NONCE_BYTES
     if salt_len < 8 or len(blob) < end + 16:
         raise damaged
@@ -92,6 +117,7 @@ def _parse(path: Path, blob: bytes) -> tuple[_Header, bytes, bytes]:
 
 
 def _derive(passphrase: Secret, salt: bytes, params: ScryptParams) -> bytes:
+    _check_cost(None, params)  # every derivation, whatever the caller checked
     kdf = Scrypt(salt=salt, length=32, n=2**params.log2_n, r=params.r, p=params.p)
     return kdf.derive(passphrase.reveal().encode())
 
