@@ -81,9 +81,7 @@ def _controlling_terminal() -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
-@pytest.fixture
-def demo(isolated_env: IsolatedEnv) -> Iterator[DemoOnPty]:
-    tmpdir = isolated_env.root / "tmp"
+def _start_demo(tmpdir: Path) -> DemoOnPty:
     tmpdir.mkdir(mode=0o700)
     env = dict(os.environ, TMPDIR=str(tmpdir), TERM="xterm-256color", COLUMNS="100", LINES="30")
     master, slave = os.openpty()
@@ -99,6 +97,36 @@ def demo(isolated_env: IsolatedEnv) -> Iterator[DemoOnPty]:
     os.close(slave)
     run = DemoOnPty(proc, master, tmpdir)
     run.start_reading()
+    return run
+
+
+def _agents_of(root: Path) -> list[int]:
+    """PIDs of agent processes whose home is under `root` (by their command line)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"tunnel_tui.agent" in cmdline and str(root).encode() in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _end(run: DemoOnPty) -> None:
+    if run.master != -1:
+        run.close_terminal()
+    if run.proc.poll() is None:
+        stop_pid(run.proc.pid)
+    run.proc.wait(10)
+
+
+@pytest.fixture
+def demo(isolated_env: IsolatedEnv) -> Iterator[DemoOnPty]:
+    run = _start_demo(isolated_env.root / "tmp")
+    proc = run.proc
     agent_pid: int | None = None
     try:
         agent_pid = wait_until(
@@ -114,11 +142,7 @@ def demo(isolated_env: IsolatedEnv) -> Iterator[DemoOnPty]:
         )
         yield run
     finally:
-        if run.master != -1:
-            run.close_terminal()
-        if proc.poll() is None:
-            stop_pid(proc.pid)
-        proc.wait(10)
+        _end(run)
         if agent_pid is not None and pid_alive(agent_pid):
             stop_pid(agent_pid)  # the test failed; leave nothing running
 
@@ -146,3 +170,24 @@ def test_sigterm_stops_the_sandbox_agent_and_removes_its_home(demo: DemoOnPty) -
     os.kill(demo.proc.pid, signal.SIGTERM)
     _assert_cleaned_up(demo, agent_pid, root)
     assert demo.proc.returncode == 128 + signal.SIGTERM
+
+
+@pytest.mark.parametrize("moment", ["temporary directory made", "agent started"])
+def test_sigterm_while_the_sandbox_is_being_set_up_leaves_nothing(
+    isolated_env: IsolatedEnv, moment: str
+) -> None:
+    run = _start_demo(isolated_env.root / "tmp")
+    root: Path | None = None
+    try:
+        root = wait_until(run.sandbox_root, START_SECONDS, "the sandbox's temporary directory")
+        assert root is not None
+        if moment == "agent started":  # its vault is being unlocked, the app not yet up
+            wait_until(run.agent_pid, START_SECONDS, "the sandbox agent's pid file")
+        os.kill(run.proc.pid, signal.SIGTERM)
+        wait_until(lambda: run.proc.poll() is not None, 30, "the demo to exit")
+        wait_until(lambda: not _agents_of(root), 10, lambda: f"no agent left: {_agents_of(root)}")
+        assert not root.exists(), sorted(str(p) for p in root.rglob("*"))
+    finally:
+        _end(run)
+        for pid in _agents_of(root) if root is not None else []:
+            stop_pid(pid)  # the test failed; leave nothing running

@@ -11,6 +11,7 @@ import contextlib
 import os
 import secrets as random
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -25,7 +26,7 @@ from tunnel_tui.core.errors import TunnelTuiError
 from tunnel_tui.core.known_hosts import KnownHosts
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.demo.bastion import SandboxBastion
-from tunnel_tui.demo.signals import ending_on_signals
+from tunnel_tui.demo.signals import SIGNALS, ending_on_signals
 
 # (connection name, database URL as the bastion sees it) — the databases of this machine.
 DATABASES = [
@@ -57,19 +58,29 @@ def _answers(port: int) -> bool:
 
 
 def create() -> Sandbox:
-    root = Path(tempfile.mkdtemp(prefix="tunnel-tui-sandbox-"))
-    home = paths.ensure_private_dir(root / "home")
     saved = {name: os.environ.get(name) for name in (paths.HOME_ENV, "TUNNEL_TUI_SECRETS")}
-    os.environ[paths.HOME_ENV] = str(home)
-    os.environ["TUNNEL_TUI_SECRETS"] = "vault"
-    # A random passphrase that lives only in memory (this process and the agent's).
-    passphrase = Secret(random.token_urlsafe(32))
-    bastion = SandboxBastion(root / "bastion-home")
-    sandbox = Sandbox(root, home, passphrase, bastion, _saved_env=saved)
+    root: Path | None = None
+    sandbox: Sandbox | None = None
+    # A hangup or SIGTERM ends the set-up with a SystemExit (demo/signals.py); held
+    # until `root` is known, it is handled inside the try below, which removes it.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     try:
+        root = Path(tempfile.mkdtemp(prefix="tunnel-tui-sandbox-"))
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        home = paths.ensure_private_dir(root / "home")
+        os.environ[paths.HOME_ENV] = str(home)
+        os.environ["TUNNEL_TUI_SECRETS"] = "vault"
+        # A random passphrase that lives only in memory (this process and the agent's).
+        passphrase = Secret(random.token_urlsafe(32))
+        bastion = SandboxBastion(root / "bastion-home")
+        sandbox = Sandbox(root, home, passphrase, bastion, _saved_env=saved)
         _populate(sandbox)
     except BaseException:
-        close(sandbox)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if sandbox is not None:
+            close(sandbox)
+        elif root is not None:
+            _remove(root, saved)
         raise
     return sandbox
 
@@ -96,13 +107,14 @@ def _populate(sandbox: Sandbox) -> None:
         if not _answers(port):
             sandbox.notes.append(f"No database answers on 127.0.0.1:{port}: validate {name} "
                                  "to see the failing step and its hint.")
-    sandbox.agent = _start_agent(sandbox)
+    _start_agent(sandbox)
 
 
-def _start_agent(sandbox: Sandbox) -> subprocess.Popen[bytes]:
+def _start_agent(sandbox: Sandbox) -> None:
     from tunnel_tui.agent.client import AgentClient, AgentNotRunning, start_agent
 
     process = start_agent(sandbox.home)  # inherits TUNNEL_TUI_HOME / TUNNEL_TUI_SECRETS
+    sandbox.agent = process  # from here on close() stops it, also if start-up fails
     client = AgentClient(sandbox.home)
     deadline = time.monotonic() + AGENT_START_SECONDS
     while True:
@@ -117,7 +129,6 @@ def _start_agent(sandbox: Sandbox) -> subprocess.Popen[bytes]:
                 ) from None
             time.sleep(0.05)  # sync start-up, bounded by the deadline
     client.vault_unlock(sandbox.passphrase)
-    return process
 
 
 def close(sandbox: Sandbox) -> None:
@@ -125,8 +136,10 @@ def close(sandbox: Sandbox) -> None:
     if sandbox.agent is not None:
         from tunnel_tui.agent.client import AgentClient
 
-        with contextlib.suppress(TunnelTuiError, OSError):
+        try:
             AgentClient(sandbox.home).shutdown()
+        except (TunnelTuiError, OSError):
+            sandbox.agent.terminate()  # not answering (yet): by its PID
         try:
             sandbox.agent.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -134,8 +147,13 @@ def close(sandbox: Sandbox) -> None:
             sandbox.agent.wait(timeout=5)
         sandbox.agent = None
     sandbox.bastion.close()
-    shutil.rmtree(sandbox.root, ignore_errors=True)
-    for name, value in sandbox._saved_env.items():
+    _remove(sandbox.root, sandbox._saved_env)
+
+
+def _remove(root: Path, saved_env: dict[str, str | None]) -> None:
+    """The temporary directory goes; the caller's environment comes back."""
+    shutil.rmtree(root, ignore_errors=True)
+    for name, value in saved_env.items():
         if value is None:
             os.environ.pop(name, None)
         else:
