@@ -80,10 +80,18 @@ async def test_secure_on_the_plain_port_fails_at_tls(clickhouse) -> None:
     assert "8443 is HTTPS" in (results["db-tls"].hint or "")
 
 
+TLS_ALERT_HANDSHAKE_FAILURE = b"\x15\x03\x03\x00\x02\x02\x28"
+NGINX_PLAIN_ON_HTTPS = (
+    b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n"
+    b"<center>The plain HTTP request was sent to HTTPS port</center>"
+)
+
+
 @asynccontextmanager
 async def plain_http_server(on_tls_hello: str) -> AsyncIterator[int]:
-    """A plain HTTP server on loopback that answers `HEAD /` with 200 and meets a
-    TLS hello by waiting for more (`"wait"`) or by closing (`"close"`)."""
+    """A server on loopback. "wait" and "close": plain HTTP (`GET /` gets 200) meeting
+    a TLS hello by waiting for more or by closing. "tls": a TLS-only port as nginx
+    runs one, refusing our handshake and answering plain HTTP with its 400."""
     held: list[asyncio.StreamWriter] = []
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -92,10 +100,16 @@ async def plain_http_server(on_tls_hello: str) -> AsyncIterator[int]:
             if on_tls_hello == "wait":
                 held.append(writer)  # closed when the server stops
                 return
+            if on_tls_hello == "tls":
+                writer.write(TLS_ALERT_HANDSHAKE_FAILURE)
+                await writer.drain()
             writer.close()
             return
         await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nOk.")
+        if on_tls_hello == "tls":
+            writer.write(NGINX_PLAIN_ON_HTTPS)
+        else:
+            writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nOk.")
         await writer.drain()
         writer.close()
 
@@ -124,3 +138,11 @@ async def test_secure_on_a_plain_http_port_is_named_without_waiting_for_the_time
     assert "8443 is HTTPS" in (tls.hint or "")
     # Found by a plain request alongside the silent handshake, not by the timeout.
     assert tls.elapsed_ms < timeout * 1000 / 3
+
+
+async def test_a_tls_port_that_refuses_the_handshake_is_not_called_plain_http() -> None:
+    async with plain_http_server("tls") as port:
+        results = await run_probe(CH, port, options={"secure": "true", "verify": "false"})
+    assert statuses(results) == {"db-tls": "fail"}
+    assert "TLS handshake failed" in results["db-tls"].detail
+    assert "plain HTTP, not TLS" not in results["db-tls"].detail

@@ -88,19 +88,28 @@ async def open_tls(
 async def answers_plain_http(
     host: str, port: int, server_name: str, *, timeout: float = 5.0
 ) -> bool:
-    """Whether the port answers a plain `HEAD /` with an HTTP status line."""
+    """Whether the port answers a plain `GET /` with HTTP, and not with a TLS
+    server's "plain HTTP request was sent to HTTPS port" (nginx and others)."""
     writer: asyncio.StreamWriter | None = None
+    answer = b""
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await open_stream(host, port, None, server_name)
-            writer.write(f"HEAD / HTTP/1.0\r\nHost: {server_name}\r\n\r\n".encode("latin-1"))
+            writer.write(f"GET / HTTP/1.0\r\nHost: {server_name}\r\n\r\n".encode("latin-1"))
             await writer.drain()
-            return (await reader.read(5)) == b"HTTP/"
-    except (OSError, TimeoutError, asyncio.IncompleteReadError):
-        return False
+            answer = await reader.read(2048)
+        # The rest of a short answer, unless the server keeps the connection open.
+        while answer and len(answer) < 2048:
+            chunk = await asyncio.wait_for(reader.read(2048 - len(answer)), 0.5)
+            if not chunk:
+                break
+            answer += chunk
+    except (OSError, TimeoutError):
+        pass
     finally:
         if writer is not None:
             await close(writer)
+    return answer.startswith(b"HTTP/") and b"HTTPS port" not in answer
 
 
 async def request(
