@@ -355,7 +355,7 @@ async def test_changed_host_key_on_first_connect_one_attempt_and_known_hosts_unc
                                    accept_new_host_key=accept_new)
             assert "man-in-the-middle" in err.value.message
             assert server.host_fingerprint in err.value.message
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # an absence: FAST backoff would have retried by now
         assert connection_attempts(server) == 2  # one per start(), no retries
     assert kh_file.read_bytes() == before
 
@@ -377,7 +377,7 @@ async def test_host_key_changed_after_trust_stops_the_live_tunnel_with_a_mitm_wa
         status = engine.status("mitm")
         assert "man-in-the-middle" in (status.last_error or "")
         assert "not retrying" in (status.last_error or "")
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # an absence: FAST backoff would have retried by now
         assert connection_attempts(server) - log_before == 1
         with pytest.raises(OSError):  # the local port is closed, not silently half-up
             await _echo(port)
