@@ -126,3 +126,27 @@ def test_held_keys_serve_later_ups_and_down_drops_them(
     assert again.returncode == 1 and "nobody has it" in again.stderr
     with keyring_sessions.session() as env:
         assert up_in("a", env) == port_a
+
+
+def test_the_apps_up_takes_the_same_path(
+    keyring_sessions: KeyringSessions,
+    bastion: Any,
+    postgres: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tunnel_tui.ui.services import RealServices
+
+    for name in ("a", "b"):
+        with keyring_sessions.session() as env:
+            add(name, env, postgres, bastion)
+    with keyring_sessions.session() as env:
+        up_in("a", env)  # the agent's session ends with this block
+    with keyring_sessions.session() as env:
+        # The app runs in this new login session: its keyring, its D-Bus.
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", env["DBUS_SESSION_BUS_ADDRESS"])
+        status = asyncio.run(RealServices().up("b"))
+        assert held("b") == {k: True for k in held("b")}
+    assert status.name == "b" and status.local_port
+    assert asyncio.run(pg_query(status.local_port, postgres, "SELECT 6")) == 6
+    asyncio.run(RealServices().down("b"))
+    assert not any(held("b").values())

@@ -14,7 +14,6 @@ wrappers, which run them in a thread) and nothing of click or Textual.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
@@ -124,6 +123,8 @@ def _ssh_auth_sock() -> str | None:
 
 
 async def up_async(session: Session, name: str, *, timeout: float = 30.0) -> UpResult:
+    import asyncio  # here, not at the top: `status` imports this module and stays lean
+
     return await asyncio.to_thread(up, session, name, timeout=timeout)
 
 
@@ -206,13 +207,9 @@ async def down_async(session: Session, name: str) -> TunnelStatus:
 
 def status_snapshot(session: Session, name: str | None = None) -> StatusSnapshot:
     """The agent's view, or (no agent) every configured connection down."""
-    from tunnel_tui.agent.client import AgentClient, AgentNotRunning
-    from tunnel_tui.agent.snapshot import configured_statuses
+    from tunnel_tui.agent.snapshot import statuses_now
 
-    try:
-        return StatusSnapshot(AgentClient(session.home).status(name), True)
-    except AgentNotRunning:
-        return StatusSnapshot(configured_statuses(session.home, name), False)
+    return StatusSnapshot(*statuses_now(session.home, name))
 
 
 async def status_snapshot_async(session: Session, name: str | None = None) -> StatusSnapshot:
@@ -222,6 +219,8 @@ async def status_snapshot_async(session: Session, name: str | None = None) -> St
     try:
         return StatusSnapshot(await AsyncAgentClient(session.home).status(name), True)
     except AgentNotRunning:
+        import asyncio
+
         return StatusSnapshot(
             await asyncio.to_thread(configured_statuses, session.home, name), False
         )

@@ -48,3 +48,17 @@ def configured_statuses(home: Path | None = None, name: str | None = None) -> li
             raise unknown(name)
         return [down_status(connections[name])]
     return [down_status(conn) for conn in connections.values()]
+
+
+def statuses_now(
+    home: Path | None = None, name: str | None = None
+) -> tuple[list[TunnelStatus], bool]:
+    """(statuses, agent running): the agent's view, or every configured connection down.
+    The one implementation behind `status` (kept free of dataclass and enum definitions:
+    it is on the path people run in shell prompts) and `actions.tunnels.status_snapshot`."""
+    from tunnel_tui.agent.client import AgentClient, AgentNotRunning
+
+    try:
+        return AgentClient(home).status(name), True
+    except AgentNotRunning:
+        return configured_statuses(home, name), False

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tunnel_tui.agent.client import AgentClient, AgentNotRunning
 from tunnel_tui.core import formatting
 from tunnel_tui.core.status import TunnelState, TunnelStatus
 
@@ -16,12 +15,9 @@ WIDTH = 80
 
 def statuses_now(home: Path | None, name: str | None) -> tuple[list[TunnelStatus], bool]:
     """(statuses, agent running): the agent's view, or every configured connection down."""
-    try:
-        return AgentClient(home).status(name), True
-    except AgentNotRunning:
-        from tunnel_tui.agent.snapshot import configured_statuses
+    from tunnel_tui.agent.snapshot import statuses_now as snapshot_now
 
-        return configured_statuses(home, name), False
+    return snapshot_now(home, name)
 
 
 # -- the table ---------------------------------------------------------------------

@@ -14,14 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from tunnel_tui.agent.snapshot import down_status
 from tunnel_tui.core.errors import TunnelTuiError
 from tunnel_tui.core.model import Connection, Key, KeyType, SshEndpoint
 from tunnel_tui.core.secret import Secret
-from tunnel_tui.core.status import TunnelState, TunnelStatus
+from tunnel_tui.core.status import TunnelStatus
 from tunnel_tui.core.steps import StepResult
 from tunnel_tui.ui.form_result import FormResult, KeySource
 
 if TYPE_CHECKING:
+    from tunnel_tui.actions.session import Session
     from tunnel_tui.agent.client import AsyncAgentClient
     from tunnel_tui.core.catalog import Catalog
     from tunnel_tui.core.config import Config
@@ -90,18 +92,6 @@ class Services(Protocol):
     ) -> AsyncIterator[StepResult]: ...
     def rotation_available(self) -> bool: ...
     def rotate(self, name: str) -> AsyncIterator[StepResult]: ...
-
-
-def down_status(conn: Connection) -> TunnelStatus:
-    """What a configured connection looks like while no agent holds it."""
-    return TunnelStatus(
-        name=conn.name,
-        state=TunnelState.DOWN,
-        local_host=conn.local_host,
-        local_port=conn.local_port,
-        bastion=conn.bastion.display,
-        target=conn.database.target,
-    )
 
 
 def _module_exists(name: str) -> bool:
@@ -248,21 +238,33 @@ class RealServices:
             return SecretsState(status.name, True, status.reason)
         if secrets.mode() == "keyring":
             return SecretsState(status.name or "keyring", False, status.reason)
+        if self._vault_passphrase is None and self._vault_in_agent():
+            # `up` works (the agent reads the keys): do not ask for the passphrase again.
+            return SecretsState("vault unlocked in the agent", True, status.reason)
         return SecretsState("vault", self._vault_passphrase is not None, status.reason)
 
     def unlock_vault(self, passphrase: Secret) -> None:
-        from tunnel_tui.core import secrets
+        from tunnel_tui.actions import vault
 
-        # Opens (checking the passphrase) or creates the vault.
-        secrets.open_store(self.home, vault_passphrase=passphrase)
+        # Checks the passphrase here (or creates the vault), keeps it for this run, and
+        # hands it to a running agent too.
+        session = self._session()
+        vault.unlock(session, passphrase, create=not vault.exists(session), in_agent=False)
         self._vault_passphrase = passphrase
         self._catalog = None
-        try:
-            from tunnel_tui.agent.client import AgentClient
 
-            AgentClient(self.home).vault_unlock(passphrase)
-        except (ImportError, TunnelTuiError, OSError):
-            pass  # no agent yet: `up` hands it the passphrase when it starts one
+    def _vault_in_agent(self) -> bool:
+        from tunnel_tui.actions import vault
+
+        try:
+            return vault.state(self._session()).unlocked_in_agent
+        except (TunnelTuiError, OSError):
+            return False  # an older or foreign agent: the app asks for the passphrase
+
+    def _session(self) -> Session:
+        from tunnel_tui.actions.session import Session
+
+        return Session(self.home, vault_passphrase=self._vault_passphrase)
 
     # -- agent -------------------------------------------------------------------------
     def _async_client(self) -> AsyncAgentClient:
@@ -282,33 +284,31 @@ class RealServices:
     async def statuses(self) -> list[TunnelStatus]:
         import asyncio
 
+        from tunnel_tui.actions import tunnels
+
         configured = await asyncio.to_thread(self.connections)
-        live: dict[str, TunnelStatus] = {}
-        if _module_exists("tunnel_tui.agent.client"):
-            try:
-                live = {s.name: s for s in await self._async_client().status()}
-            except (TunnelTuiError, OSError):
-                live = {}
+        try:
+            snapshot = await tunnels.status_snapshot_async(self._session())
+            live = {s.name: s for s in snapshot.statuses}
+        except (TunnelTuiError, OSError):
+            live = {}
         return [live.get(c.name) or down_status(c) for c in configured]
 
     async def events(self) -> AsyncIterator[TunnelStatus]:
-        client = self._async_client()
-        async for status in client.events():
+        from tunnel_tui.actions import tunnels
+
+        async for status in tunnels.events_async(self._session()):
             yield status
 
     async def up(self, name: str) -> TunnelStatus:
-        import asyncio
+        from tunnel_tui.actions import tunnels
 
-        from tunnel_tui.agent.client import ensure_agent
-
-        await asyncio.to_thread(ensure_agent, self.home)
-        if self._vault_passphrase is not None:
-            # A fresh agent knows no vault passphrase yet; a running one ignores a repeat.
-            await self._async_client().vault_unlock(self._vault_passphrase)
-        return await self._async_client().up(name)
+        return (await tunnels.up_async(self._session(), name)).status
 
     async def down(self, name: str) -> None:
-        await self._async_client().down(name)
+        from tunnel_tui.actions import tunnels
+
+        await tunnels.down_async(self._session(), name)
 
     # -- validation and rotation -------------------------------------------------------
     async def validate(
