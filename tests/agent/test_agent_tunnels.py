@@ -213,7 +213,7 @@ def test_failures_exit_1_with_reason_and_hint(
     # Host key never trusted: refused with the way forward.
     result = cli("up", "pg")
     assert result.returncode == 1
-    assert "hint:" in result.stderr and "--accept-new-host-key" in result.stderr
+    assert "hint:" in result.stderr and "--accept-host-key SHA256:" in result.stderr
     (failed,) = status_json("pg")
     assert failed["state"] == "failed" and failed["last_error"]
     table = cli("status", env=no_keyring_env()).stdout
