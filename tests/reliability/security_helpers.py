@@ -215,3 +215,66 @@ class ResetAtKeyExchange:
         Catalog().add(name, db, f"ssh://{self.user}@{self.host}:{self.port}",
                       key=ImportKey(self.client_pem, None))
         return name
+
+
+# What a hostile server puts in its words: a window title (OSC 0), a clipboard write
+# (OSC 52: the next paste into a shell runs `touch /tmp/pwn`), a screen clear (CSI)
+# and the same CSI as one C1 byte.
+HOSTILE = "boom\x1b]0;pwned title\x07 \x1b]52;c;dG91Y2ggL3RtcC9wd24K\x07 \x1b[2J\x9b31m end"
+RAW_CONTROLS = ("\x1b", "\x9b", "\x07")
+
+
+class HostilePostgres:
+    """Just enough of the PostgreSQL protocol to refuse every login with an
+    ErrorResponse (SQLSTATE XX000) whose message is `HOSTILE`."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, message: str = HOSTILE) -> None:
+        self.message = message
+        self._thread = LoopThread("hostile-pg")
+        self._server: Any = None
+        self.port = 0
+
+    async def _handle(self, reader: Any, writer: Any) -> None:
+        import struct
+
+        try:
+            for _ in range(3):  # SSLRequest / GSSENCRequest, then the StartupMessage
+                length, code = struct.unpack(">II", await reader.readexactly(8))
+                await reader.readexactly(length - 8)
+                if code in (80877103, 80877104):
+                    writer.write(b"N")
+                    await writer.drain()
+                    continue
+                break
+            fields = b"".join(
+                kind + value.encode() + b"\0"
+                for kind, value in ((b"S", "FATAL"), (b"V", "FATAL"), (b"C", "XX000"),
+                                    (b"M", self.message))
+            ) + b"\0"
+            writer.write(b"E" + struct.pack(">I", len(fields) + 4) + fields)
+            await writer.drain()
+        except Exception:  # noqa: BLE001 - a client that went away
+            pass
+        writer.close()
+
+    async def _start(self) -> None:
+        import asyncio
+
+        self._server = await asyncio.start_server(self._handle, self.host, 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _stop(self) -> None:
+        self._server.close()
+        await self._server.wait_closed()
+
+    def __enter__(self) -> HostilePostgres:
+        self._thread.run(self._start())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._thread.run(self._stop())
+        finally:
+            self._thread.close()

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import click
 
+from tunnel_tui.core.sanitize import terminal_text
 from tunnel_tui.core.status import TunnelState, TunnelStatus
 
 
@@ -23,9 +24,9 @@ def _line(status: TunnelStatus) -> str:
     if status.state is TunnelState.UP:
         text += f" on {status.local_host}:{status.local_port}"
     if status.last_error and status.state is not TunnelState.UP:
-        text += f": {status.last_error}"
+        text += f": {terminal_text(status.last_error)}"  # server text: controls escaped
     if status.hint and status.state is TunnelState.FAILED:
-        text += f"\n  hint: {status.hint}"
+        text += f"\n  hint: {terminal_text(status.hint)}"
     return text
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from tunnel_tui.core.sanitize import terminal_text
 from tunnel_tui.core.steps import StepResult, StepStatus
 
 if TYPE_CHECKING:
@@ -33,9 +34,10 @@ _PROGRESS_EVERY = 30.0
 
 
 def _human(row: StepResult) -> str:
-    text = f"  {_MARK[row.status]:<5}{row.step:<11}{row.elapsed_ms / 1000:>7.1f}s  {row.detail}"
+    detail = terminal_text(row.detail)  # may quote the bastion: controls shown escaped
+    text = f"  {_MARK[row.status]:<5}{row.step:<11}{row.elapsed_ms / 1000:>7.1f}s  {detail}"
     if row.hint:
-        text += f"\n{'':18}hint: {row.hint}"
+        text += f"\n{'':18}hint: {terminal_text(row.hint)}"
     return text
 
 

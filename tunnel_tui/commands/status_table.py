@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tunnel_tui.core import formatting
+from tunnel_tui.core.sanitize import terminal_text
 from tunnel_tui.core.status import TunnelState, TunnelStatus
 
 WIDTH = 80
@@ -39,7 +40,8 @@ def render_table(
         uptime = formatting.uptime(s, now, empty="-")
         lines.append(
             _row(
-                [s.name, formatting.state_word(s), local, traffic, uptime, s.last_error or ""],
+                [s.name, formatting.state_word(s), local, traffic, uptime,
+                 terminal_text(s.last_error or "")],
                 error_width,
             )
         )
@@ -48,9 +50,9 @@ def render_table(
     for s in statuses:
         if s.state is TunnelState.FAILED and (s.last_error or s.hint):
             lines.append("")
-            lines.extend(_wrap(f"{s.name}: {s.last_error or 'failed'}", ""))
+            lines.extend(_wrap(f"{s.name}: {terminal_text(s.last_error or 'failed')}", ""))
             if s.hint:
-                lines.extend(_wrap(f"hint: {s.hint}", "  "))
+                lines.extend(_wrap(f"hint: {terminal_text(s.hint)}", "  "))
     if not running:
         lines.append("")
         lines.append("no agent running: no tunnels are up (`tunnel-tui up NAME` starts it)")

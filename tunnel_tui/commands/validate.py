@@ -19,6 +19,7 @@ import click
 
 from tunnel_tui.core.errors import UsageError
 from tunnel_tui.core.model import SshEndpoint
+from tunnel_tui.core.sanitize import terminal_text
 from tunnel_tui.core.steps import StepResult, StepStatus
 
 MAX_WAIT_MINUTES = 60
@@ -33,10 +34,10 @@ def render_step(result: StepResult) -> str:
         line = f"{mark} {result.step:<10} {'skip':>8}"
     else:
         line = f"{mark} {result.step:<10} {result.elapsed_ms:>5.0f} ms"
-    if result.detail:
-        line += f"  {result.detail}"
+    if result.detail:  # server text (a database's error...): controls shown escaped
+        line += f"  {terminal_text(result.detail)}"
     if result.hint and result.status in (StepStatus.FAIL, StepStatus.RUNNING):
-        line += f"\n  → {result.hint}"
+        line += f"\n  → {terminal_text(result.hint)}"
     return line
 
 

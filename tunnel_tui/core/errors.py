@@ -19,10 +19,15 @@ class TunnelTuiError(Exception):
         self.field = field
 
     def render(self) -> str:
-        """One line (plus the hint on a second line) for stderr or a notification."""
-        text = f"error: {self.message}"
+        """One line (plus the hint on a second line) for stderr or a notification.
+
+        Messages often carry a server's words (a database error, a disconnect reason):
+        control characters are shown escaped, never sent to the terminal as such."""
+        from tunnel_tui.core.sanitize import terminal_text
+
+        text = f"error: {terminal_text(self.message)}"
         if self.hint:
-            text += f"\nhint: {self.hint}"
+            text += f"\nhint: {terminal_text(self.hint)}"
         return text
 
 

@@ -13,8 +13,10 @@ from datetime import datetime
 
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 
+from tunnel_tui.core.sanitize import terminal_text
 from tunnel_tui.ui.messages import OpenSandbox, ShowKeys, StartRotation, StartValidation
 from tunnel_tui.ui.palette import TunnelCommands
 from tunnel_tui.ui.screens.connections import ConnectionsScreen
@@ -69,6 +71,15 @@ class TunnelTuiApp(App[SandboxStarter | None]):
         )
         if self._greeting:
             self.notify(self._greeting, title="Sandbox", timeout=15)
+
+    def notify(
+        self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+        timeout: float | None = None, markup: bool = True,
+    ) -> None:
+        """Every toast: plain text (an error's message may carry a server's words, so no
+        markup is interpreted and control characters are shown escaped)."""
+        super().notify(terminal_text(message), title=terminal_text(title), severity=severity,
+                       timeout=timeout, markup=False)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # A dialog's footer shows the dialog's own keys, not the app's.

@@ -18,6 +18,7 @@ from textual.widgets.data_table import CellDoesNotExist, CellKey, RowDoesNotExis
 
 from tunnel_tui.core.formatting import state_label_width
 from tunnel_tui.core.model import Connection
+from tunnel_tui.core.sanitize import terminal_text
 from tunnel_tui.core.status import TunnelState, TunnelStatus
 from tunnel_tui.ui import display
 
@@ -209,5 +210,6 @@ class ConnectionTable(DataTable[object]):
         if key == "uptime":
             return display.uptime(status, self._now())
         if key == "error":
-            return Text(display.ellipsize(status.last_error or "", column.width), no_wrap=True)
+            error = terminal_text(status.last_error or "")  # server text: controls escaped
+            return Text(display.ellipsize(error, column.width), no_wrap=True)
         return ""

@@ -8,6 +8,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from tunnel_tui.core import formatting
+from tunnel_tui.core.sanitize import terminal_text
 from tunnel_tui.core.status import TunnelStatus
 from tunnel_tui.ui import display
 from tunnel_tui.ui.services import ConnectionDetail
@@ -58,10 +59,12 @@ def describe(
         lines = [line.truncate(width, ellipsis=True) for line in lines]
     if status is not None and status.last_error:
         lines.append(
-            Content.from_markup("[$error]last[/]     $err", err=status.last_error)
+            Content.from_markup("[$error]last[/]     $err", err=terminal_text(status.last_error))
         )
         if status.hint:
-            lines.append(Content.from_markup("[$accent]→ $hint[/]", hint=status.hint))
+            lines.append(
+                Content.from_markup("[$accent]→ $hint[/]", hint=terminal_text(status.hint))
+            )
     elif status is not None and status.reconnects:
         lines.append(
             Content.from_markup(

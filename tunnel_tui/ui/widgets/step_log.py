@@ -10,6 +10,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
+from tunnel_tui.core.sanitize import terminal_text
 from tunnel_tui.core.steps import StepResult, StepStatus
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -33,9 +34,9 @@ def render_step(result: StepResult, frame: int = 0) -> tuple[Content, Content]:
         f"[{colour}]$mark[/] $step $timing", mark=mark, step=result.step.ljust(10),
         timing=timing.rjust(7),
     )
-    body = Content(result.detail)
+    body = Content(terminal_text(result.detail))  # server text: controls shown escaped
     if result.hint and result.status is StepStatus.FAIL:
-        hint = Content.from_markup("[$accent]→ $hint[/]", hint=result.hint)
+        hint = Content.from_markup("[$accent]→ $hint[/]", hint=terminal_text(result.hint))
         body = Content("\n").join([body, hint])
     return head, body
 
