@@ -329,9 +329,19 @@ class TunnelService:
                 raise SecretStoreError(
                     f"{conn.name} needs its private key and nobody has it: in this terminal, "
                     f"{caller}; in the agent, {exc.message}",
-                    hint=exc.hint or "tunnel-tui vault unlock",
+                    hint=self._nobody_hint(conn.name),
                 ) from None
         return found
+
+    def _nobody_hint(self, name: str) -> str:
+        """The one command that fixes "nobody has the key": unlock the vault where one
+        exists and is locked; else the key is in a desktop keyring, which only a
+        terminal of that session reaches (then the agent holds it until `down`)."""
+        from tunnel_tui.core import vault as vault_file
+
+        if self._vault is None and vault_file.exists(paths.vault_path(self.home)):
+            return "tunnel-tui vault unlock"
+        return f"in a terminal where the keyring works (your desktop): tunnel-tui up {name}"
 
     def _forget_keys_of_failed(self, name: str) -> None:
         """A tunnel failed for good will not reconnect: it needs its keys no more."""
