@@ -149,3 +149,31 @@ def test_the_apps_up_takes_the_same_path(
     assert asyncio.run(pg_query(status.local_port, postgres, "SELECT 6")) == 6
     asyncio.run(RealServices().down("b"))
     assert not any(held("b").values())
+
+
+def test_a_key_in_the_callers_ssh_agent_goes_with_up(
+    ssh_agent: Any, bastion: Any, postgres: Any, agent_process: Any, isolated_env: Any
+) -> None:
+    from tests.core.test_ssh_agent_catalog import NoKeyring
+    from tests.fixtures.ssh_agent import keygen
+    from tunnel_tui.core.catalog import AgentKeyChoice, Catalog
+
+    keydir = Path(isolated_env.root) / "k"
+    keydir.mkdir(mode=0o700)
+    public = keygen(keydir / "id_ed25519", "me@laptop")
+    ssh_agent.add(keydir / "id_ed25519")
+    bastion.authorize(public)
+    Catalog(secrets=NoKeyring()).add(
+        "sa",
+        f"postgresql://{postgres.user}@{postgres.host}:{postgres.port}/{postgres.database}",
+        f"ssh://{bastion.user}@{bastion.host}:{bastion.port}",
+        key=AgentKeyChoice(public),
+    )
+    # The agent was started without any ssh-agent; this SSH login has one (and no
+    # keyring: a key in the ssh-agent never needs it).
+    assert b"SSH_AUTH_SOCK=" not in Path(f"/proc/{agent_process.pid}/environ").read_bytes()
+    login = {k: v for k, v in os.environ.items() if k != "DBUS_SESSION_BUS_ADDRESS"}
+    login["SSH_AUTH_SOCK"] = ssh_agent.socket
+    login["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    port = up_in("sa", login)
+    assert asyncio.run(pg_query(port, postgres, "SELECT 7")) == 7
