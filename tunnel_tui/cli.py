@@ -112,7 +112,7 @@ def _run_app() -> None:
     offers the sandbox; the app exits and hands the starter back to run here."""
     from tunnel_tui.ui.app import TunnelTuiApp
 
-    then = TunnelTuiApp(open_sandbox=_start_sandbox).run()
+    then = TunnelTuiApp(open_sandbox=_start_sandbox, remember_settings=True).run()
     if then is not None:
         then()
 

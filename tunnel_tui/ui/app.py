@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from textual.app import App
 from textual.binding import Binding
@@ -21,6 +22,7 @@ from tunnel_tui.ui.messages import OpenSandbox, ShowKeys, StartRotation, StartVa
 from tunnel_tui.ui.palette import TunnelCommands
 from tunnel_tui.ui.screens.connections import ConnectionsScreen
 from tunnel_tui.ui.services import RealServices, Services
+from tunnel_tui.ui.themes import DARK, LIGHT, TUNNEL_LIGHT
 
 SandboxStarter = Callable[[], None]
 
@@ -46,8 +48,18 @@ class TunnelTuiApp(App[SandboxStarter | None]):
         validate_retry_seconds: float = 5.0,
         greeting: str | None = None,
         title: str = "tunnel-tui",
+        remember_settings: bool = False,
     ) -> None:
         super().__init__()
+        self.register_theme(TUNNEL_LIGHT)
+        self._settings_home = getattr(services, "home", None)
+        self._remember = remember_settings
+        if remember_settings:
+            from tunnel_tui.core import ui_settings
+
+            saved = ui_settings.load(self._settings_home).theme
+            if saved in (DARK, LIGHT):
+                self.theme = saved
         self.title = title
         self._greeting = greeting
         self.services: Services = services or RealServices()
@@ -93,7 +105,20 @@ class TunnelTuiApp(App[SandboxStarter | None]):
         self.push_screen(HelpScreen())
 
     def action_toggle_dark(self) -> None:
-        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+        self.theme = LIGHT if self.current_theme.dark else DARK
+        if self._remember:
+            self.run_worker(partial(self._save_theme, self.theme), thread=True,
+                            group="settings", exclusive=True)
+
+    def _save_theme(self, theme: str) -> None:
+        from tunnel_tui.core import ui_settings
+        from tunnel_tui.core.errors import TunnelTuiError
+
+        try:
+            ui_settings.save(ui_settings.UiSettings(theme=theme), self._settings_home)
+        except (TunnelTuiError, OSError) as exc:
+            self.call_from_thread(self.notify, str(exc), title="The theme is not remembered",
+                                  severity="warning")
 
     def on_start_validation(self, message: StartValidation) -> None:
         from tunnel_tui.ui.screens.validation import ValidationScreen
