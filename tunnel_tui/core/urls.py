@@ -396,7 +396,13 @@ def _check_host(text: str, prefix: str) -> str:
         try:
             return str(ipaddress.IPv6Address(host))
         except ValueError:
-            raise UsageError(f"not an IPv6 address: {_shown(host)}", field=field) from None
+            # Only the form's fields get here (URLs split host and port first).
+            raise UsageError(
+                f"invalid host {_shown(host)}: give a host name or IP address here "
+                "and the port in Port",
+                field=field,
+                hint="e.g. db.internal, 10.0.12.34 or 2001:db8::5",
+            ) from None
     if len(host) > 253 or not _HOSTNAME.fullmatch(host):
         raise UsageError(f"invalid host name {_shown(host)}", field=field)
     return host

@@ -27,7 +27,9 @@ from textual.widgets import (
 
 from tunnel_tui.core.errors import SecretStoreError, TunnelTuiError
 from tunnel_tui.core.model import Connection, DbKind, Key
+from tunnel_tui.core.pasted_address import read_pasted
 from tunnel_tui.core.secret import Secret
+from tunnel_tui.core.urls import KNOWN_SCHEMES
 from tunnel_tui.ui.form_result import FormResult, KeySource
 from tunnel_tui.ui.services import SaveOutcome, Services
 from tunnel_tui.ui.widgets.footer import WrappingFooter
@@ -116,6 +118,7 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
         self._taken: list[str] = []
         self.errors: dict[str, str] = {}
         self._kind = DbKind.POSTGRESQL
+        self._paste_notes: dict[str, str] = {}
 
     # -- layout --------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -246,6 +249,68 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
             tls.set_options(tls_choices(event.value))
             tls.value = current if current in _TLS_VALUES[event.value] else ""
 
+    @on(Input.Changed, "#host")
+    def _db_host_changed(self, event: Input.Changed) -> None:
+        self._paste_notes.pop("host", None)
+        pasted = read_pasted(event.value)
+        if pasted is None:
+            return
+        if pasted.is_ssh:
+            self._note("host", "That is an SSH address: paste it into the bastion's Host below")
+        elif pasted.kind is None and pasted.scheme:
+            self._note("host", f"That is a {pasted.scheme}:// URL, not a database's: paste a "
+                       f"database URL ({KNOWN_SCHEMES}) or type the host")
+        else:
+            if pasted.kind is not None:
+                self.query_one("#kind", Select).value = pasted.kind
+            self._fill(host=pasted.host, port=pasted.port, user=pasted.user,
+                       database=pasted.database)
+            if pasted.kind is not None:
+                self._fill_tls(pasted.kind, dict(pasted.options))
+            if pasted.had_password:
+                self._note("password", "The password in the pasted URL was not kept: "
+                           "type it here", blocking=False)
+
+    @on(Input.Changed, "#ssh-host")
+    def _ssh_host_changed(self, event: Input.Changed) -> None:
+        self._paste_notes.pop("ssh-host", None)
+        pasted = read_pasted(event.value)
+        if pasted is None:
+            return
+        if pasted.kind is not None:
+            self._note("ssh-host", "That is a database URL: paste it into Host above (the "
+                       "database's); here goes the bastion")
+        elif pasted.scheme and not pasted.is_ssh:
+            self._note("ssh-host", f"That is a {pasted.scheme}:// URL: paste an ssh:// address "
+                       "or type the bastion's host")
+        else:
+            self._fill(**{"ssh-host": pasted.host, "ssh-port": pasted.port,
+                          "ssh-user": pasted.user})
+
+    def _fill(self, **values: str | int | None) -> None:
+        """Put a pasted address's parts into their fields (empty parts change nothing)."""
+        for field_name, value in values.items():
+            if value not in (None, ""):
+                self.query_one(f"#{field_name}", Input).value = str(value)
+
+    def _fill_tls(self, kind: DbKind, options: dict[str, str]) -> None:
+        from tunnel_tui.core.urls import TLS_OPTION
+
+        value = options.get(TLS_OPTION[kind])
+        if value:
+            tls = self.query_one("#tls", Select)
+            tls.set_options(tls_choices(kind, value))
+            tls.value = value
+
+    def _note(self, field_name: str, message: str, *, blocking: bool = True) -> None:
+        """A word about what was pasted, under its field; a blocking one (text in the wrong
+        field) stays, and refuses Save, until the field changes."""
+        if blocking:
+            self._paste_notes[field_name] = message
+        label = self.query_one(f"#{field_name}-error", Label)
+        label.update(f"✕ {message}")
+        label.display = True
+
     @on(Input.Changed)
     @on(TextArea.Changed)
     @on(Select.Changed)
@@ -291,6 +356,7 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
             errors["key"] = "Choose a private key file that exists"
         elif source is KeySource.REUSE and not isinstance(reuse, str):
             errors["key"] = "Choose a key to reuse"
+        errors.update(self._paste_notes)  # what was pasted into the wrong field
         self._show_errors(errors)
         if errors or parsed.spec is None:
             return None
