@@ -32,3 +32,20 @@ def test_narrow_terminals_drop_columns_from_the_right() -> None:
     assert [c.key for c in narrow] == ["name", "state", "target", "local"]
     assert sum(c.width + 2 for c in narrow) <= 78
 
+
+
+def test_hints_in_the_app_name_the_form_field() -> None:
+    from tunnel_tui.core.steps import StepResult, StepStatus
+    from tunnel_tui.probes.base import password_hint
+    from tunnel_tui.ui.hints import for_the_app
+
+    failed = StepResult("db-auth", StepStatus.FAIL, 3.0, "password rejected for user reader",
+                        password_hint("reader", "analytics-pg", None))
+    hint = for_the_app(failed).hint or ""
+    assert "Password field" in hint and "--db-password-stdin" not in hint
+    role = StepResult("db-auth", StepStatus.FAIL, 3.0, "role x does not exist",
+                      "the role x does not exist: fix the user in the URL")
+    assert for_the_app(role).hint == (
+        "the role x does not exist: fix the form's User field (e on the list opens the form)")
+    ok = StepResult("tcp", StepStatus.OK, 1.0, "fine")
+    assert for_the_app(ok) is ok

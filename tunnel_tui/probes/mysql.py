@@ -41,6 +41,21 @@ CLIENT_SECURE_CONNECTION = 0x8000
 _MAX_PACKET = 1 << 24
 
 
+# MySQL's own spelling of each mode (its clients say PREFERRED, not libpq's prefer).
+_MYSQL_MODES = {
+    TlsMode.DISABLE: "DISABLED",
+    TlsMode.ALLOW: "PREFERRED",
+    TlsMode.PREFER: "PREFERRED",
+    TlsMode.REQUIRE: "REQUIRED",
+    TlsMode.VERIFY_CA: "VERIFY_CA",
+    TlsMode.VERIFY_FULL: "VERIFY_IDENTITY",
+}
+
+
+def mysql_mode(mode: TlsMode) -> str:
+    return _MYSQL_MODES[mode]
+
+
 @dataclass(frozen=True)
 class Greeting:
     server_version: str
@@ -111,7 +126,7 @@ class MySqlProbe:
         cafile = os.path.expanduser(cafile) if cafile else None
         if mode >= TlsMode.VERIFY_CA and not cafile:
             yield clock.fail(
-                f"ssl-mode {mode.label} needs the CA certificate that signed the server's",
+                f"ssl-mode={mysql_mode(mode)} needs the CA certificate that signed the server's",
                 "add ssl-ca=/path/to/ca.pem to the database URL",
             )
             return
@@ -144,15 +159,17 @@ class MySqlProbe:
             return
         use_tls: ssl.SSLContext | None = None
         if mode == TlsMode.DISABLE:
-            yield clock.ok(f"not used (ssl-mode=disabled); server {greeting.server_version}")
+            yield clock.ok(f"not used (ssl-mode=DISABLED); server {greeting.server_version}")
         elif not greeting.offers_tls:
             if mode >= TlsMode.REQUIRE:
                 yield clock.fail(
-                    f"the server does not offer TLS but ssl-mode={mode.label}",
+                    f"the server does not offer TLS but ssl-mode={mysql_mode(mode)}",
                     "enable TLS on the server (ssl_cert/ssl_key) or lower ssl-mode in the URL",
                 )
                 return
-            yield clock.ok(f"the server offers no TLS; continuing without (ssl-mode={mode.label})")
+            yield clock.ok(
+                f"the server offers no TLS; continuing without (ssl-mode={mysql_mode(mode)})"
+            )
         else:
             use_tls = ctx
             yield clock.ok(described)

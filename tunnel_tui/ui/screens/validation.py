@@ -17,6 +17,7 @@ from tunnel_tui.core.errors import TunnelTuiError
 from tunnel_tui.core.logging import redact
 from tunnel_tui.core.steps import VALIDATION_STEPS, StepResult, StepStatus
 from tunnel_tui.ui.clipboard import copy_reaches_clipboard
+from tunnel_tui.ui.hints import for_the_app
 from tunnel_tui.ui.services import Services
 from tunnel_tui.ui.widgets.footer import FooterYieldsToDialogs, WrappingFooter
 from tunnel_tui.ui.widgets.step_log import StepLog
@@ -93,7 +94,7 @@ class ValidationScreen(FooterYieldsToDialogs, Screen[bool]):
             async for result in self.services.validate(
                 self.connection_name, on_host_key=self._ask_host_key,
             ):
-                log.show(result)
+                log.show(for_the_app(result))
                 if result.status is StepStatus.OK:
                     upcoming = next_step(result.step)
                     if upcoming is not None:
