@@ -4,9 +4,12 @@ a private Secret Service (or none: the vault), the agent process."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widgets import Button, Input, Label
+from textual.widgets._footer import FooterKey
 
 from tests.fixtures.waiting import wait_until_async
 from tunnel_tui.core.config import load
@@ -26,6 +29,12 @@ from tunnel_tui.ui.widgets.connection_table import ConnectionTable
 from tunnel_tui.ui.widgets.step_log import StepRow
 
 SIZE = (120, 40)
+
+
+def footer_keys(screen: Screen[Any]) -> list[str]:
+    """What the footer of `screen` offers: descriptions of its enabled, shown keys."""
+    return [k.description for k in screen.query(FooterKey) if not k.has_class("-disabled")
+            and k.display and k.parent is not None and k.parent.display]
 
 
 def make_app() -> TunnelTuiApp:
@@ -106,6 +115,8 @@ async def test_add_with_generated_key_then_validate_ok(sshd, postgres, secret_se
         assert [r.step for r in results][-1] == "query"
         assert all(r.status is StepStatus.OK for r in results)
         assert "works" in str(log.query_one("#verdict").render())
+        await settle(pilot)
+        assert "Wait for my key" not in footer_keys(log)  # nothing to wait for
     saved = load().connections["app-pg"]
     assert saved.bastion.user == sshd.user and saved.database.port == postgres.port
     assert KnownHosts().trusted_keys(sshd.host, sshd.port)  # accepted in the modal
@@ -166,6 +177,8 @@ async def test_validation_log_shows_failed_step_with_hint(sshd, secret_service,
         assert "✕ ssh-auth" in shown
         assert "→ " + failed.hint.split()[0] in shown  # the hint, under the failed step
         assert "stopped at ssh-auth" in str(log.query_one("#verdict").render())
+        await settle(pilot)
+        assert "Wait for my key" in footer_keys(log)
         skipped = [r.step for r in log.step_log.results if r.status is StepStatus.SKIP]
         assert skipped[:1] == ["channel"] and skipped[-1] == "query"
 
@@ -271,6 +284,8 @@ async def test_rotate_key_from_the_list(secret_service, sshd, add_tunnel_connect
         results = rotation.query_one("StepLog").results  # type: ignore[attr-defined]
         assert rotation.succeeded, [(r.step, r.status, r.detail, r.hint) for r in results]
         assert "Rotated" in str(rotation.query_one("#verdict").render())
+        await settle(pilot)
+        assert "Resume" not in footer_keys(rotation)  # a finished rotation has nothing to resume
     conn = load().connections["rotating"]
     assert conn.key_id != old_key.id
     new_key = load().keys[conn.key_id]

@@ -37,7 +37,7 @@ class TunnelCommands(Provider):
             return []
         commands: list[tuple[str, Callable[[], object], str]] = [
             ("Add connection", main.action_add, "Open the tunnel form"),
-            ("Keys", main.action_keys, "List, generate, delete keys"),
+            ("SSH keys", main.action_keys, "The keys screen: list, generate, delete, rotate"),
         ]
         selected = main.table.selected_name if main.loaded.is_set() else None
         if selected is not None:

@@ -1,0 +1,202 @@
+"""Issue 19, seen as a person sees it: the form's fields and pastes, each screen's own
+footer, the palette, a failed row's reason and its whole error. Real catalog and
+agent (isolated home); no servers needed except where a tunnel is brought up."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from textual.command import CommandPalette
+from textual.widgets import Input, Label, Select
+from textual.widgets._footer import FooterKey
+
+from tests.ui.test_flows import footer_keys, main_screen, make_app, settle, wait_until
+from tunnel_tui.core.model import DbKind
+from tunnel_tui.ui.screens.confirm import ConfirmScreen
+from tunnel_tui.ui.screens.public_key import PublicKeyScreen
+from tunnel_tui.ui.screens.tunnel_form import TunnelFormScreen
+from tunnel_tui.ui.widgets.connection_table import ConnectionTable
+from tunnel_tui.ui.widgets.detail_pane import DetailPane
+
+CLOSED_PORT = SimpleNamespace(host="127.0.0.1", port=9, user="tunnel")  # nothing listens
+
+
+async def open_form(pilot: Any) -> TunnelFormScreen:
+    await pilot.press("a")
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, TunnelFormScreen), what="form")
+    form = pilot.app.screen
+    assert isinstance(form, TunnelFormScreen)
+    await settle(pilot)
+    return form
+
+
+def note(form: TunnelFormScreen, field: str) -> str:
+    label = form.query_one(f"#{field}-error", Label)
+    return str(label.render()) if label.display else ""
+
+
+async def test_pasting_a_url_or_host_port_fills_the_fields(isolated_env: Any) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await main_screen(pilot)
+        form = await open_form(pilot)
+        form.query_one("#host", Input).value = (
+            "mysql://app:hunter2@db-billing.internal:3307/billing?ssl-mode=REQUIRED")
+        await settle(pilot)
+        values = {f: form.query_one(f"#{f}", Input).value
+                  for f in ("host", "port", "user", "database", "password")}
+        assert values == {"host": "db-billing.internal", "port": "3307", "user": "app",
+                          "database": "billing", "password": ""}
+        assert form.query_one("#kind", Select).value is DbKind.MYSQL
+        assert form.query_one("#tls", Select).value == "REQUIRED"
+        assert "not kept" in note(form, "password")  # the password went nowhere
+        form.query_one("#ssh-host", Input).value = "ssh://tunnel@bastion.example.com:2222"
+        await settle(pilot)
+        assert [form.query_one(f"#{f}", Input).value for f in ("ssh-host", "ssh-port",
+                                                               "ssh-user")] == [
+            "bastion.example.com", "2222", "tunnel"]
+        # host:port splits too; an SSH address in the database's Host says where it goes.
+        form.query_one("#host", Input).value = "10.0.12.34:5432"
+        await settle(pilot)
+        assert form.query_one("#host", Input).value == "10.0.12.34"
+        assert form.query_one("#port", Input).value == "5432"
+        form.query_one("#host", Input).value = "ssh://tunnel@bastion.example.com"
+        await settle(pilot)
+        assert "paste it into the bastion's Host" in note(form, "host")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.screen is form  # refused: the SSH address is still in the wrong field
+        assert "bastion's Host" in note(form, "host")
+        form.query_one("#host", Input).value = "db:5432:extra"
+        await settle(pilot)
+        assert "IPv6" not in note(form, "host") and "port in Port" in note(form, "host")
+
+
+async def test_form_tab_order_footer_and_headings(isolated_env: Any) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await main_screen(pilot)
+        form = await open_form(pilot)
+        assert footer_keys(form) == ["Save", "Cancel"]
+        assert not form.query("Switch")  # the bastion is a heading, not a control
+        chain = [w.id for w in form.focus_chain]
+        assert chain[0] == "name" and chain[-1] == "save-validate"
+        assert all(w.id for w in form.focus_chain)  # no unnamed (invisible) stop
+        form.query_one("#save-validate").focus()
+        await pilot.press("tab")
+        assert app.focused is form.query_one("#name")  # straight back to Name
+        name = form.query_one("#name", Input)
+        assert name.placeholder.startswith("e.g. ")  # an example, not a value
+        radios = [str(b.render()) for b in form.query("StateRadioButton")]
+        assert radios[0].startswith("(●)") and all(r.startswith("( )") for r in radios[1:])
+
+
+async def test_public_key_dialog_footer_and_one_line(secret_service: Any,
+                                                     add_tunnel_connection: Any,
+                                                     monkeypatch: Any) -> None:
+    monkeypatch.setenv("TUNNEL_TUI_CLIPBOARD", "no")  # a terminal that drops OSC 52
+    setup = add_tunnel_connection("keyed", bastion=CLOSED_PORT, authorize=False)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await main_screen(pilot)
+        app.push_screen(PublicKeyScreen(app.services, setup.result.key))
+        await wait_until(pilot, lambda: isinstance(app.screen, PublicKeyScreen), what="panel")
+        panel = app.screen
+        assert isinstance(panel, PublicKeyScreen)
+        await wait_until(pilot, lambda: bool(panel.line), what="line")
+        await settle(pilot)
+        assert footer_keys(panel) == ["Copy", "Restricted", "Close"]
+        line = panel.query_one("#pubkey-line")
+        assert line.size.height == 1  # unbroken: the dialog scrolls sideways instead
+        assert panel.line.endswith(f" tunnel-tui:{setup.result.key.name}")
+        label = panel.query_one("#restricted-label", Label)
+        assert "off" in str(label.render())
+        await pilot.press("t")
+        await wait_until(pilot, lambda: "restrict" in panel.line, what="restricted line")
+        assert "on" in str(label.render()).split(":")[1]
+        # Where the terminal's clipboard is not known to work, "copied" is not claimed.
+        await pilot.press("c")
+        await settle(pilot)
+        said = [n.title + " " + n.message for n in app._notifications]
+        assert any("Select the line to copy" in s for s in said), said
+        assert not any("copied" in s.lower() for s in said), said
+        monkeypatch.setenv("TUNNEL_TUI_CLIPBOARD", "osc52")  # one known to take it
+        await pilot.press("c")
+        await settle(pilot)
+        assert "Public key copied." in [n.message for n in app._notifications]
+
+
+async def test_palette_offers_each_list_action_once(secret_service: Any,
+                                                    add_tunnel_connection: Any) -> None:
+    for name in ("alpha", "beta", "gamma"):
+        add_tunnel_connection(name, bastion=CLOSED_PORT, authorize=False)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        main = await main_screen(pilot)
+        assert footer_keys(main)[-1] == "Palette"
+        await pilot.press("ctrl+p")
+        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette), what="palette")
+        palette = app.screen
+        await settle(pilot)
+        options = palette.query_one("CommandList")
+
+        def titles() -> list[str]:
+            return [str(options.get_option_at_index(i).prompt).split("\n")[0]  # type: ignore[attr-defined]
+                    for i in range(options.option_count)]  # type: ignore[attr-defined]
+
+        await wait_until(pilot, lambda: any("Validate" in t for t in titles()), what="hits")
+        shown = titles()
+        for action in ("Up/Down", "Edit", "Copy", "Delete", "Validate", "Rotate key of",
+                       "SSH keys"):
+            hits = [t for t in shown if t.startswith(action + " ") or t == action]
+            assert len(hits) == 1, (action, shown)
+        assert "Go to beta" in shown and "Go to gamma" in shown
+
+
+async def test_a_failed_row_names_its_kind_and_the_pane_shows_everything(
+    secret_service: Any, add_tunnel_connection: Any, agent_process: Any
+) -> None:
+    add_tunnel_connection("refused-pg", bastion=CLOSED_PORT, authorize=False)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await main_screen(pilot)
+        table = screen.query_one(ConnectionTable)
+        table.focus()
+        await pilot.press("enter")
+
+        def failed() -> bool:
+            status = table.status_of("refused-pg")
+            return status is not None and status.state.value == "failed"
+
+        await wait_until(pilot, failed, timeout=60, what="failed")
+        await settle(pilot)
+        assert str(table.get_cell("refused-pg", "state")) == "✕ failed: refused"
+        status = table.status_of("refused-pg")
+        assert status is not None and status.last_error and status.hint
+        pane = screen.query_one(DetailPane)
+        await wait_until(pilot, lambda: "refused" in str(pane.render()), what="pane")
+        text = " ".join(str(pane.render()).split())
+        assert " ".join(status.last_error.split()) in text  # the whole error, wrapped
+        assert " ".join(status.hint.split()) in text
+        # The toast is short and sits away from the footer and the pane.
+        for toast in app.screen.query("Toast"):
+            assert toast.region.bottom <= pane.region.y
+
+
+async def test_delete_confirmation_has_its_own_footer(secret_service: Any,
+                                                      add_tunnel_connection: Any) -> None:
+    add_tunnel_connection("doomed", bastion=CLOSED_PORT, authorize=False)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = await main_screen(pilot)
+        main.query_one(ConnectionTable).focus()
+        await pilot.press("delete")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        await settle(pilot)
+        assert footer_keys(app.screen) == ["Cancel"]
+        assert not any(k.display for k in main.query(FooterKey) if k.parent and
+                       k.parent.display)  # the list's footer steps aside
+        await pilot.press("escape")
+        await settle(pilot)
+        assert "Quit" in footer_keys(main)
