@@ -27,6 +27,9 @@ class Session:
     vault_passphrase: Secret | None = field(default=None, repr=False)
     # Asked when the vault is needed and locked: the CLI prompts on a TTY (None: no TTY).
     ask_vault_passphrase: Callable[[], Secret | None] | None = field(default=None, repr=False)
+    # The caller's ssh-agent, for keys that live there: None means this process's
+    # $SSH_AUTH_SOCK (read when needed, so a CLI and the TUI each use their own).
+    ssh_auth_sock: str | None = None
     _store: SecretStore | None = field(default=None, init=False, repr=False)
 
     def catalog(self) -> Catalog:

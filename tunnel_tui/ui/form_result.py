@@ -14,6 +14,7 @@ class KeySource(StrEnum):
     PASTE = "paste"
     FILE = "file"
     REUSE = "reuse"
+    AGENT = "ssh-agent"  # the key stays in the user's ssh-agent
 
 
 @dataclass(frozen=True)
@@ -26,5 +27,6 @@ class FormResult:
     key_pem: Secret | None = None  # a pasted PEM
     key_path: str = ""
     reuse_key_id: str = ""
+    agent_public_line: str = ""  # "type base64" of the ssh-agent key chosen
     passphrase: Secret | None = None
     original_name: str | None = None  # set when editing

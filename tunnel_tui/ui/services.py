@@ -24,6 +24,7 @@ from tunnel_tui.ui.form_result import FormResult, KeySource
 
 if TYPE_CHECKING:
     from tunnel_tui.actions.session import Session
+    from tunnel_tui.actions.ssh_agent import AgentKeyInfo
     from tunnel_tui.agent.client import AsyncAgentClient
     from tunnel_tui.core.catalog import Catalog
     from tunnel_tui.core.config import Config
@@ -73,6 +74,7 @@ class Services(Protocol):
     def save(self, form: FormResult) -> SaveOutcome: ...  # blocking (keyring)
     def remove(self, name: str) -> None: ...  # blocking (keyring)
     def generate_key(self, name: str, key_type: KeyType) -> Key: ...  # blocking
+    def agent_keys(self) -> list[AgentKeyInfo]: ...  # blocking (the user's ssh-agent)
     def delete_key(self, key_id: str) -> None: ...  # blocking; refused while in use
     def authorized_keys_line(self, key: Key, *, restricted: bool) -> str: ...  # blocking
     def secrets_state(self) -> SecretsState: ...  # blocking (keyring probe)
@@ -182,13 +184,21 @@ class RealServices:
         return users
 
     def save(self, form: FormResult) -> SaveOutcome:
-        from tunnel_tui.core.catalog import GenerateKey, ImportKey, ReuseKey
+        from tunnel_tui.core.catalog import (
+            AgentKeyChoice,
+            GenerateKey,
+            ImportKey,
+            KeyChoice,
+            ReuseKey,
+        )
         from tunnel_tui.core.urls import format_db_url, format_ssh_url
 
         cat = self._cat()
-        choice: GenerateKey | ImportKey | ReuseKey
+        choice: KeyChoice
         if form.key_source is KeySource.GENERATE:
             choice = GenerateKey()
+        elif form.key_source is KeySource.AGENT:
+            choice = AgentKeyChoice(form.agent_public_line)
         elif form.key_source is KeySource.REUSE:
             choice = ReuseKey(form.reuse_key_id)
         else:
@@ -221,6 +231,11 @@ class RealServices:
 
     def delete_key(self, key_id: str) -> None:
         self._cat().delete_key(key_id)
+
+    def agent_keys(self) -> list[AgentKeyInfo]:
+        from tunnel_tui.actions.ssh_agent import agent_keys
+
+        return agent_keys(self._session())
 
     def authorized_keys_line(self, key: Key, *, restricted: bool) -> str:
         from tunnel_tui.core import keys

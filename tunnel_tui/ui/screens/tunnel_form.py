@@ -60,6 +60,7 @@ KEY_SOURCES = [
     (KeySource.PASTE, "Paste PEM"),
     (KeySource.FILE, "File"),
     (KeySource.REUSE, "Reuse"),
+    (KeySource.AGENT, "ssh-agent"),
 ]
 
 
@@ -119,6 +120,7 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
         self.errors: dict[str, str] = {}
         self._kind = DbKind.POSTGRESQL
         self._paste_notes: dict[str, str] = {}
+        self._agent_problem = ""  # why the ssh-agent's keys could not be listed
 
     # -- layout --------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -182,6 +184,8 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
                 yield field("key-path", "", "~/.ssh/id_ed25519", classes="key-input")
                 yield Select[str]([], prompt="choose a key", id="key-reuse",
                                   classes="key-input", compact=True)
+                yield Select[str]([], prompt="a key in your ssh-agent", id="key-agent",
+                                  classes="key-input", compact=True)
                 yield Label("", id="key-error", classes="field-error")
                 passphrase = field("passphrase", "", placeholder="only if the key has one",
                                    password=True)
@@ -229,13 +233,32 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
         self.query_one("#key-pem").display = source is KeySource.PASTE
         self.query_one("#key-path").display = source is KeySource.FILE
         self.query_one("#key-reuse").display = source is KeySource.REUSE
+        self.query_one("#key-agent").display = source is KeySource.AGENT
         self.query_one("#passphrase-error").parent.display = source in (  # type: ignore[union-attr]
             KeySource.PASTE, KeySource.FILE)
 
     @on(RadioSet.Changed, "#key-source")
     def _source_changed(self) -> None:
         self._show_key_source()
+        if self.key_source is KeySource.AGENT:
+            self.load_agent_keys()
         self._revalidate()
+
+    @work(exclusive=True, thread=True, group="form-agent-keys")
+    def load_agent_keys(self) -> None:
+        """The keys in this app's ssh-agent ($SSH_AUTH_SOCK), listed with their comments."""
+        try:
+            options = [(k.label, k.public_line) for k in self.services.agent_keys()]
+            problem = "" if options else "Your ssh-agent holds no keys: ssh-add one first"
+        except TunnelTuiError as exc:
+            options, problem = [], f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+        self.app.call_from_thread(self._set_agent_keys, options, problem)
+
+    def _set_agent_keys(self, options: list[tuple[str, str]], problem: str) -> None:
+        self.query_one("#key-agent", Select).set_options(options)
+        self._agent_problem = problem
+        if problem:
+            self._show_errors({**self.errors, "key": problem})
 
     @on(Select.Changed, "#kind")
     def _kind_changed(self, event: Select.Changed) -> None:
@@ -350,7 +373,10 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
         pem = self.query_one("#key-pem", TextArea).text.strip()
         path = self._value("key-path")
         reuse = self.query_one("#key-reuse", Select).value
-        if source is KeySource.PASTE and "PRIVATE KEY" not in pem:
+        agent_key = self.query_one("#key-agent", Select).value
+        if source is KeySource.AGENT and not isinstance(agent_key, str):
+            errors["key"] = self._agent_problem or "Choose a key from your ssh-agent"
+        elif source is KeySource.PASTE and "PRIVATE KEY" not in pem:
             errors["key"] = "Paste the private key (-----BEGIN … PRIVATE KEY-----)"
         elif source is KeySource.FILE and not (path and Path(path).expanduser().is_file()):
             errors["key"] = "Choose a private key file that exists"
@@ -371,6 +397,8 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
             key_pem=Secret(pem) if source is KeySource.PASTE else None,
             key_path=path if source is KeySource.FILE else "",
             reuse_key_id=reuse if isinstance(reuse, str) else "",
+            agent_public_line=agent_key if source is KeySource.AGENT and isinstance(
+                agent_key, str) else "",
             passphrase=Secret(passphrase) if passphrase else None,
             original_name=self.editing.name if self.editing else None,
         )
