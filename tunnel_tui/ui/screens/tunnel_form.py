@@ -56,8 +56,8 @@ def tls_choices(kind: DbKind, current: str = "") -> list[tuple[str, str]]:
     return [("driver default", "")] + [(f"{option}={v}", v) for v in values]
 
 KEY_SOURCES = [
-    (KeySource.GENERATE, "Generate new"),
-    (KeySource.PASTE, "Paste PEM"),
+    (KeySource.GENERATE, "Generate"),
+    (KeySource.PASTE, "Paste"),
     (KeySource.FILE, "File"),
     (KeySource.REUSE, "Reuse"),
     (KeySource.AGENT, "ssh-agent"),
