@@ -72,4 +72,4 @@ def test_forward_unknown_host_key_fails_with_hint(secret_service, sshd, client_k
     out = subprocess.run([sys.executable, "-m", "tunnel_tui", "forward", "fw2"],
                          capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 1
-    assert sshd.host_fingerprint in out.stderr and "--accept-new-host-key" in out.stderr
+    assert f"--accept-host-key {sshd.host_fingerprint}" in out.stderr

@@ -101,7 +101,7 @@ async def test_unknown_host_key_is_refused(asyncssh_bastion, echo_server, engine
         with pytest.raises(HostKeyUnknown) as info:
             await engine.start(_conn(asyncssh_bastion, echo_server), keys)
         assert info.value.fingerprint == asyncssh_bastion.host_fingerprint
-        assert "--accept-new-host-key" in (info.value.hint or "")
+        assert f"--accept-host-key {asyncssh_bastion.host_fingerprint}" in (info.value.hint or "")
     finally:
         await engine.aclose()
 

@@ -83,3 +83,25 @@ async def test_reset_at_the_host_key_step_offers_nothing_to_trust(secret_service
             assert not any(isinstance(s, HostKeyConfirmScreen) for s in app.screen_stack)
         assert server.connections >= 2
     assert KnownHosts().trusted_keys(server.host, server.port) == []
+
+
+def test_up_accept_host_key_trusts_exactly_the_fingerprint_given(secret_service, agent_reaper):
+    other = asyncssh.generate_private_key("ssh-ed25519").get_fingerprint("sha256")
+    with HostileSsh() as server:
+        name = server.add_connection()
+
+        out = run_cli("up", name, "--timeout", "10")
+        assert out.returncode == 1, out.stdout + out.stderr
+        assert f"--accept-host-key {server.fingerprint}" in out.stderr, out.stderr
+
+        out = run_cli("up", name, "--timeout", "10", "--accept-host-key", other)
+        assert out.returncode == 1 and server.fingerprint in out.stderr, out.stderr
+        assert KnownHosts().trusted_keys(server.host, server.port) == []
+
+        assert run_cli("up", name, "--accept-host-key", "nonsense").returncode == 2
+
+        out = run_cli("up", name, "--timeout", "10", "--accept-host-key", server.fingerprint)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert out.stdout.startswith(f"{name} up on 127.0.0.1:"), out.stdout
+        run_cli("down", name)
+    assert KnownHosts().trusted_keys(server.host, server.port) == [public_line(server.host_key)]

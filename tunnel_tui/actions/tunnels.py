@@ -14,7 +14,7 @@ wrappers, which run them in a thread) and nothing of click or Textual.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
@@ -85,10 +85,15 @@ class SecretsHeld:
 # -- up ---------------------------------------------------------------------------------
 
 
-def up(session: Session, name: str, *, timeout: float = 30.0) -> UpResult:
+def up(
+    session: Session, name: str, *, timeout: float = 30.0,
+    accept_host_keys: Collection[str] = (),
+) -> UpResult:
     """Bring NAME up in the agent (started if needed); returns once SSH auth succeeded
     and the local port listens. NotFoundError (exit 2) before starting anything for an
-    unknown NAME; TunnelTuiError (exit 1) with the reason and a hint otherwise."""
+    unknown NAME; TunnelTuiError (exit 1) with the reason and a hint otherwise.
+    `accept_host_keys`: fingerprints the user checked; an unknown host key with one of
+    them is trusted and saved (`up --accept-host-key`)."""
     from tunnel_tui.agent.client import ensure_agent
     from tunnel_tui.agent.protocol import SecretsNeeded
 
@@ -98,19 +103,22 @@ def up(session: Session, name: str, *, timeout: float = 30.0) -> UpResult:
     held = _held(client, name)
     if held.all:
         try:
-            status = client.up(name, timeout=timeout, keys={}, ssh_auth_sock=sock)
+            status = client.up(name, timeout=timeout, keys={}, ssh_auth_sock=sock,
+                               accept_host_keys=accept_host_keys)
             return UpResult(status, SecretsSource.AGENT_HELD)
         except SecretsNeeded as exc:  # the tunnel holding them went down meanwhile
             held = SecretsHeld({k: k not in exc.missing for k in held.keys}, held.vault_unlocked)
     keys, no_keys = _caller_keys(session, held)
     source = SecretsSource.CALLER if keys is not None else SecretsSource.AGENT_STORE
     try:
-        status = client.up(name, timeout=timeout, keys=keys, no_keys=no_keys, ssh_auth_sock=sock)
+        status = client.up(name, timeout=timeout, keys=keys, no_keys=no_keys,
+                           ssh_auth_sock=sock, accept_host_keys=accept_host_keys)
     except SecretsNeeded as exc:
         # Keys the agent held a moment ago went with a tunnel: send those too, once.
         again = SecretsHeld({k: k not in exc.missing for k in held.keys}, held.vault_unlocked)
         keys, no_keys = _caller_keys(session, again)
-        status = client.up(name, timeout=timeout, keys=keys, no_keys=no_keys, ssh_auth_sock=sock)
+        status = client.up(name, timeout=timeout, keys=keys, no_keys=no_keys,
+                           ssh_auth_sock=sock, accept_host_keys=accept_host_keys)
     return UpResult(status, source)
 
 

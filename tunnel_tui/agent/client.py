@@ -13,7 +13,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping
 from itertools import count
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -187,11 +187,15 @@ class AgentClient:
         keys: Mapping[str, Secret] | None = None,
         no_keys: str | None = None,
         ssh_auth_sock: str | None = None,
+        accept_host_keys: Collection[str] = (),
     ) -> TunnelStatus:
         """Bring NAME up with the private `keys` the caller resolved (those the agent
         holds may be left out); `keys=None`: the caller has none (`no_keys` says why)
-        and the agent reads its own store. `ssh_auth_sock`: the caller's ssh-agent."""
+        and the agent reads its own store. `ssh_auth_sock`: the caller's ssh-agent.
+        `accept_host_keys`: host key fingerprints the user checked, trusted if met."""
         args = _up_args(name, timeout, keys, no_keys, ssh_auth_sock)
+        if accept_host_keys:
+            args["accept_host_keys"] = sorted(accept_host_keys)
         reply = self.call("up", timeout=timeout + 5.0, **args)
         return TunnelStatus.from_json(reply["tunnel"])
 

@@ -21,6 +21,7 @@ from tunnel_tui.agent.address import AgentAddress, check_owned
 from tunnel_tui.agent.peercred import peer_uid
 from tunnel_tui.agent.service import CallerSecrets, TunnelService
 from tunnel_tui.core.errors import TunnelTuiError
+from tunnel_tui.core.known_hosts import parse_fingerprints
 from tunnel_tui.core.secret import Secret
 
 log = logging.getLogger("tunnel_tui.agent")
@@ -222,7 +223,8 @@ class AgentServer:
         wait = float(request.get("wait") or 30.0)
         secrets = _caller_secrets(request)
         status = await self.service.up(
-            _str(request, "name"), wait=min(max(wait, 0.1), 3600.0), secrets=secrets
+            _str(request, "name"), wait=min(max(wait, 0.1), 3600.0), secrets=secrets,
+            accept_host_keys=parse_fingerprints(request.get("accept_host_keys") or ()),
         )
         return {"tunnel": status.to_json()}
 

@@ -16,7 +16,7 @@ import asyncio
 import dataclasses
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -175,9 +175,11 @@ class TunnelService:
         return self._locks.setdefault(name, asyncio.Lock())
 
     async def up(
-        self, name: str, *, wait: float = 30.0, secrets: CallerSecrets | None = None
+        self, name: str, *, wait: float = 30.0, secrets: CallerSecrets | None = None,
+        accept_host_keys: Collection[str] = (),
     ) -> TunnelStatus:
-        """`secrets`: what the caller sent (None: nothing, as from an autostart)."""
+        """`secrets`: what the caller sent (None: nothing, as from an autostart).
+        `accept_host_keys`: fingerprints the user checked (`up --accept-host-key`)."""
         conn = self.connection(name)
         async with self._lock(name):
             engine = self.engine()
@@ -189,7 +191,8 @@ class TunnelService:
                 keys = await self._keys_for(conn, secrets or CallerSecrets())
                 self._failures.pop(name, None)
                 log.info("bringing %s up via %s", name, conn.bastion.display)
-                status: TunnelStatus = await asyncio.wait_for(engine.start(conn, keys), wait)
+                status: TunnelStatus = await asyncio.wait_for(
+                    engine.start(conn, keys, accept_host_keys=accept_host_keys), wait)
             except TimeoutError:
                 await self._stop_quietly(name)
                 error = TunnelError(

@@ -37,7 +37,10 @@ def _home() -> Path | None:
     show_default=True,
     help="Seconds to wait for the tunnel.",
 )
-def up(name: str, as_json: bool, timeout: float) -> None:
+@click.option("--accept-host-key", "accept_host_keys", multiple=True, metavar="SHA256:…",
+              help="Trust an unknown host key with exactly this fingerprint (the one you "
+                   "checked) and save it. Once per hop.")
+def up(name: str, as_json: bool, timeout: float, accept_host_keys: tuple[str, ...]) -> None:
     """Bring tunnel NAME up in the agent (starting the agent if needed).
 
     Returns once SSH auth succeeded and the local port listens, printing
@@ -49,12 +52,14 @@ def up(name: str, as_json: bool, timeout: float) -> None:
       psql -h 127.0.0.1 -p 54321 -U app appdb
       tunnel-tui down prod
 
-    A failure exits 1 with the reason and a hint (an unknown host key: run
-    `tunnel-tui validate NAME --accept-new-host-key` first).
+    A failure exits 1 with the reason and a hint (an unknown host key: its
+    fingerprint; check it, then `up NAME --accept-host-key SHA256:…`).
     """
     from tunnel_tui.actions import tunnels
+    from tunnel_tui.core.known_hosts import parse_fingerprints
 
-    status = tunnels.up(_session(), name, timeout=timeout).status
+    accept = parse_fingerprints(accept_host_keys)  # malformed: exit 2, nothing started
+    status = tunnels.up(_session(), name, timeout=timeout, accept_host_keys=accept).status
     if as_json:
         click.echo(json.dumps(status.to_json()))
     else:

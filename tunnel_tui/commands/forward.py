@@ -30,7 +30,7 @@ def _line(status: TunnelStatus) -> str:
     return text
 
 
-async def _forward(name: str, accept_new: bool) -> int:
+async def _forward(name: str, accept_new: bool, accept_keys: frozenset[str] = frozenset()) -> int:
     from tunnel_tui.commands.connections import open_catalog
     from tunnel_tui.core.known_hosts import KnownHosts
     from tunnel_tui.engine import TunnelEngine
@@ -59,7 +59,8 @@ async def _forward(name: str, accept_new: bool) -> int:
         click.echo(_line(status), err=status.state is TunnelState.FAILED)
 
     try:
-        status = await engine.start(conn, keys, accept_new_host_key=accept_new)
+        status = await engine.start(conn, keys, accept_new_host_key=accept_new,
+                                    accept_host_keys=accept_keys)
         if status.local_port != conn.local_port and status.local_port is not None:
             # Remember the port so the next run (and the agent) reuse it.
             await asyncio.to_thread(catalog.set_local_port, name, status.local_port)
@@ -76,11 +77,16 @@ async def _forward(name: str, accept_new: bool) -> int:
 
 @click.command(name="forward")
 @click.argument("name")
+@click.option("--accept-host-key", "accept_host_keys", multiple=True, metavar="SHA256:…",
+              help="Trust an unknown host key with exactly this fingerprint (the one you "
+                   "checked) and save it. Once per hop.")
 @click.option("--accept-new-host-key", is_flag=True,
-              help="Trust an unknown bastion host key (shown by validate) and save it.")
-def forward(name: str, accept_new_host_key: bool) -> None:
+              help="Trust ANY unknown host key and save it (prefer --accept-host-key).")
+def forward(name: str, accept_host_keys: tuple[str, ...], accept_new_host_key: bool) -> None:
     """Hold NAME's tunnel in the foreground until Ctrl-C, printing state changes."""
+    from tunnel_tui.core.known_hosts import parse_fingerprints
     from tunnel_tui.engine.loop import install_uvloop
 
+    accept = parse_fingerprints(accept_host_keys)
     install_uvloop()
-    sys.exit(asyncio.run(_forward(name, accept_new_host_key)))
+    sys.exit(asyncio.run(_forward(name, accept_new_host_key, accept)))

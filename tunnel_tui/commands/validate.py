@@ -41,22 +41,6 @@ def render_step(result: StepResult) -> str:
     return line
 
 
-def parse_fingerprints(values: tuple[str, ...] | list[str]) -> frozenset[str]:
-    """`--accept-host-key` values, normalized; a malformed one is bad input (exit 2)."""
-    from tunnel_tui.core.known_hosts import FINGERPRINT_FORM, normalize_fingerprint
-
-    out = set()
-    for value in values:
-        fingerprint = normalize_fingerprint(value)
-        if fingerprint is None:
-            raise UsageError(
-                f"--accept-host-key {value!r} is not a SHA256 fingerprint ({FINGERPRINT_FORM})",
-                field="accept-host-key",
-            )
-        out.add(fingerprint)
-    return frozenset(out)
-
-
 async def _validate(
     name: str, as_json: bool, accept_new: bool, wait_seconds: float, interactive: bool,
     accept_keys: frozenset[str] = frozenset(),
@@ -134,6 +118,8 @@ def validate(
             f"--wait-for-key must be between 0 and {MAX_WAIT_MINUTES} minutes",
             field="wait-for-key",
         )
+    from tunnel_tui.core.known_hosts import parse_fingerprints
+
     accept_keys = parse_fingerprints(accept_host_keys)
     from tunnel_tui.engine.loop import install_uvloop
 

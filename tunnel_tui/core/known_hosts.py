@@ -170,6 +170,20 @@ def normalize_fingerprint(text: str) -> str | None:
     return f"SHA256:{body}"
 
 
+def parse_fingerprints(values: Iterable[str], option: str = "--accept-host-key") -> frozenset[str]:
+    """`--accept-host-key` values, normalized; a malformed one is bad input (exit 2)."""
+    out = set()
+    for value in values:
+        fingerprint = normalize_fingerprint(value)
+        if fingerprint is None:
+            raise UsageError(
+                f"{option} {value!r} is not a SHA256 fingerprint ({FINGERPRINT_FORM})",
+                field=option.lstrip("-"),
+            )
+        out.add(fingerprint)
+    return frozenset(out)
+
+
 def _blob(public_line: str) -> bytes:
     return parse_public_line(public_line)[1]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from typing import Any
 
 import asyncssh
@@ -130,6 +130,7 @@ class SshPool:
         *,
         key_id: str | None = None,
         accept_new: bool = False,
+        accept_keys: Collection[str] = (),
         fresh: bool = False,
     ) -> SshLink:
         """A live link for this connection's hops (shared unless `fresh`)."""
@@ -153,8 +154,8 @@ class SshPool:
             writers: list[Any] = []
             link.conns = await connect_hops(
                 conn.hops, keys, self._known_hosts, key_id=key_id or conn.key_id,
-                accept_new=accept_new, keepalive=conn.keepalive, settings=self._settings,
-                on_lost=link._lost, writers=writers,
+                accept_new=accept_new, accept_keys=accept_keys, keepalive=conn.keepalive,
+                settings=self._settings, on_lost=link._lost, writers=writers,
             )
             link.writer = writers[0] if writers else None
         except BaseException as exc:

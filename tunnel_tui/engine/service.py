@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from tunnel_tui.core.client_keys import ClientKey
 from tunnel_tui.core.errors import NotFoundError
@@ -43,7 +43,8 @@ class TunnelEngine:
     # ------------------------------------------------------------- control
 
     async def start(
-        self, conn: Connection, keys: Mapping[str, ClientKey], *, accept_new_host_key: bool = False
+        self, conn: Connection, keys: Mapping[str, ClientKey], *, accept_new_host_key: bool = False,
+        accept_host_keys: Collection[str] = (),
     ) -> TunnelStatus:
         """Bring a tunnel up; returns once SSH auth succeeded and the listener is bound.
 
@@ -63,7 +64,7 @@ class TunnelEngine:
         self._ensure_stats_task()
         tunnel = LiveTunnel(
             conn, keys, self.pool, self.settings, self._changed,
-            accept_new=accept_new_host_key,
+            accept_new=accept_new_host_key, accept_keys=accept_host_keys,
         )
         future: asyncio.Future[TunnelStatus] = asyncio.get_running_loop().create_future()
         self._starting[conn.name] = future

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 
 from tunnel_tui.core.client_keys import ClientKey
@@ -38,8 +38,10 @@ class LiveTunnel:
         on_change: Callable[[LiveTunnel], None],
         *,
         accept_new: bool = False,
+        accept_keys: Collection[str] = (),
     ) -> None:
         self.conn = conn
+        self._accept_keys = tuple(accept_keys)  # host keys the user checked (first connect)
         self.keys = dict(keys)
         self._pool = pool
         self._settings = settings
@@ -131,7 +133,8 @@ class LiveTunnel:
         try:
             self.local_port = await listener.start()
             self._listener = listener
-            link = await self._pool.acquire(self.conn, self.keys, accept_new=self._accept_new)
+            link = await self._pool.acquire(self.conn, self.keys, accept_new=self._accept_new,
+                                            accept_keys=self._accept_keys)
         except TunnelError as exc:
             await listener.close()
             self._listener = None
