@@ -99,7 +99,7 @@ def up(
 
     _connection(session, name)  # unknown name: exit 2 before starting an agent
     client = ensure_agent(session.home)
-    sock = _ssh_auth_sock()
+    sock = _ssh_auth_sock(session)
     held = _held(client, name)
     if held.all:
         try:
@@ -122,11 +122,13 @@ def up(
     return UpResult(status, source)
 
 
-def _ssh_auth_sock() -> str | None:
+def _ssh_auth_sock(session: Session) -> str | None:
     """This session's ssh-agent (for keys that live there), sent with `up`."""
     import os
 
-    sock = os.environ.get("SSH_AUTH_SOCK", "")
+    sock = session.ssh_auth_sock
+    if sock is None:
+        sock = os.environ.get("SSH_AUTH_SOCK", "")
     return sock if sock.startswith("/") else None
 
 

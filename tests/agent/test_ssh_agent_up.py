@@ -1,0 +1,74 @@
+"""A key that lives only in the caller's ssh-agent, through the real agent process, a
+real OpenSSH ssh-agent, sshd and PostgreSQL: `up` from a login with the agent, SELECT
+1; the ssh-agent goes away while the tunnel is up and the SSH link drops: the tunnel
+waits in `waiting-for-secret` with the hint (no retry loop); `up` from a terminal with
+an agent brings it back."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.agent.test_agent_tunnels import pg_query, refused, status_json, trust_host, up_in
+from tests.core.test_ssh_agent_catalog import NoKeyring
+from tests.fixtures.ssh_agent import keygen, running_agent
+from tests.fixtures.waiting import wait_until
+from tunnel_tui.core.catalog import AgentKeyChoice, Catalog
+
+
+def login_with(socket: str) -> dict[str, str]:
+    """An SSH login to the workstation: no D-Bus, no keyring, only its ssh-agent."""
+    env = {k: v for k, v in os.environ.items() if k != "DBUS_SESSION_BUS_ADDRESS"}
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    env["SSH_AUTH_SOCK"] = socket
+    return env
+
+
+def test_agent_key_up_select_then_agent_gone_waits_for_secret_then_up_again(
+    sshd_factory: Any, postgres: Any, agent_reaper: None, isolated_env: Any,
+) -> None:
+    server = sshd_factory()
+    trust_host(server)
+    keydir = Path(isolated_env.root) / "k"
+    keydir.mkdir(mode=0o700)
+    public = keygen(keydir / "id_ed25519", "me@laptop")
+    server.authorize(public)
+    Catalog(secrets=NoKeyring()).add(
+        "sa",
+        f"postgresql://{postgres.user}@{postgres.host}:{postgres.port}/{postgres.database}",
+        f"ssh://{server.user}@{server.host}:{server.port}",
+        key=AgentKeyChoice(public),
+    )
+
+    with running_agent() as first:
+        first.add(keydir / "id_ed25519")
+        port = up_in("sa", login_with(first.socket))
+        assert asyncio.run(pg_query(port, postgres, "SELECT 1")) == 1
+    # The terminal (and its ssh-agent) is gone; then the bastion drops the connection.
+    server.restart()
+
+    def waiting() -> dict[str, Any] | None:
+        (status,) = status_json("sa")
+        return status if status["state"] == "waiting-for-secret" else None
+
+    status = wait_until(waiting, 20, "waiting-for-secret")
+    assert status["hint"] == (f"the ssh-agent at {first.socket} is gone; run "
+                              "`tunnel-tui up sa` from a terminal with your agent")
+    assert first.socket in status["last_error"]
+    assert refused(port)  # nothing half-up on the local port
+    # No retry loop: within this window the state and its error stay as they are.
+    time.sleep(1.0)
+    (later,) = status_json("sa")
+    assert (later["state"], later["since"], later["last_error"]) == (
+        "waiting-for-secret", status["since"], status["last_error"])
+
+    with running_agent() as second:
+        second.add(keydir / "id_ed25519")
+        again = up_in("sa", login_with(second.socket))
+        assert again == port  # the saved local port
+        assert asyncio.run(pg_query(again, postgres, "SELECT 1")) == 1
+        (back,) = status_json("sa")
+        assert back["state"] == "up" and back["hint"] is None
