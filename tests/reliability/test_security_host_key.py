@@ -105,3 +105,26 @@ def test_up_accept_host_key_trusts_exactly_the_fingerprint_given(secret_service,
         assert out.stdout.startswith(f"{name} up on 127.0.0.1:"), out.stdout
         run_cli("down", name)
     assert KnownHosts().trusted_keys(server.host, server.port) == [public_line(server.host_key)]
+
+
+def test_add_accept_host_key_checks_and_trusts_exactly_that_key(secret_service):
+    other = asyncssh.generate_private_key("ssh-ed25519").get_fingerprint("sha256")
+    with HostileSsh() as server:
+        ssh = f"ssh://{server.user}@{server.host}:{server.port}"
+        db = "postgresql://app@10.0.0.5:5432/app"
+
+        bad = run_cli("add", "c0", "--db", db, "--ssh", ssh, "--accept-host-key", "SHA256:x")
+        assert bad.returncode == 2 and "--accept-host-key" in bad.stderr
+        assert "c0" not in run_cli("list").stdout  # nothing added
+
+        # A new key, not installed yet: the host key is met before auth all the same.
+        out = run_cli("add", "c1", "--db", db, "--ssh", ssh, "--accept-host-key", other)
+        assert out.returncode == 1, out.stdout + out.stderr
+        assert f"{server.fingerprint} unknown and not the fingerprint given" in out.stdout
+        assert KnownHosts().trusted_keys(server.host, server.port) == []
+
+        out = run_cli("add", "c2", "--db", db, "--ssh", ssh,
+                      "--accept-host-key", server.fingerprint)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert f"{server.fingerprint} new, matches what you gave: saved" in out.stdout
+    assert KnownHosts().trusted_keys(server.host, server.port) == [public_line(server.host_key)]

@@ -320,6 +320,11 @@ and authorized_keys_line.
 @click.option(
     "--db-password-stdin", is_flag=True, help="Read the database password from stdin (one line)."
 )
+@click.option("--accept-host-key", "accept_host_keys", multiple=True, metavar="SHA256:…",
+              help="Check the hops' host keys now and trust an unknown one with exactly "
+                   "this fingerprint (the one you checked). Once per hop.")
+@click.option("--accept-new-host-key", is_flag=True,
+              help="Check the hops' host keys now and trust ANY unknown one (for scripts).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def add(
     name: str,
@@ -334,8 +339,13 @@ def add(
     passphrase_stdin: bool,
     local_port: str | None,
     db_password_stdin: bool,
+    accept_host_keys: tuple[str, ...],
+    accept_new_host_key: bool,
     as_json: bool,
 ) -> None:
+    from tunnel_tui.core.known_hosts import parse_fingerprints
+
+    accept = parse_fingerprints(accept_host_keys)  # malformed: exit 2 before anything
     stdin = StdinLines()
     parsed_port = parse_local_port(local_port)
     port: int | None = None if parsed_port is UNSET else parsed_port
@@ -355,13 +365,35 @@ def add(
         local_port=port,
         db_password=password,
     )
+    met = _meet_host_keys(name, accept, accept_new_host_key)
     if as_json:
-        print_json(_result_json(result))
-        return
-    click.echo(f"Added {name}: {_describe(result.connection)}")
-    _key_summary(result)
-    if result.generated or result.new_key:
-        _print_key_to_install(result, catalog)
+        out = _result_json(result)
+        if met is not None:
+            out["host_keys"] = [{"hop": h.label, "fingerprint": h.fingerprint or None,
+                                 "outcome": h.outcome} for h in met]
+        print_json(out)
+    else:
+        click.echo(f"Added {name}: {_describe(result.connection)}")
+        _key_summary(result)
+        for hop in met or ():
+            click.echo(f"Host key of {hop.describe()}")
+        if result.generated or result.new_key:
+            _print_key_to_install(result, catalog)
+    if met is not None and any(hop.refused for hop in met):
+        sys.exit(1)  # the connection is added; its host key is not trusted
+
+
+def _meet_host_keys(name: str, accept: frozenset[str], accept_new: bool) -> list[Any] | None:
+    """`add --accept-host-key/--accept-new-host-key`: trust the hops' keys now."""
+    if not accept and not accept_new:
+        return None
+    import asyncio
+
+    from tunnel_tui.actions import host_keys
+    from tunnel_tui.actions.session import Session
+
+    return asyncio.run(host_keys.meet(Session(), name, accept_host_keys=accept,
+                                      accept_new=accept_new))
 
 
 def _key_summary(result: AddResult) -> None:

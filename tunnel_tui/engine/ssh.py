@@ -571,6 +571,40 @@ def _bind_lost(
     return lambda exc: on_lost(index, exc)
 
 
+async def meet_host_keys(
+    hops: Sequence[SshEndpoint],
+    keys: Mapping[str, ClientKey],
+    known_hosts: KnownHostsLike,
+    *,
+    key_id: str | None = None,
+    accept_new: bool = False,
+    accept_keys: Collection[str] = (),
+    settings: EngineSettings | None = None,
+) -> list[HopTrace]:
+    """Meet each hop's host key, saving an unknown one only with consent (as connect),
+    then close. Stops at the first hop that cannot be passed: its trace tells why
+    (`host_key` "" = not reached). An auth failure does not matter here: the host key
+    is decided before auth, so a key not yet installed still lets hop 1 be checked."""
+    traces: list[HopTrace] = []
+    conns: list[asyncssh.SSHClientConnection] = []
+    try:
+        for index, hop in enumerate(hops):
+            trace = HopTrace(hop, index)
+            traces.append(trace)
+            try:
+                conn, _ = await connect_hop(
+                    hop, index, len(hops), key_for(hop, keys, key_id), known_hosts,
+                    via=conns[-1] if conns else None, accept_new=accept_new,
+                    accept_keys=accept_keys, settings=settings, trace=trace,
+                )
+            except HopError:
+                break
+            conns.append(conn)
+    finally:
+        await close_all(conns)
+    return traces
+
+
 async def close_all(conns: Sequence[asyncssh.SSHClientConnection]) -> None:
     for conn in reversed(conns):
         conn.close()

@@ -1,0 +1,69 @@
+"""Meeting a connection's host keys with the user's consent (`add --accept-host-key`).
+
+A host key is decided before SSH auth, so even a freshly added connection whose key
+is not installed yet can have its (first) bastion's key checked and saved: exactly
+the key whose fingerprint the user gave, or any unknown one with accept-new. Hops
+behind a hop we cannot log in to yet are reported as not reached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tunnel_tui.actions.session import Session
+
+
+@dataclass(frozen=True)
+class HopHostKey:
+    """One hop's host key after meeting it."""
+
+    label: str  # "bastion user@host:port", "jump host 1 ..."
+    fingerprint: str  # "" when the hop was not reached
+    outcome: str  # "trusted", "accepted", "unknown", "changed", "not reached"
+
+    @property
+    def refused(self) -> bool:
+        return self.outcome in ("unknown", "changed")
+
+    def describe(self) -> str:
+        if self.outcome == "not reached":
+            return f"{self.label}: not reached yet (log in works after the key is installed)"
+        what = {
+            "trusted": "already trusted",
+            "accepted": "new, matches what you gave: saved",
+            "unknown": "unknown and not the fingerprint given: NOT trusted",
+            "changed": "CHANGED from the one on file: NOT trusted (man-in-the-middle?)",
+        }[self.outcome]
+        return f"{self.label}: {self.fingerprint} {what}"
+
+
+async def meet(
+    session: Session, name: str, *, accept_host_keys: Collection[str] = (),
+    accept_new: bool = False,
+) -> list[HopHostKey]:
+    """Connect to NAME's hops (closing again) to trust their host keys with consent."""
+    import asyncio
+
+    from tunnel_tui.core.known_hosts import KnownHosts
+    from tunnel_tui.core.paths import known_hosts_path
+    from tunnel_tui.engine.ssh import hop_label, meet_host_keys
+
+    catalog = session.catalog()
+    conn = catalog.get(name)
+    key_ids = {conn.key_id, *(h.key_id for h in conn.jumps if h.key_id)}
+    keys = {key_id: await asyncio.to_thread(catalog.client_key, key_id) for key_id in key_ids}
+    traces = await meet_host_keys(
+        conn.hops, keys, KnownHosts(known_hosts_path(session.home)), key_id=conn.key_id,
+        accept_new=accept_new, accept_keys=accept_host_keys,
+    )
+    hops = conn.hops
+    out = []
+    for index, hop in enumerate(hops):
+        label = hop_label(hop, index, len(hops))
+        trace = traces[index] if index < len(traces) else None
+        outcome = (trace.host_key if trace is not None else "") or "not reached"
+        out.append(HopHostKey(label, trace.fingerprint if trace is not None else "", outcome))
+    return out
