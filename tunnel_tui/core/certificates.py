@@ -18,6 +18,7 @@ from enum import StrEnum
 from tunnel_tui.core.errors import KeyImportError
 from tunnel_tui.core.formatting import duration_words
 from tunnel_tui.core.keys import fingerprint_blob
+from tunnel_tui.core.model import Key
 
 CERT_SUFFIX = "-cert-v01@openssh.com"
 FOREVER = 0xFFFFFFFFFFFFFFFF
@@ -103,6 +104,22 @@ class Certificate:
             left = (self.valid_before - (now or datetime.now(UTC))).total_seconds()
             text += f" (expires in {duration_words(left)})"
         return text
+
+
+def stored_certificate(key: Key) -> Certificate | None:
+    """The certificate stored with `key` (--certificate), or None (none, or unreadable:
+    validate says so)."""
+    if not key.certificate:
+        return None
+    try:
+        return parse_certificate(key.certificate)
+    except KeyImportError:
+        return None
+
+
+def needs_attention(state: CertificateState) -> bool:
+    """Expired, not valid yet, or expiring within a day: the lists mark such a key."""
+    return state is not CertificateState.VALID
 
 
 def is_certificate_type(type_name: str) -> bool:

@@ -1,4 +1,8 @@
-"""Keys: type, fingerprint, age and users; generate, show, delete unused, rotate."""
+"""Keys: type, fingerprint, age and users; generate, show, delete unused, rotate.
+
+The note under the table tells where the highlighted key lives (our keyring, or the
+user's ssh-agent) and its certificate's principals and validity; a key whose
+certificate has expired or expires within a day is marked with "!" in the list."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -15,12 +19,30 @@ from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
+from tunnel_tui.core.certificates import needs_attention, stored_certificate
 from tunnel_tui.core.errors import TunnelTuiError
 from tunnel_tui.core.model import Key, KeyType, SshEndpoint
 from tunnel_tui.ui import display
 from tunnel_tui.ui.messages import StartRotation
 from tunnel_tui.ui.services import Services
 from tunnel_tui.ui.widgets.footer import FooterYieldsToDialogs, WrappingFooter
+
+KEYS_NOTE = "Private keys live only in the secret store; several connections may share one."
+
+
+def key_note(key: Key | None, now: datetime) -> str:
+    """Where the key lives and, with a certificate, its principals and validity."""
+    if key is None:
+        return KEYS_NOTE
+    where = (
+        f"{key.name} lives in your ssh-agent: tunnel-tui holds only its public half."
+        if key.in_agent else KEYS_NOTE
+    )
+    cert = stored_certificate(key)
+    if cert is None:
+        return where
+    mark = "! " if needs_attention(cert.state(now)) else ""
+    return f"{where}\n{mark}{cert.summary(now)}"
 
 
 class KeysScreen(FooterYieldsToDialogs, Screen[None]):
@@ -47,10 +69,7 @@ class KeysScreen(FooterYieldsToDialogs, Screen[None]):
             table: DataTable[object] = DataTable(cursor_type="row", id="keys")
             table.border_title = "Keys"
             yield table
-            yield Static(
-                "Private keys live only in the secret store; several connections may share one.",
-                id="keys-note",
-            )
+            yield Static(KEYS_NOTE, id="keys-note")
         yield WrappingFooter()
 
     def on_mount(self) -> None:
@@ -71,10 +90,14 @@ class KeysScreen(FooterYieldsToDialogs, Screen[None]):
         self._bastions = {c.name: c.bastion for c in connections}
         table = self.query_one(DataTable)
         table.clear()
+        now = self.clock()
         for key in sorted(self._keys, key=lambda k: k.name):
             users = self._users.get(key.id, [])
+            cert = stored_certificate(key)
+            marked = cert is not None and needs_attention(cert.state(now))
             table.add_row(
-                Text(display.ellipsize(key.name, 16)),
+                Text("! " + display.ellipsize(key.name, 14), style="bold")
+                if marked else Text(display.ellipsize(key.name, 16)),
                 key.type.value,
                 Text(display.ellipsize(key.fingerprint, 20)),
                 key.created.strftime("%Y-%m-%d"),
@@ -82,7 +105,12 @@ class KeysScreen(FooterYieldsToDialogs, Screen[None]):
                                        self._users_width)),
                 key=key.id,
             )
+        self._show_note()
         self.loaded.set()
+
+    @on(DataTable.RowHighlighted, "#keys")
+    def _show_note(self) -> None:
+        self.query_one("#keys-note", Static).update(key_note(self._selected(), self.clock()))
 
     def _selected(self) -> Key | None:
         table = self.query_one(DataTable)

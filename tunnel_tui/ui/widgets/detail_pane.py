@@ -8,6 +8,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from tunnel_tui.core import formatting
+from tunnel_tui.core.certificates import needs_attention, stored_certificate
 from tunnel_tui.core.sanitize import terminal_text
 from tunnel_tui.core.status import TunnelStatus
 from tunnel_tui.ui import display
@@ -53,6 +54,12 @@ def describe(
                 age=formatting.age_words(key.created, now),
             )
         )
+        if key.in_agent:
+            lines[-1] += Content(" · in your ssh-agent")
+        cert = stored_certificate(key)
+        if cert is not None and needs_attention(cert.state(now)):
+            lines.append(Content.from_markup("[$warning]! cert[/]   $text",
+                                             text=cert.summary(now)))
     else:
         lines.append(Content.from_markup("[$text-muted]key[/]      $id (missing)", id=conn.key_id))
     if width > 0:
