@@ -63,3 +63,42 @@ def test_sk_key_line_is_shown_and_listed_correctly():
         ("sk-ed25519", "ssh-agent", fingerprint(line))]
     text = tt("key", "list").stdout
     assert "sk-ed25519" in text and "ssh-agent" in text
+
+
+def test_validate_with_an_agent_certificate_warns_then_fails_when_emptied(
+    sshd_factory, user_ca, postgres, ssh_agent, isolated_env, secret_service,
+):
+    """`tunnel-tui validate --json` from a terminal whose ssh-agent holds the key and a
+    certificate expiring within the hour: every step ok, exit 0, the keyring step's hint
+    warns; after `ssh-add -D`: exit 1 at `keyring`, the hint naming ssh-add."""
+    from tests.agent.test_agent_tunnels import trust_host
+    from tunnel_tui.core.secret import Secret
+
+    server = sshd_factory({"TrustedUserCAKeys": str(user_ca.public_path)})
+    trust_host(server)
+    keydir = Path(isolated_env.root) / "k"
+    keydir.mkdir(mode=0o700)
+    public = keygen(keydir / "id_ed25519", "me@laptop")
+    user_ca.sign(keydir / "id_ed25519.pub", [server.user], "-5m:+50m")
+    ssh_agent.add(keydir / "id_ed25519")  # the key and its certificate
+    Catalog().add(
+        "certs",
+        f"postgresql://{postgres.user}@{postgres.host}:{postgres.port}/{postgres.database}",
+        f"ssh://{server.user}@{server.host}:{server.port}",
+        key=AgentKeyChoice(public), db_password=Secret(postgres.password),
+    )
+    env = {**secret_service.env, "SSH_AUTH_SOCK": ssh_agent.socket}
+
+    ok = tt("validate", "certs", "--json", env=env)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    rows = {r["step"]: r for r in map(json.loads, ok.stdout.splitlines())}
+    assert all(r["status"] == "ok" for r in rows.values()), rows
+    assert "ssh-agent" in rows["keyring"]["detail"] and server.user in rows["keyring"]["detail"]
+    assert "expires soon" in rows["keyring"]["hint"]
+
+    ssh_agent.delete_all()
+    failed = tt("validate", "certs", "--json", env=env)
+    assert failed.returncode == 1
+    rows = {r["step"]: r for r in map(json.loads, failed.stdout.splitlines())}
+    assert rows["keyring"]["status"] == "fail" and "ssh-add" in rows["keyring"]["hint"]
+    assert rows["ssh-auth"]["status"] == "skip"
