@@ -5,6 +5,7 @@ hint naming ssh-add / SSH_AUTH_SOCK; a key the bastion does not accept fails at
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -161,14 +162,16 @@ async def test_a_slow_signature_says_it_waits_for_a_touch(
     sshd, postgres, engine_known_hosts, agent_keyfile,
 ):
     """`ssh-add -c` makes the real agent ask (through SSH_ASKPASS, answering after
-    1.5 s) before it signs: the same wait as a security key's touch."""
+    1.5 s) before it signs: the same wait as a security key's touch, and longer than
+    the connect timeout (1 s here)."""
     path, public = agent_keyfile
     sshd.authorize(public)
     trust(engine_known_hosts, sshd.host, sshd.port, sshd.host_public_key)
     catalog = AgentCatalog({"k-test": agent_key(public)}, postgres.password)
     with running_agent(slow_confirm=1.5) as agent:
         agent.add(path, confirm=True)
-        settings = FAST.__class__(**{**FAST.__dict__, "slow_signature": 0.5})
+        # The touch takes longer than the connect timeout: a person is not a hung server.
+        settings = dataclasses.replace(FAST, slow_signature=0.3, connect_timeout=1.0)
         results = await collect(pg_conn(sshd, postgres), catalog, engine_known_hosts,
                                 agent.socket, settings)
 

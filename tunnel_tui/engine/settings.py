@@ -48,3 +48,4 @@ class EngineSettings:
     auth_poll_interval: float = 5.0  # validation's "wait for the key" retry period
     # An ssh-agent signature slower than this means a touch (or a confirmation) is awaited.
     slow_signature: float = 1.0
+    touch_timeout: float = 60.0  # then, how much longer a connect may wait for the touch

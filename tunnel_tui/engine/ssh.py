@@ -25,7 +25,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -362,7 +362,7 @@ async def connect_hop(
     if isinstance(inner, DirectTcp):
         client.direct = inner
     try:
-        conn = await asyncio.wait_for(
+        conn = await _within_connect_timeout(
             asyncssh.connect(
                 hop.host,
                 hop.port,
@@ -392,7 +392,7 @@ async def connect_hop(
                 x509_trusted_certs=None,
                 x509_trusted_cert_paths=[],
             ),
-            settings.connect_timeout,
+            settings, trace,
         )
     except asyncssh.HostKeyNotVerifiable as exc:
         raise _host_key_error(hop, index, label, trace) from exc
@@ -446,6 +446,26 @@ async def connect_hop(
     if settings.skip_aead_ignore:  # asyncssh's per-packet IGNORE, for AEAD ciphers
         skip_aead_ignore(conn)
     return conn, client
+
+
+async def _within_connect_timeout(
+    connecting: Awaitable[asyncssh.SSHClientConnection],
+    settings: EngineSettings, trace: HopTrace,
+) -> asyncssh.SSHClientConnection:
+    """`connect_timeout`, plus `touch_timeout` once the ssh-agent is waiting for a touch
+    (or a confirmation): a person at a security key is not a hung server."""
+    task = asyncio.ensure_future(connecting)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=settings.connect_timeout)
+        if not done and trace.slow_signature:
+            done, _ = await asyncio.wait({task}, timeout=settings.touch_timeout)
+        if not done:
+            raise TimeoutError
+        return task.result()
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 def _ciphers(settings: EngineSettings) -> tuple[str, ...]:
