@@ -82,15 +82,22 @@ def _up_args(
     keys: Mapping[str, Secret] | None,
     no_keys: str | None,
     ssh_auth_sock: str | None,
+    wait_for_key: float | None = None,
+    db_password: Secret | None = None,
 ) -> dict[str, Any]:
     """The `up` request: the keys the caller resolved (or null and why it has none),
-    and its ssh-agent socket for keys that live there."""
+    and its ssh-agent socket for keys that live there. `wait_for_key` (seconds): the
+    agent keeps trying until then; the database password goes along for its checks."""
     secrets: dict[str, Any] = {
         "keys": None if keys is None else {k: value.reveal() for k, value in keys.items()},
         "no_keys": no_keys if keys is None else None,
         "ssh_auth_sock": ssh_auth_sock,
     }
-    return {"name": name, "wait": timeout, "secrets": secrets}
+    args: dict[str, Any] = {"name": name, "wait": timeout, "secrets": secrets}
+    if wait_for_key is not None:
+        args["wait_for_key"] = wait_for_key
+        secrets["db_password"] = db_password.reveal() if db_password is not None else None
+    return args
 
 
 def _switch_args(
@@ -188,12 +195,17 @@ class AgentClient:
         no_keys: str | None = None,
         ssh_auth_sock: str | None = None,
         accept_host_keys: Collection[str] = (),
+        wait_for_key: float | None = None,
+        db_password: Secret | None = None,
     ) -> TunnelStatus:
         """Bring NAME up with the private `keys` the caller resolved (those the agent
         holds may be left out); `keys=None`: the caller has none (`no_keys` says why)
         and the agent reads its own store. `ssh_auth_sock`: the caller's ssh-agent.
-        `accept_host_keys`: host key fingerprints the user checked, trusted if met."""
-        args = _up_args(name, timeout, keys, no_keys, ssh_auth_sock)
+        `accept_host_keys`: host key fingerprints the user checked, trusted if met.
+        `wait_for_key` (seconds): the agent waits for the key (see protocol.py)."""
+        args = _up_args(
+            name, timeout, keys, no_keys, ssh_auth_sock, wait_for_key, db_password
+        )
         if accept_host_keys:
             args["accept_host_keys"] = sorted(accept_host_keys)
         reply = self.call("up", timeout=timeout + 5.0, **args)
@@ -361,8 +373,12 @@ class AsyncAgentClient:
         keys: Mapping[str, Secret] | None = None,
         no_keys: str | None = None,
         ssh_auth_sock: str | None = None,
+        wait_for_key: float | None = None,
+        db_password: Secret | None = None,
     ) -> TunnelStatus:
-        args = _up_args(name, timeout, keys, no_keys, ssh_auth_sock)
+        args = _up_args(
+            name, timeout, keys, no_keys, ssh_auth_sock, wait_for_key, db_password
+        )
         reply = await self.call("up", timeout=timeout + 5.0, **args)
         return TunnelStatus.from_json(reply["tunnel"])
 

@@ -136,6 +136,7 @@ async def serve(address: AgentAddress) -> None:
     server = AgentServer(service, address, request_shutdown=stop.set)
     await server.start()
     address.pid.write_text(f"{os.getpid()}\n")
+    await service.resume()  # waits for a key left by the previous agent
     log.info("agent %d serving %s", os.getpid(), address.home)
     try:
         while not stop.is_set():

@@ -21,6 +21,9 @@ Version 2 (secrets come from the caller, DESIGN.md):
               `keys` null: the caller has no keyring and no vault (`no_keys` says why),
               the agent reads its own. `ssh_auth_sock`: the caller's ssh-agent, for
               keys that live there. `secrets` null: the caller has nothing at all.
+              `wait_for_key`: seconds (up --wait-for-key): one attempt now, then the
+              agent keeps waiting; the reply is the `waiting-for-key` status (or `up`);
+              `secrets.db_password` (string or null) then goes along for the checks.
   secrets-held {"name"} -> {"keys": {KEY_ID: bool}, "all": bool, "vault_unlocked": bool}
               never a secret: only whether the agent holds each key the tunnel needs.
   switch-key  {"old_key_id", "new_key_id", "new_private_key": PEM | null}

@@ -222,6 +222,11 @@ class AgentServer:
     async def _up(self, request: dict[str, Any]) -> dict[str, Any]:
         wait = float(request.get("wait") or 30.0)
         secrets = _caller_secrets(request)
+        wait_for_key = request.get("wait_for_key")
+        if wait_for_key is not None:  # seconds; the CLI asks for 1-60 minutes
+            seconds = min(max(float(wait_for_key), 1.0), 3600.0)
+            status = await self.service.waits.start(_str(request, "name"), seconds, secrets)
+            return {"tunnel": status.to_json()}
         status = await self.service.up(
             _str(request, "name"), wait=min(max(wait, 0.1), 3600.0), secrets=secrets,
             accept_host_keys=parse_fingerprints(request.get("accept_host_keys") or ()),
@@ -326,12 +331,16 @@ def _caller_secrets(request: dict[str, Any]) -> CallerSecrets:
     ):
         raise protocol.ProtocolError("`secrets.keys` must map key ids to private keys, or be null")
     no_keys, sock = raw.get("no_keys"), raw.get("ssh_auth_sock")
+    db_password = raw.get("db_password")
+    if db_password is not None and not isinstance(db_password, str):
+        raise protocol.ProtocolError("`secrets.db_password` must be a string or null")
     if sock is not None and (not isinstance(sock, str) or not sock.startswith("/")):
         raise protocol.ProtocolError("`secrets.ssh_auth_sock` must be an absolute path or null")
     return CallerSecrets(
         keys=None if keys is None else {k: Secret(v) for k, v in keys.items()},
         no_keys=str(no_keys)[:500] if no_keys else None,
         ssh_auth_sock=sock,
+        db_password=Secret(db_password) if db_password else None,
     )
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from tunnel_tui.agent.protocol import SecretsNeeded
 from tunnel_tui.agent.snapshot import down_status, load_connections, unknown
+from tunnel_tui.agent.waiting import KeyWaits
 from tunnel_tui.core import paths
 from tunnel_tui.core.client_keys import ClientKey, private_of
 from tunnel_tui.core.errors import SecretStoreError, TunnelError, TunnelTuiError, UsageError
@@ -50,6 +51,8 @@ class CallerSecrets:
     keys: dict[str, Secret] | None = field(default=None, repr=False)
     no_keys: str | None = None
     ssh_auth_sock: str | None = None
+    # `up --wait-for-key`: the database password for validate's checks (None: none stored)
+    db_password: Secret | None = field(default=None, repr=False)
 
 
 def _no_private(key_id: str) -> Secret:
@@ -97,6 +100,7 @@ class TunnelService:
         self._vault_timer: asyncio.TimerHandle | None = None
         self._vault_store: Any = None  # the opened Vault, for CLI secret requests
         self._alert = alert
+        self.waits = KeyWaits(self)  # up --wait-for-key (agent/waiting.py)
 
     # -- engine -----------------------------------------------------------------
 
@@ -119,7 +123,12 @@ class TunnelService:
             return {}
         return {status.name: status for status in self._engine.statuses()}
 
+    async def resume(self) -> None:
+        """At agent start: the waits for a key recorded by the previous agent."""
+        await self.waits.resume()
+
     async def aclose(self) -> None:
+        await self.waits.aclose()
         if self._vault_timer is not None:
             self._vault_timer.cancel()
         self._vault = None
@@ -165,7 +174,7 @@ class TunnelService:
             names = [name]
         result = []
         for each in names:
-            status = live.get(each) or self._failures.get(each)
+            status = self.waits.status(each) or live.get(each) or self._failures.get(each)
             result.append(status or down_status(connections[each]))
         return result
 
@@ -181,6 +190,8 @@ class TunnelService:
         """`secrets`: what the caller sent (None: nothing, as from an autostart).
         `accept_host_keys`: fingerprints the user checked (`up --accept-host-key`)."""
         conn = self.connection(name)
+        if self.waits.status(name) is not None:  # waiting for its key: up is a no-op
+            return await self.waits.feed(name, secrets or CallerSecrets())
         async with self._lock(name):
             engine = self.engine()
             current = self._live().get(name)
@@ -226,6 +237,7 @@ class TunnelService:
         if name not in connections and name not in live and name not in self._failures:
             self.connection(name)  # re-reads the config: NotFoundError if really unknown
             connections = self.connections()
+        await self.waits.cancel(name)
         async with self._lock(name):
             if name in live:
                 await self.engine().stop(name)
@@ -259,6 +271,22 @@ class TunnelService:
         moved = await self.engine().switch_key(old_key_id, new_key_id, private)
         log.info("switched %d tunnel(s) from key %s to %s", len(moved), old_key_id, new_key_id)
         return list(moved)
+
+    def _note_error(self, name: str, error: str, hint: str | None) -> TunnelStatus | None:
+        """An up tunnel with a problem past SSH (the database refused the login)."""
+        try:
+            tunnel = self.engine().tunnel(name)
+        except KeyError:
+            return None
+        tunnel.last_error, tunnel.hint = error, hint
+        status: TunnelStatus = tunnel.status()
+        self._publish(status)
+        return status
+
+    def _alert_failure(self, name: str) -> None:
+        failed = self._failures.get(name)
+        if failed is not None and self._alert is not None:
+            self._alert(failed)
 
     def _record_failure(self, conn: Connection, exc: TunnelTuiError) -> None:
         log.warning("%s failed: %s", conn.name, exc.message)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,10 +38,28 @@ def _home() -> Path | None:
     show_default=True,
     help="Seconds to wait for the tunnel.",
 )
+@click.option(
+    "--wait-for-key",
+    "wait_minutes",
+    type=float,
+    metavar="MINUTES",
+    help="1-60: return at once; the agent keeps trying until the bastion accepts the "
+    "key, then brings the tunnel up by itself.",
+)
 @click.option("--accept-host-key", "accept_host_keys", multiple=True, metavar="SHA256:…",
               help="Trust an unknown host key with exactly this fingerprint (the one you "
                    "checked) and save it. Once per hop.")
-def up(name: str, as_json: bool, timeout: float, accept_host_keys: tuple[str, ...]) -> None:
+@click.option("--accept-new-host-key", is_flag=True,
+              help="With --wait-for-key: trust any new host key (for scripts; prefer "
+                   "--accept-host-key).")
+def up(
+    name: str,
+    as_json: bool,
+    timeout: float,
+    wait_minutes: float | None,
+    accept_host_keys: tuple[str, ...],
+    accept_new_host_key: bool,
+) -> None:
     """Bring tunnel NAME up in the agent (starting the agent if needed).
 
     Returns once SSH auth succeeded and the local port listens, printing
@@ -54,16 +73,60 @@ def up(name: str, as_json: bool, timeout: float, accept_host_keys: tuple[str, ..
 
     A failure exits 1 with the reason and a hint (an unknown host key: its
     fingerprint; check it, then `up NAME --accept-host-key SHA256:…`).
+
+    With --wait-for-key MINUTES it returns at once, printing `NAME waiting for its
+    key on BASTION until HH:MM`; the agent retries, brings the tunnel up when the
+    key is accepted and notifies. The host key must be trusted (or accepted here).
     """
     from tunnel_tui.actions import tunnels
     from tunnel_tui.core.known_hosts import parse_fingerprints
 
     accept = parse_fingerprints(accept_host_keys)  # malformed: exit 2, nothing started
+    if wait_minutes is not None or accept_new_host_key:
+        start_wait(name, wait_minutes, accept, accept_new_host_key, as_json)
+        return
     status = tunnels.up(_session(), name, timeout=timeout, accept_host_keys=accept).status
     if as_json:
         click.echo(json.dumps(status.to_json()))
     else:
         click.echo(_up_line(status))
+
+
+def start_wait(
+    name: str,
+    wait_minutes: float | None,
+    accept_host_keys: Collection[str],
+    accept_new_host_key: bool,
+    as_json: bool,
+    *,
+    echo: bool = True,
+) -> TunnelStatus:
+    """`up --wait-for-key` (and `add --wait-for-key`): hand the wait to the agent and
+    print the waiting line (or the status object). `accept_host_keys`: fingerprints
+    already checked by `parse_fingerprints`."""
+    from tunnel_tui.actions import waiting
+    from tunnel_tui.core.errors import UsageError
+
+    if wait_minutes is None:
+        raise UsageError(
+            "--accept-new-host-key goes with --wait-for-key on up",
+            field="accept-new-host-key",
+            hint="check the fingerprint and use --accept-host-key SHA256:… instead",
+        )
+    seconds = waiting.check_minutes(wait_minutes)
+    status = waiting.up_wait_for_key(
+        _session(), name, seconds=seconds,
+        accept_host_keys=accept_host_keys, accept_new_host_key=accept_new_host_key,
+    )  # fmt: skip
+    if not echo:
+        pass
+    elif as_json:
+        click.echo(json.dumps(status.to_json()))
+    elif waiting.is_waiting(status):
+        click.echo(waiting.waiting_line(status))
+    else:
+        click.echo(_up_line(status))
+    return status
 
 
 def _session() -> Session:
@@ -82,6 +145,10 @@ def _up_line(status: TunnelStatus) -> str:
     where = f"{status.local_host}:{status.local_port}"
     if status.state is TunnelState.UP:
         return f"{status.name} up on {where}"
+    if status.state is TunnelState.WAITING_FOR_KEY:  # `up` while the agent waits
+        from tunnel_tui.actions.waiting import waiting_line
+
+        return waiting_line(status)
     return f"{status.name} {status.state.value} on {where}"
 
 
@@ -115,10 +182,11 @@ def status(name: str | None, as_json: bool, watch: bool) -> None:
 
     \b
     --json: an array (also for NAME) of objects with
-      name, state (connecting|up|reconnecting|failed|down), local_host, local_port,
-      bastion "user@host:port", target "host:port" as the bastion sees it,
-      since (ISO 8601 UTC or null), bytes_in (database -> you), bytes_out,
-      channels, reconnects, last_error (or null), hint (or null).
+      name, state (connecting|up|reconnecting|waiting-for-key|waiting-for-secret|
+      failed|down), local_host, local_port, bastion "user@host:port", target
+      "host:port" as the bastion sees it, since (ISO 8601 UTC or null), bytes_in
+      (database -> you), bytes_out, channels, reconnects, last_error (or null),
+      hint (or null), wait_until (ISO 8601 UTC or null: when a wait for the key ends).
     With no agent running, every configured connection is listed as down.
     """
     if watch:

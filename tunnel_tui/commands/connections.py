@@ -248,7 +248,7 @@ def _describe(conn: Connection) -> str:
     return f"{conn.database.kind.label} {conn.database.target} via {via} (local port {port})"
 
 
-def _print_key_to_install(result: AddResult, catalog: Catalog) -> None:
+def _print_key_to_install(result: AddResult, catalog: Catalog, *, waiting: bool = False) -> None:
     from tunnel_tui.core.keys import authorized_keys_line
 
     conn = result.connection
@@ -257,7 +257,10 @@ def _print_key_to_install(result: AddResult, catalog: Catalog) -> None:
     where = f"~{first.user}/.ssh/authorized_keys on {_host(first)}"
     if len(conn.hops) > 1:
         where += " (and on " + ", ".join(_host(h) for h in conn.hops[1:]) + ")"
-    click.echo(f"Add this line to {where}, then run: tunnel-tui validate {conn.name}")
+    if waiting:
+        click.echo(f"Add this line to {where}; the agent brings {conn.name} up once it is in.")
+    else:
+        click.echo(f"Add this line to {where}, then run: tunnel-tui validate {conn.name}")
     click.echo(
         f"(For a line that allows only this tunnel: tunnel-tui key show {conn.name} --restricted)"
     )
@@ -325,6 +328,11 @@ and authorized_keys_line.
                    "this fingerprint (the one you checked). Once per hop.")
 @click.option("--accept-new-host-key", is_flag=True,
               help="Check the hops' host keys now and trust ANY unknown one (for scripts).")
+@click.option(
+    "--wait-for-key", "wait_minutes", type=float, metavar="MINUTES",
+    help="Then up --wait-for-key (1-60): the agent brings the tunnel up once the bastion "
+    "accepts the key. On first contact it needs --accept-host-key.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def add(
     name: str,
@@ -339,6 +347,7 @@ def add(
     passphrase_stdin: bool,
     local_port: str | None,
     db_password_stdin: bool,
+    wait_minutes: float | None,
     accept_host_keys: tuple[str, ...],
     accept_new_host_key: bool,
     as_json: bool,
@@ -346,6 +355,10 @@ def add(
     from tunnel_tui.core.known_hosts import parse_fingerprints
 
     accept = parse_fingerprints(accept_host_keys)  # malformed: exit 2 before anything
+    if wait_minutes is not None:
+        from tunnel_tui.actions.waiting import check_minutes
+
+        check_minutes(wait_minutes)  # 1-60, else exit 2 before anything
     stdin = StdinLines()
     parsed_port = parse_local_port(local_port)
     port: int | None = None if parsed_port is UNSET else parsed_port
@@ -366,21 +379,38 @@ def add(
         db_password=password,
     )
     met = _meet_host_keys(name, accept, accept_new_host_key)
+    refused = met is not None and any(hop.refused for hop in met)
+    waited = None
+    if wait_minutes is not None and not refused:
+        from tunnel_tui.commands.agentctl import start_wait
+
+        if not as_json:
+            _added(name, result, catalog, met, waiting=True)
+        waited = start_wait(name, wait_minutes, (), False, as_json, echo=not as_json)
     if as_json:
         out = _result_json(result)
         if met is not None:
             out["host_keys"] = [{"hop": h.label, "fingerprint": h.fingerprint or None,
                                  "outcome": h.outcome} for h in met]
+        if waited is not None:
+            out["tunnel"] = waited.to_json()
         print_json(out)
-    else:
-        click.echo(f"Added {name}: {_describe(result.connection)}")
-        _key_summary(result)
-        for hop in met or ():
-            click.echo(f"Host key of {hop.describe()}")
-        if result.generated or result.new_key:
-            _print_key_to_install(result, catalog)
-    if met is not None and any(hop.refused for hop in met):
+    elif waited is None:
+        _added(name, result, catalog, met)
+    if refused:
         sys.exit(1)  # the connection is added; its host key is not trusted
+
+
+def _added(
+    name: str, result: AddResult, catalog: Catalog, met: list[Any] | None, *,
+    waiting: bool = False,
+) -> None:
+    click.echo(f"Added {name}: {_describe(result.connection)}")
+    _key_summary(result)
+    for hop in met or ():
+        click.echo(f"Host key of {hop.describe()}")
+    if result.generated or result.new_key:
+        _print_key_to_install(result, catalog, waiting=waiting)
 
 
 def _meet_host_keys(name: str, accept: frozenset[str], accept_new: bool) -> list[Any] | None:

@@ -38,17 +38,18 @@ def render_table(
         local = formatting.local_address(s, empty="-")
         traffic = formatting.traffic(s, empty="-", separator="/")
         uptime = formatting.uptime(s, now, empty="-")
+        note = formatting.wait_left(s, now) or s.last_error or ""  # a wait: the time left
         lines.append(
             _row(
-                [s.name, formatting.state_word(s), local, traffic, uptime,
-                 terminal_text(s.last_error or "")],
+                [s.name, formatting.state_word(s), local, traffic, uptime, terminal_text(note)],
                 error_width,
             )
         )
     if not statuses:
         lines.append("(no connections configured: `tunnel-tui add` creates one)")
+    explained = (TunnelState.FAILED, TunnelState.WAITING_FOR_KEY, TunnelState.WAITING_FOR_SECRET)
     for s in statuses:
-        if s.state is TunnelState.FAILED and (s.last_error or s.hint):
+        if s.state in explained and (s.last_error or s.hint):
             lines.append("")
             lines.extend(_wrap(f"{s.name}: {terminal_text(s.last_error or 'failed')}", ""))
             if s.hint:

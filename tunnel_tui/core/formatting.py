@@ -91,6 +91,24 @@ def since(status: TunnelStatus, now: datetime | None = None) -> float | None:
     return ((now or datetime.now(UTC)) - status.since).total_seconds()
 
 
+def wait_left(status: TunnelStatus, now: datetime | None = None) -> str | None:
+    """"43 min left" for a tunnel waiting (for its key) until `wait_until`; None when
+    it is not waiting. Rounded up: "1 min left" until the very end."""
+    if status.wait_until is None:
+        return None
+    seconds = (status.wait_until - (now or datetime.now(UTC))).total_seconds()
+    if seconds <= 0:
+        return "time is up"
+    if seconds < 60:
+        return f"{int(seconds + 0.999)} s left"
+    return f"{int((seconds + 59.999) // 60)} min left"
+
+
+def local_clock(moment: datetime) -> str:
+    """"14:05": a UTC moment as this computer's local time (lines people read)."""
+    return moment.astimezone().strftime("%H:%M")
+
+
 def uptime(status: TunnelStatus, now: datetime | None = None, empty: str = "—") -> str:
     """How long an `up` tunnel has been up; `empty` for any other state."""
     seconds = since(status, now)

@@ -89,6 +89,11 @@ def log_dir(home: Path | None = None) -> Path:
     return (home or home_dir()) / "logs"
 
 
+def state_dir(home: Path | None = None) -> Path:
+    """What the agent must remember across a restart (the waits for a key)."""
+    return (home or home_dir()) / "state"
+
+
 def run_dir(home: Path | None = None) -> Path:
     """Agent socket and pid file live here."""
     return (home or home_dir()) / "run"

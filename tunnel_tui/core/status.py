@@ -15,6 +15,9 @@ class TunnelState(StrEnum):
     CONNECTING = "connecting"
     UP = "up"
     RECONNECTING = "reconnecting"
+    # `up --wait-for-key`: the agent retries until the bastion accepts the key or
+    # `wait_until` passes (then `failed`). Between `connecting` and `up`.
+    WAITING_FOR_KEY = "waiting-for-key"
     # No secret to (re)connect with: an ssh-agent socket that is gone, or autostart
     # without a secret. Not retried; `hint` says what brings it back.
     WAITING_FOR_SECRET = "waiting-for-secret"
@@ -37,18 +40,17 @@ class TunnelStatus:
     reconnects: int = 0
     last_error: str | None = None
     hint: str | None = None
+    wait_until: datetime | None = None  # UTC: when a wait (for the key) gives up
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["state"] = self.state.value
-        data["since"] = (
-            self.since.isoformat().replace("+00:00", "Z") if self.since is not None else None
-        )
+        data["since"] = _iso(self.since)
+        data["wait_until"] = _iso(self.wait_until)
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TunnelStatus:
-        since = data.get("since")
         return cls(
             name=data["name"],
             state=TunnelState(data["state"]),
@@ -56,11 +58,20 @@ class TunnelStatus:
             local_port=data.get("local_port"),
             bastion=data.get("bastion", ""),
             target=data.get("target", ""),
-            since=datetime.fromisoformat(since.replace("Z", "+00:00")) if since else None,
+            since=_parse_iso(data.get("since")),
             bytes_in=int(data.get("bytes_in", 0)),
             bytes_out=int(data.get("bytes_out", 0)),
             channels=int(data.get("channels", 0)),
             reconnects=int(data.get("reconnects", 0)),
             last_error=data.get("last_error"),
             hint=data.get("hint"),
+            wait_until=_parse_iso(data.get("wait_until")),
         )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
+
+
+def _parse_iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None

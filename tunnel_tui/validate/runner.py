@@ -99,18 +99,22 @@ async def run(
     settings: EngineSettings | None = None,
     db_timeout: float = 10.0,
     ssh_auth_sock: str | None = None,
+    on_failure: Callable[[BaseException], None] | None = None,
 ) -> AsyncIterator[StepResult]:
     """Validate `conn`. An unknown host key is trusted (and saved) when its fingerprint
     is in `accept_host_keys`, or when `accept_new_host_key` (any key); otherwise
     `on_host_key(hop, fingerprint)` is asked (once per hop, only for a key we actually
     received) and True saves exactly that key.
-    `ssh_auth_sock`: the caller's ssh-agent for ssh-agent keys (default $SSH_AUTH_SOCK)."""
+    `ssh_auth_sock`: the caller's ssh-agent for ssh-agent keys (default $SSH_AUTH_SOCK).
+    `on_failure(exc)`: told the typed error behind a failed step, where there is one
+    (the agent's wait for a key tells a rejected key from a changed host key)."""
     run_ = _Validation(
         conn, catalog, known_hosts or _default_known_hosts(), settings or EngineSettings(),
         accept_new_host_key, wait_for_key_seconds, on_host_key, db_timeout,
         accept_keys=frozenset(accept_host_keys),
     )
     run_.ssh_auth_sock = ssh_auth_sock
+    run_.on_failure = on_failure
     async for result in run_.results():
         yield result
 
@@ -133,6 +137,7 @@ class _Validation:
         self.db_timeout = db_timeout
         self.keys: dict[str, ClientKey] = {}
         self.ssh_auth_sock: str | None = None
+        self.on_failure: Callable[[BaseException], None] | None = None
         self.key_records: dict[str, Key] = {}
         self.db_password: Secret | None = None
         self.conns: list[asyncssh.SSHClientConnection] = []
@@ -144,7 +149,9 @@ class _Validation:
         try:
             async for result in self._steps():
                 yield result
-        except _Failed:
+        except _Failed as failed:
+            if self.on_failure is not None and failed.__cause__ is not None:
+                self.on_failure(failed.__cause__)
             for result in self._skips():
                 yield result
         finally:
