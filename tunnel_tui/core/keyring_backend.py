@@ -30,6 +30,8 @@ from tunnel_tui.core.secret import Secret
 SERVICE = "tunnel-tui"
 DEFAULT_TIMEOUT = 5.0
 _CANARY_PREFIX = "canary:"
+# Reads retried when the item found by a search was deleted before it could be read.
+_VANISHED_RETRIES = 3
 
 # (module, class name) of backends that keep secrets encrypted, behind the user's login.
 ALLOWED: dict[tuple[str, str], str] = {
@@ -125,12 +127,31 @@ class KeyringStore:
         return f"KeyringStore({self.backend_name!r})"
 
     def get(self, name: str) -> Secret | None:
-        value = self._call(lambda: self.backend.get_password(self.service, name), f"get {name}")
+        value = self._call(self._get_password(name), f"get {name}")
         if value is None:
             return None
         if not isinstance(value, str):
             raise SecretStoreError(f"the keyring returned an unexpected value for {name}")
         return Secret(value)
+
+    def _get_password(self, name: str) -> Callable[[], Any]:
+        """get_password, searched again when an item vanished between the search and the
+        read: Secret Service lists an item another client is deleting at that moment
+        (two `up`s probing the keyring at once), and reading it raises "Item does not
+        exist" although the entry we asked for is there."""
+
+        def get() -> Any:
+            for attempt in range(_VANISHED_RETRIES):
+                try:
+                    return self.backend.get_password(self.service, name)
+                except Exception as exc:
+                    if type(exc).__name__ != "ItemNotFoundException" or (
+                        attempt == _VANISHED_RETRIES - 1
+                    ):
+                        raise
+            return None  # not reached: the last attempt returns or raises
+
+        return get
 
     def set(self, name: str, value: Secret) -> None:
         if not isinstance(value, Secret):
