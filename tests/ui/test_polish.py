@@ -200,3 +200,53 @@ async def test_delete_confirmation_has_its_own_footer(secret_service: Any,
         await pilot.press("escape")
         await settle(pilot)
         assert "Quit" in footer_keys(main)
+
+
+async def test_readme_key_table_matches_the_footers() -> None:
+    """A layout check (in-memory services): each screen's footer is the README's row."""
+    import re
+    from pathlib import Path
+
+    from tests.fixtures.ui import ROTATION_STOPPED, FakeServices, frozen_clock
+    from tunnel_tui.ui.app import TunnelTuiApp
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = readme.split("| screen | footer |", 1)[1].split("\n\n", 1)[0]
+    table: dict[str, list[str]] = {}
+    for line in rows.splitlines():
+        match = re.fullmatch(r"\| ([a-z ]+) \| (`.*) \|", line)
+        if match:
+            table[match.group(1)] = [f"{key} {words.strip()}" for key, words in
+                                     re.findall(r"`([^`]+)` ([^·]+)", match.group(2))]
+    app_wide = {"q Quit", "? Help", "^p Palette"}  # on the list's row only
+    app = TunnelTuiApp(FakeServices(rotation=ROTATION_STOPPED), clock=frozen_clock,
+                       open_sandbox=lambda: None)
+    seen: dict[str, list[str]] = {}
+    async with app.run_test(size=(160, 40)) as pilot:
+
+        async def footer(name: str, screen: str) -> None:
+            await wait_until(pilot, lambda: type(app.screen).__name__ == screen, what=screen)
+            await settle(pilot)
+            keys = [f"{k.key_display} {k.description}" for k in app.screen.query(FooterKey)
+                    if k.display and not k.has_class("-disabled")]
+            seen[name] = keys if name == "connection list" else [
+                k for k in keys if k not in app_wide]
+
+        await main_screen(pilot)
+        await footer("connection list", "ConnectionsScreen")
+        await pilot.press("a")
+        await footer("tunnel form", "TunnelFormScreen")
+        await pilot.press("escape")
+        await pilot.press("k")
+        await footer("keys", "KeysScreen")
+        await pilot.press("p")
+        await footer("public key", "PublicKeyScreen")
+        await pilot.press("escape")
+        await pilot.press("escape")
+        await pilot.press("v")  # the in-memory run stops at ssh-auth: Wait is offered
+        await footer("validation log", "ValidationScreen")
+        await pilot.press("escape")
+        await pilot.press("r")  # the in-memory rotation stops at install: Resume is offered
+        await footer("key rotation", "RotationScreen")
+    assert seen == {name: table[name] for name in seen}
+    assert set(seen) == set(table)

@@ -20,7 +20,12 @@ local URL or a ready `psql`/`mysql` command · `/` filter · `delete` delete ·
 **Validation log**  `r` retry · `w` wait for my key (retries up to 60 min) ·
 `y` copy a redacted report · `esc` close
 
+**Tunnel form**  `tab` next field · `ctrl+s` save · `esc` cancel; paste a URL or
+`host:port` into Host to fill the fields
+
 **Keys**  `g` generate · `p` public key · `delete` delete unused · `r` rotate
+
+**Public key**  `c` copy · `t` restricted form · `esc` close
 
 **Anywhere**  `ctrl+p` command palette · `ctrl+t` light/dark · `?` this help · `q` quit
 
