@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tunnel_tui.agent.autostart import Autostart
 from tunnel_tui.agent.protocol import SecretsNeeded
 from tunnel_tui.agent.snapshot import down_status, load_connections, unknown
 from tunnel_tui.agent.waiting import KeyWaits
@@ -101,6 +102,7 @@ class TunnelService:
         self._vault_store: Any = None  # the opened Vault, for CLI secret requests
         self._alert = alert
         self.waits = KeyWaits(self)  # up --wait-for-key (agent/waiting.py)
+        self.autostart = Autostart(self)  # connections marked autostart (agent/autostart.py)
 
     # -- engine -----------------------------------------------------------------
 
@@ -124,11 +126,14 @@ class TunnelService:
         return {status.name: status for status in self._engine.statuses()}
 
     async def resume(self) -> None:
-        """At agent start: the waits for a key recorded by the previous agent."""
+        """At agent start: the waits for a key recorded by the previous agent, then the
+        connections marked autostart."""
         await self.waits.resume()
+        self.autostart.start()
 
     async def aclose(self) -> None:
         await self.waits.aclose()
+        await self.autostart.aclose()
         if self._vault_timer is not None:
             self._vault_timer.cancel()
         self._vault = None
@@ -174,7 +179,10 @@ class TunnelService:
             names = [name]
         result = []
         for each in names:
-            status = self.waits.status(each) or live.get(each) or self._failures.get(each)
+            status = (
+                self.waits.status(each) or self.autostart.status(each) or live.get(each)
+                or self._failures.get(each)
+            )
             result.append(status or down_status(connections[each]))
         return result
 
@@ -238,6 +246,7 @@ class TunnelService:
             self.connection(name)  # re-reads the config: NotFoundError if really unknown
             connections = self.connections()
         await self.waits.cancel(name)
+        await self.autostart.cancel(name)
         async with self._lock(name):
             if name in live:
                 await self.engine().stop(name)
@@ -416,6 +425,8 @@ class TunnelService:
         await asyncio.to_thread(vaultkeeper.check_or_create, self.home, passphrase, create)
         self._vault = passphrase
         self._arm_vault_timer()
+        self.waits.wake()  # tunnels waiting for a secret try again now
+        self.autostart.wake()
         log.info("vault unlocked (idle timeout %g s)", self._vault_idle)
         return self.vault_status()
 

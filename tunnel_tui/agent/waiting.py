@@ -200,6 +200,12 @@ class KeyWaits:
             log.info("%s: resuming the wait for its key until %s", name, _iso(record.until))
             self._begin(wait)
 
+    def wake(self) -> None:
+        """The vault was unlocked in the agent: waits without keys look again now."""
+        for wait in self._waits.values():
+            if wait.keys is None:
+                wait.wake.set()
+
     async def cancel(self, name: str) -> bool:
         """`down NAME`: stop waiting. False when NAME was not waiting."""
         wait = self._waits.pop(name, None)

@@ -328,6 +328,8 @@ and authorized_keys_line.
                    "this fingerprint (the one you checked). Once per hop.")
 @click.option("--accept-new-host-key", is_flag=True,
               help="Check the hops' host keys now and trust ANY unknown one (for scripts).")
+@click.option("--autostart", is_flag=True,
+              help="The agent brings this tunnel up whenever it starts (see `service`).")
 @click.option(
     "--wait-for-key", "wait_minutes", type=float, metavar="MINUTES",
     help="Then up --wait-for-key (1-60): the agent brings the tunnel up once the bastion "
@@ -350,6 +352,7 @@ def add(
     wait_minutes: float | None,
     accept_host_keys: tuple[str, ...],
     accept_new_host_key: bool,
+    autostart: bool,
     as_json: bool,
 ) -> None:
     from tunnel_tui.core.known_hosts import parse_fingerprints
@@ -377,6 +380,7 @@ def add(
         key=choice or GenerateKey(),
         local_port=port,
         db_password=password,
+        autostart=autostart,
     )
     met = _meet_host_keys(name, accept, accept_new_host_key)
     refused = met is not None and any(hop.refused for hop in met)
@@ -449,6 +453,8 @@ def _key_summary(result: AddResult) -> None:
 @click.option("--db-password-stdin", is_flag=True, help="Read a new database password (one line).")
 @click.option("--clear-db-password", is_flag=True, help="Delete the stored database password.")
 @click.option("--rename", metavar="NEW", help="Give the connection a new name.")
+@click.option("--autostart/--no-autostart", default=None,
+              help="Whether the agent brings this tunnel up whenever it starts.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def edit(
     name: str,
@@ -466,6 +472,7 @@ def edit(
     db_password_stdin: bool,
     clear_db_password: bool,
     rename: str | None,
+    autostart: bool | None,
     as_json: bool,
 ) -> None:
     if jumps and no_jumps:
@@ -499,6 +506,7 @@ def edit(
         db_password=password,
         clear_db_password=clear_db_password,
         rename=rename,
+        autostart=autostart,
     )
     if as_json:
         print_json(_result_json(result))

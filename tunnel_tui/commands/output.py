@@ -68,6 +68,7 @@ def connection_json(conn: Connection, key: Key | None) -> dict[str, Any]:
             "interval": conn.keepalive.interval,
             "count_max": conn.keepalive.count_max,
         },
+        "autostart": conn.autostart,
     }
 
 
@@ -78,7 +79,8 @@ JSON (--json), one object per connection (list: an array):
   target "host:port" as the bastion sees it, bastion "user@host:port",
   ssh {host, port, user}, jumps ["user@host:port", ...] (workstation outward),
   key {id, name, type, fingerprint, source} or null, local_host, local_port (null: picked
-  on first up), keepalive {interval, count_max}."""
+  on first up), keepalive {interval, count_max}, autostart (the agent brings it up
+  when it starts)."""
 
 
 def key_json(key: Key, used_by: list[str]) -> dict[str, Any]:

@@ -239,8 +239,10 @@ class Catalog:
         db_password: Secret | None = None,
         keepalive: Keepalive | None = None,
         certificate: str | None = None,
+        autostart: bool = False,
     ) -> AddResult:
-        """`certificate`: an OpenSSH user certificate (`*-cert.pub` text) for the key."""
+        """`certificate`: an OpenSSH user certificate (`*-cert.pub` text) for the key.
+        `autostart`: the agent brings it up whenever it starts."""
         database, bastion, hops = self.check_new(
             name, db_url, ssh_url, jumps=jumps, local_port=local_port
         )
@@ -258,6 +260,7 @@ class Catalog:
                 jumps=hops,
                 local_port=local_port,
                 keepalive=keepalive or Keepalive(),
+                autostart=autostart,
             )
             _check_port_free(cfg, conn.name, conn.local_port)
             cfg.connections[name] = conn
@@ -307,6 +310,7 @@ class Catalog:
         keepalive: Keepalive | None = None,
         rename: str | None = None,
         certificate: str | None = None,
+        autostart: bool | None = None,
     ) -> AddResult:
         """Change the given parts of a connection; the rest stays. `local_port=None`
         means "pick a free one on next up". `rename` gives it a new name (its DB
@@ -322,6 +326,8 @@ class Catalog:
             changes["local_port"] = check_local_port(local_port)
         if keepalive is not None:
             changes["keepalive"] = keepalive
+        if autostart is not None:
+            changes["autostart"] = autostart
         self.get(name)  # NotFoundError before a key is generated or decrypted
         new_name = name
         if rename is not None and rename != name:

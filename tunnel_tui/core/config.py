@@ -2,7 +2,7 @@
 
     schema = 1
     [settings]                       free-form, read by whoever owns a setting
-    [connections.<name>]             key = "k-…", local_host, local_port
+    [connections.<name>]             key = "k-…", local_host, local_port (, autostart = true)
       [connections.<name>.database]  kind, host, port, database, user, options = {…}
       [connections.<name>.bastion]   host, port, user
       [[connections.<name>.jumps]]   host, port, user (, key)
@@ -177,6 +177,8 @@ def _connection_to_toml(conn: Connection) -> dict[str, Any]:
     out: dict[str, Any] = {"key": conn.key_id, "local_host": conn.local_host}
     if conn.local_port is not None:
         out["local_port"] = conn.local_port
+    if conn.autostart:
+        out["autostart"] = True
     out["database"] = {
         "kind": db.kind.value,
         "host": db.host,
@@ -282,6 +284,9 @@ class _Reader:
         local_port = None
         if "local_port" in body:
             local_port = self.port(body, "local_port", where)
+        autostart = body.get("autostart", False)
+        if not isinstance(autostart, bool):
+            self.fail(f"{where}.autostart", "true or false")
         ka = self.table(body, "keepalive", f"{where}.keepalive")
         interval = ka.get("interval", Keepalive.interval)
         count_max = ka.get("count_max", Keepalive.count_max)
@@ -303,6 +308,7 @@ class _Reader:
             local_host=self.str_(body, "local_host", where, "127.0.0.1"),
             local_port=local_port,
             keepalive=Keepalive(interval=float(interval), count_max=count_max),
+            autostart=autostart,
         )
 
     def key(self, kid: str, body: Any) -> Key:

@@ -122,6 +122,8 @@ class Connection:
     local_host: str = LOCAL_HOST
     local_port: int | None = None  # None: pick a free port on first `up`, then saved
     keepalive: Keepalive = field(default_factory=Keepalive)
+    # The agent brings the tunnel up whenever it starts (and keeps it there).
+    autostart: bool = False
 
     @property
     def hops(self) -> tuple[SshEndpoint, ...]:
