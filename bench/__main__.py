@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import datetime
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -94,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         "--delays", default=",".join(f"{d:g}" for d in lh.DELAYS_MS),
         help="long-haul: one-way delays in ms, comma-separated",
     )
+    parser.add_argument(
+        "--longhaul-paths", default=None,
+        help="long-haul: comma-separated paths (default: those of --paths)",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="tiny durations (smoke test)")
     parser.add_argument(
@@ -126,7 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     rounds = 1 if args.quick and args.rounds == 3 else args.rounds
     names = [n.strip() for n in args.paths.split(",") if n.strip()]
-    for name in names:
+    lh_names = (
+        [n.strip() for n in args.longhaul_paths.split(",") if n.strip()]
+        if args.longhaul_paths else names
+    )
+    for name in {*names, *lh_names}:
         make_path(name)  # unknown names fail before anything starts
     machine_info = machine()
     command = " ".join(argv if argv is not None else sys.argv[1:])
@@ -152,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                 for agent in agents:
                     agent.close()
             failed |= bool(results.errors and not results.rounds)
+            machine_info = {**machine_info, "load at end": _load()}
             saved.update({
                 "results": dataclasses.asdict(results),
                 "paths": [(p.key, p.label) for p in paths],  # type: ignore[attr-defined]
@@ -163,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                 delays_ms=tuple(float(d) for d in args.delays.split(",") if d.strip())
             )
             saved["longhaul"] = run_longhaul_profile(
-                servers, names, config, rounds, args.quick, machine_info, command
+                servers, lh_names, config, rounds, args.quick, machine_info, command
             )
     log("servers stopped")
     text = render_saved(saved, notes_file)
@@ -181,6 +191,7 @@ def run_longhaul_profile(
     machine_info: dict[str, str], command: str,
 ) -> dict[str, object]:
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    machine_info = {**machine_info, "load at start": _load()}
     log("long-haul: bulk table, delay proxies ...")
     lh.create_bulk_table(servers)  # type: ignore[arg-type]
     agents: list[bp.Agent] = []
@@ -204,6 +215,7 @@ def run_longhaul_profile(
                     paths.insert(0, bp.OpenSsh())
                 paths_for[link.delay_ms] = paths
             results = lh.run_longhaul(paths_for, links, rounds, config)
+            machine_info = {**machine_info, "load at end": _load()}
         finally:
             for agent in agents:
                 agent.close()
@@ -215,6 +227,10 @@ def run_longhaul_profile(
         "link_window": config.link_window, "rounds": rounds, "quick": quick,
         "machine": machine_info, "when": when, "command": command,
     }  # fmt: skip
+
+
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def render_saved(saved: dict[str, object], notes_file: Path) -> str:

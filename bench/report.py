@@ -317,7 +317,8 @@ def render_longhaul(
         f"{'s' if rounds != 1 else ''}) on {when}; wall time {results.elapsed_s:.0f} s. "
         f"Machine: {machine_info.get('CPU', '?')}; kernel {machine_info.get('kernel', '?')}; "
         f"{machine_info.get('OpenSSH', '?')}; asyncssh / uvloop "
-        f"{machine_info.get('asyncssh / uvloop', '?')}.",
+        f"{machine_info.get('asyncssh / uvloop', '?')}; load average at start "
+        f"{machine_info.get('load at start', '?')}, at end {machine_info.get('load at end', '?')}.",
         "",
         "A delay proxy (bench/delay.py, one process per delay) between the workstation "
         "side and sshd, and in front of PostgreSQL and iperf3 for the direct path; sshd "
