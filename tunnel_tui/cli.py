@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "down": ("tunnel_tui.commands.agentctl:down", "Take a tunnel down."),
     "status": ("tunnel_tui.commands.agentctl:status", "Show tunnel states."),
     "agent": ("tunnel_tui.commands.agentctl:agent", "Run the agent in the foreground."),
+    "exec": ("tunnel_tui.commands.exec:exec_", "Run a command with a tunnel up (psql, ...)."),
     "rotate-key": ("tunnel_tui.commands.rotate:rotate_key", "Rotate a key with zero downtime."),
     "demo": ("tunnel_tui.commands.demo:demo", "Try everything in a self-contained sandbox."),
 }

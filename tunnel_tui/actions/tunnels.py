@@ -87,13 +87,14 @@ class SecretsHeld:
 
 def up(
     session: Session, name: str, *, timeout: float = 30.0,
-    accept_host_keys: Collection[str] = (),
+    accept_host_keys: Collection[str] = (), lease_id: str | None = None,
 ) -> UpResult:
     """Bring NAME up in the agent (started if needed); returns once SSH auth succeeded
     and the local port listens. NotFoundError (exit 2) before starting anything for an
     unknown NAME; TunnelTuiError (exit 1) with the reason and a hint otherwise.
     `accept_host_keys`: fingerprints the user checked; an unknown host key with one of
-    them is trusted and saved (`up --accept-host-key`)."""
+    them is trusted and saved (`up --accept-host-key`). `lease_id`: exec's lease (the
+    tunnel then stays the leases', see actions/exec.py)."""
     from tunnel_tui.agent.client import ensure_agent
     from tunnel_tui.agent.protocol import SecretsNeeded
 
@@ -104,7 +105,7 @@ def up(
     if held.all:
         try:
             status = client.up(name, timeout=timeout, keys={}, ssh_auth_sock=sock,
-                               accept_host_keys=accept_host_keys)
+                               accept_host_keys=accept_host_keys, lease_id=lease_id)
             return UpResult(status, SecretsSource.AGENT_HELD)
         except SecretsNeeded as exc:  # the tunnel holding them went down meanwhile
             held = SecretsHeld({k: k not in exc.missing for k in held.keys}, held.vault_unlocked)
@@ -112,13 +113,13 @@ def up(
     source = SecretsSource.CALLER if keys is not None else SecretsSource.AGENT_STORE
     try:
         status = client.up(name, timeout=timeout, keys=keys, no_keys=no_keys,
-                           ssh_auth_sock=sock, accept_host_keys=accept_host_keys)
+                           ssh_auth_sock=sock, accept_host_keys=accept_host_keys, lease_id=lease_id)
     except SecretsNeeded as exc:
         # Keys the agent held a moment ago went with a tunnel: send those too, once.
         again = SecretsHeld({k: k not in exc.missing for k in held.keys}, held.vault_unlocked)
         keys, no_keys = _caller_keys(session, again)
         status = client.up(name, timeout=timeout, keys=keys, no_keys=no_keys,
-                           ssh_auth_sock=sock, accept_host_keys=accept_host_keys)
+                           ssh_auth_sock=sock, accept_host_keys=accept_host_keys, lease_id=lease_id)
     return UpResult(status, source)
 
 

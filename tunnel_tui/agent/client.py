@@ -197,6 +197,7 @@ class AgentClient:
         accept_host_keys: Collection[str] = (),
         wait_for_key: float | None = None,
         db_password: Secret | None = None,
+        lease_id: str | None = None,
     ) -> TunnelStatus:
         """Bring NAME up with the private `keys` the caller resolved (those the agent
         holds may be left out); `keys=None`: the caller has none (`no_keys` says why)
@@ -208,8 +209,17 @@ class AgentClient:
         )
         if accept_host_keys:
             args["accept_host_keys"] = sorted(accept_host_keys)
+        if lease_id is not None:  # exec's own `up`: the tunnel stays the leases'
+            args["lease_id"] = lease_id
         reply = self.call("up", timeout=timeout + 5.0, **args)
         return TunnelStatus.from_json(reply["tunnel"])
+
+    def lease(self, name: str, pid: int) -> dict[str, Any]:
+        """{"lease_id", "was_up", "owned"}: process PID holds NAME (see leases.py)."""
+        return self.call("lease", name=name, pid=pid)
+
+    def release(self, lease_id: str) -> dict[str, Any]:
+        return self.call("release", lease_id=lease_id, timeout=30.0)
 
     def secrets_held(self, name: str) -> dict[str, Any]:
         """{"keys": {key id: held?}, "all": bool, "vault_unlocked": bool}: never a secret."""

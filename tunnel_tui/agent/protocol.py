@@ -27,6 +27,11 @@ Version 2 (secrets come from the caller, DESIGN.md):
   secrets-held {"name"} -> {"keys": {KEY_ID: bool}, "all": bool, "vault_unlocked": bool}
               never a secret: only whether the agent holds each key the tunnel needs.
   switch-key  {"old_key_id", "new_key_id", "new_private_key": PEM | null}
+  lease       {"name", "pid"} -> {"lease_id", "was_up", "owned"}: `exec` (process PID)
+              holds NAME; `up` with that "lease_id" brings it up without pinning it
+              (a plain `up` pins it: it then outlives the leases). agent/leases.py.
+  release     {"lease_id"} -> {"down": bool}: the tunnel goes down with its last
+              lease unless it was up before; a lease whose pid is gone is reaped.
   secret-get  gone: no reply ever carries a secret. secret-set/secret-delete stay
               (write-only, vault only, see SECRET_PREFIXES); secret-exists {"name"} ->
               {"exists": bool} lets a writer know whether it would overwrite.
@@ -70,6 +75,8 @@ OPS = frozenset(
         "secret-exists",
         "secret-set",
         "secret-delete",
+        "lease",
+        "release",
     }
 )
 

@@ -18,6 +18,7 @@ from typing import Any
 from tunnel_tui import __version__
 from tunnel_tui.agent import protocol
 from tunnel_tui.agent.address import AgentAddress, check_owned
+from tunnel_tui.agent.leases import Leases
 from tunnel_tui.agent.peercred import peer_uid
 from tunnel_tui.agent.service import CallerSecrets, TunnelService
 from tunnel_tui.core.errors import TunnelTuiError
@@ -57,7 +58,10 @@ class AgentServer:
             "secret-exists": self._secret_exists,
             "secret-set": self._secret_set,
             "secret-delete": self._secret_delete,
+            "lease": self._lease,
+            "release": self._release,
         }
+        self.leases = Leases(self._state_of, service.down)
 
     async def start(self) -> None:
         """Bind the socket; the caller holds the agent lock, so any file there is stale."""
@@ -87,6 +91,7 @@ class AgentServer:
         await self.start()
 
     async def close(self) -> None:
+        await self.leases.aclose()
         if self._server is not None:
             self._server.close()
         for task in list(self._clients):
@@ -222,6 +227,8 @@ class AgentServer:
     async def _up(self, request: dict[str, Any]) -> dict[str, Any]:
         wait = float(request.get("wait") or 30.0)
         secrets = _caller_secrets(request)
+        if not request.get("lease_id"):  # a plain `up`: wanted beyond any exec's lease
+            self.leases.pin(_str(request, "name"))
         wait_for_key = request.get("wait_for_key")
         if wait_for_key is not None:  # seconds; the CLI asks for 1-60 minutes
             seconds = min(max(float(wait_for_key), 1.0), 3600.0)
@@ -232,6 +239,17 @@ class AgentServer:
             accept_host_keys=parse_fingerprints(request.get("accept_host_keys") or ()),
         )
         return {"tunnel": status.to_json()}
+
+    async def _lease(self, request: dict[str, Any]) -> dict[str, Any]:
+        name = _str(request, "name")
+        self.service.connection(name)  # NotFoundError for an unknown name
+        return self.leases.take(name, int(request["pid"]))
+
+    async def _release(self, request: dict[str, Any]) -> dict[str, Any]:
+        return await self.leases.release(_str(request, "lease_id"))
+
+    def _state_of(self, name: str) -> Any:
+        return next((s.state for s in self.service.statuses(name)), None)
 
     async def _secrets_held(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.service.secrets_held(_str(request, "name"))
