@@ -6,7 +6,8 @@ pauses the channel, a full channel window pauses the local socket).
 
 Each channel's receive window follows its bandwidth-delay product: it opens at the
 tunnel's window (EngineSettings.window, or larger once a channel of the tunnel
-grew), its round-trip time is the time its CHANNEL_OPEN took, and while data
+grew), its round-trip time is the time its CHANNEL_OPEN took (the lowest such time
+on the link), and while data
 arrives the window is raised to WINDOW_FACTOR x rate x RTT, never above
 `max_window` (the most one channel can make us buffer when its local client stops
 reading). On a LAN the product is tiny and the window stays where it opened.
@@ -66,8 +67,10 @@ class ForwardOwner(Protocol):
     counters: Counters
     window: int
     max_pktsize: int
-    # Optional: `max_window` (int) and `window_grew(size)`; without them a channel's
-    # window never grows past `window` (validation's temporary forward).
+    # Optional: `max_window` (int), `window_grew(size)` and `note_rtt(seconds) ->
+    # seconds` (the lowest channel-open time seen on the link, so one slow database
+    # connect does not inflate the RTT); without them a channel's window never grows
+    # past `window` (validation's temporary forward).
 
     def current_link(self) -> Any: ...  # engine.pool.SshLink | None
 
@@ -250,7 +253,9 @@ class LocalClient(asyncio.Protocol):
             return
         self.channel = channel
         self.win_t0 = time.monotonic()
-        self.rtt = self.win_t0 - started
+        note_rtt = getattr(owner, "note_rtt", None)  # the tunnel's lowest, if it keeps one
+        rtt = self.win_t0 - started
+        self.rtt = note_rtt(rtt) if note_rtt is not None else rtt
         self.win_check = self.win_bytes + self.window // 4
         self.writer = getattr(link, "writer", None)
         self._counted = True
@@ -270,7 +275,7 @@ class LocalClient(asyncio.Protocol):
         RTT (bounded by max_window) when that is more than it has."""
         now = time.monotonic()
         elapsed = now - self.win_t0
-        if elapsed < 2 * self.rtt:  # a burst, not yet a rate: look again a bit later
+        if elapsed <= 0 or elapsed < 2 * self.rtt:  # a burst, not a rate yet: look later
             self.win_check = self.win_bytes + max(1, self.window // 8)
             return
         need = int(WINDOW_FACTOR * self.win_bytes / elapsed * self.rtt)

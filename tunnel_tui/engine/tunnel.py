@@ -51,6 +51,7 @@ class LiveTunnel:
         self.target_port = conn.database.port
         self.window = settings.window  # a new channel's; grows with the link (forward.py)
         self.max_window = max(settings.window, settings.max_window)
+        self.rtt: float | None = None  # lowest channel-open time on the current link
         self.max_pktsize = settings.max_pktsize
         self.hold_reads = settings.hold_reads
         self.counters = Counters()
@@ -118,6 +119,13 @@ class LiveTunnel:
             self.last_error = self.hint = None
             self._on_change(self)
 
+    def note_rtt(self, seconds: float) -> float:
+        """A channel opened in `seconds`: the lowest on this link is its RTT estimate
+        (the bastion's connect to the database adds to some opens)."""
+        if self.rtt is None or seconds < self.rtt:
+            self.rtt = seconds
+        return self.rtt
+
     def window_grew(self, size: int) -> None:
         """A channel needed a bigger window: the next ones open with it."""
         self.window = min(max(self.window, size), self.max_window)
@@ -153,6 +161,7 @@ class LiveTunnel:
 
     def _attach(self, link: SshLink) -> None:
         self.link = link
+        self.rtt = None  # a new link may take another way
         self._unwatch = link.on_dead(self._link_dead)
 
     def _detach(self) -> SshLink | None:
