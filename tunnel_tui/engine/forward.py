@@ -275,7 +275,7 @@ class LocalClient(asyncio.Protocol):
         RTT (bounded by max_window) when that is more than it has."""
         now = time.monotonic()
         elapsed = now - self.win_t0
-        if elapsed <= 0 or elapsed < 2 * self.rtt:  # a burst, not a rate yet: look later
+        if elapsed <= 0 or elapsed < self.rtt:  # a burst, not a rate yet: look later
             self.win_check = self.win_bytes + max(1, self.window // 8)
             return
         need = int(WINDOW_FACTOR * self.win_bytes / elapsed * self.rtt)
