@@ -194,9 +194,11 @@ class TunnelService:
     async def up(
         self, name: str, *, wait: float = 30.0, secrets: CallerSecrets | None = None,
         accept_host_keys: Collection[str] = (),
+        note: tuple[str, str | None] | None = None,
     ) -> TunnelStatus:
         """`secrets`: what the caller sent (None: nothing, as from an autostart).
-        `accept_host_keys`: fingerprints the user checked (`up --accept-host-key`)."""
+        `accept_host_keys`: fingerprints the user checked (`up --accept-host-key`).
+        `note`: (error, hint) the tunnel is up with (the database refused the login)."""
         conn = self.connection(name)
         if self.waits.status(name) is not None:  # waiting for its key: up is a no-op
             return await self.waits.feed(name, secrets or CallerSecrets())
@@ -234,6 +236,8 @@ class TunnelService:
                 raise error from None
             finally:
                 self._starting.discard(name)
+            if note is not None:  # before any other task can see it up without
+                status = self._note_error(name, *note) or status
             log.info("%s up on %s:%s", name, status.local_host, status.local_port)
             if conn.local_port is None and status.local_port:
                 await asyncio.to_thread(self._save_local_port, name, status.local_port)

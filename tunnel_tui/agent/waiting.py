@@ -437,12 +437,11 @@ class KeyWaits:
         assert wait.keys is not None
         privates = {k: p for k, v in wait.keys.items() if (p := private_of(v)) is not None}
         secrets = dataclasses.replace(wait.secrets, keys=privates)
+        note = (attempt.error, attempt.hint) if attempt.error is not None else None
         try:
-            status = await service.up(wait.name, secrets=secrets)
+            status = await service.up(wait.name, secrets=secrets, note=note)
         finally:
             await asyncio.to_thread(wait_records.drop, service.home, wait.name)
-        if attempt.error is not None:
-            status = service._note_error(wait.name, attempt.error, attempt.hint) or status
         log.info("%s: the bastion accepted the key; up on %s:%s", wait.name,
                  status.local_host, status.local_port)
         if wait.task is not None and service._alert is not None:  # nobody watched: tell
