@@ -276,7 +276,9 @@ async def test_rotate_key_from_the_list(secret_service, sshd, add_tunnel_connect
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await main_screen(pilot)
-        await pilot.press("r")
+        await pilot.press("r")  # asks first; Rotate confirms
+        await wait_until(pilot, lambda: bool(app.screen.query("#rotate")), what="confirmation")
+        await pilot.click("#rotate")
         await wait_until(pilot, lambda: isinstance(app.screen, RotationScreen), what="rotation")
         rotation = app.screen
         assert isinstance(rotation, RotationScreen)

@@ -246,7 +246,10 @@ async def test_readme_key_table_matches_the_footers() -> None:
         await pilot.press("v")  # the in-memory run stops at ssh-auth: Wait is offered
         await footer("validation log", "ValidationScreen")
         await pilot.press("escape")
-        await pilot.press("r")  # the in-memory rotation stops at install: Resume is offered
+        await pilot.press("r")  # asks first; the in-memory rotation stopped at install
+        await footer("rotation confirmation", "RotationConfirmScreen")
+        await wait_until(pilot, lambda: bool(app.screen.query("#resume")), what="resume")
+        await pilot.click("#resume")
         await footer("key rotation", "RotationScreen")
     assert seen == {name: table[name] for name in seen}
     assert set(seen) == set(table)

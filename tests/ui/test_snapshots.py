@@ -127,8 +127,22 @@ def test_public_key(snap_compare, size) -> None:
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_rotation(snap_compare, size) -> None:
+def test_rotation_confirmation(snap_compare, size) -> None:
     assert snap_compare(app(), terminal_size=size, run_before=pressing("r"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_rotation(snap_compare, size) -> None:
+    assert snap_compare(app(), terminal_size=size, run_before=pressing("r", "tab", "enter"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_rotation_stopped(snap_compare, size) -> None:
+    from tests.fixtures.ui import ROTATION_STOPPED
+
+    stopped = FakeServices(rotation=ROTATION_STOPPED)
+    assert snap_compare(app(stopped), terminal_size=size,
+                        run_before=pressing("r", "tab", "enter"))
 
 
 @pytest.mark.parametrize("size", SIZES)

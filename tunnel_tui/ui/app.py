@@ -133,9 +133,17 @@ class TunnelTuiApp(App[SandboxStarter | None]):
         )
 
     def on_start_rotation(self, message: StartRotation) -> None:
+        """Asked first (what will happen, or Resume / Roll back a stopped one)."""
         from tunnel_tui.ui.screens.rotation import RotationScreen
+        from tunnel_tui.ui.screens.rotation_confirm import RotationConfirmScreen
 
-        self.push_screen(RotationScreen(self.services, message.connection))
+        name = message.connection
+
+        def chosen(action: str | None) -> None:
+            if action:
+                self.push_screen(RotationScreen(self.services, name, action=action))
+
+        self.push_screen(RotationConfirmScreen(self.services, name), chosen)
 
     def on_show_keys(self, message: ShowKeys) -> None:
         from tunnel_tui.ui.screens.keys import KeysScreen

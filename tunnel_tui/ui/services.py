@@ -23,6 +23,7 @@ from tunnel_tui.core.steps import StepResult
 from tunnel_tui.ui.form_result import FormResult, KeySource
 
 if TYPE_CHECKING:
+    from tunnel_tui.actions.rotate import StoppedRotation
     from tunnel_tui.actions.session import Session
     from tunnel_tui.actions.ssh_agent import AgentKeyInfo
     from tunnel_tui.agent.client import AsyncAgentClient
@@ -93,7 +94,9 @@ class Services(Protocol):
         on_host_key: HostKeyQuestion | None = None,
     ) -> AsyncIterator[StepResult]: ...
     def rotation_available(self) -> bool: ...
-    def rotate(self, name: str) -> AsyncIterator[StepResult]: ...
+    def rotate(self, name: str) -> AsyncIterator[StepResult]: ...  # starts, or resumes
+    def stopped_rotation(self, name: str) -> StoppedRotation | None: ...  # blocking
+    async def roll_back(self, name: str) -> str: ...  # what was undone
 
 
 def _module_exists(name: str) -> bool:
@@ -370,3 +373,16 @@ class RealServices:
         cat = await asyncio.to_thread(self._cat)
         async for step in rotate.rotate(session, name, catalog=cat):
             yield step
+
+    def stopped_rotation(self, name: str) -> StoppedRotation | None:
+        from tunnel_tui.actions import rotate
+
+        return rotate.stopped_rotation(self._session(), name, catalog=self._cat())
+
+    async def roll_back(self, name: str) -> str:
+        import asyncio
+
+        from tunnel_tui.actions import rotate
+
+        cat = await asyncio.to_thread(self._cat)
+        return await rotate.roll_back(self._session(), name, catalog=cat)

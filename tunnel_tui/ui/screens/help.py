@@ -23,6 +23,9 @@ local URL or a ready `psql`/`mysql` command · `/` filter · `delete` delete ·
 **Tunnel form**  `tab` next field · `ctrl+s` save · `esc` cancel; paste a URL or
 `host:port` into Host to fill the fields
 
+**Key rotation**  asks first (Cancel is the default) · `r` resume a stopped one ·
+`b` roll it back (before its switch) · `esc` close
+
 **Keys**  `g` generate · `p` public key · `delete` delete unused · `r` rotate
 
 **Public key**  `c` copy · `t` restricted form · `esc` close

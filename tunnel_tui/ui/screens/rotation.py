@@ -1,8 +1,10 @@
-"""Key rotation progress: generate → store → install → verify → switch → remove old."""
+"""Key rotation progress: check → generate → store → install → verify → switch →
+remove old. A rotation that stopped offers Resume, and Roll back while it can."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
@@ -17,20 +19,26 @@ from tunnel_tui.ui.services import Services
 from tunnel_tui.ui.widgets.footer import FooterYieldsToDialogs, WrappingFooter
 from tunnel_tui.ui.widgets.step_log import StepLog
 
+if TYPE_CHECKING:
+    from tunnel_tui.actions.rotate import StoppedRotation
+
 NOT_AVAILABLE = "Key rotation is not available in this build yet."
 
 
 class RotationScreen(FooterYieldsToDialogs, Screen[bool]):
     BINDINGS = [
         Binding("r", "retry", "Resume", id="rotate.retry"),
+        Binding("b", "roll_back", "Roll back", id="rotate.rollback"),
         Binding("escape", "close", "Close", id="rotate.close"),
     ]
 
-    def __init__(self, services: Services, name: str) -> None:
+    def __init__(self, services: Services, name: str, *, action: str = "rotate") -> None:
         super().__init__()
         self.services = services
         self.connection_name = name
+        self.action = action  # "rotate", "resume" or "roll-back"
         self.succeeded: bool | None = None
+        self.can_roll_back = False
         self.finished = asyncio.Event()
 
     def compose(self) -> ComposeResult:
@@ -41,17 +49,24 @@ class RotationScreen(FooterYieldsToDialogs, Screen[bool]):
         yield WrappingFooter()
 
     def on_mount(self) -> None:
-        self.run_rotation()
+        if self.action == "roll-back":
+            self.run_roll_back()
+        else:
+            self.run_rotation()
+
+    def _started(self) -> None:
+        self.query_one(StepLog).clear_steps()
+        self.query_one("#verdict", Static).update("")
+        self.finished.clear()
+        self.succeeded = None
+        self.can_roll_back = False
+        self.refresh_bindings()
 
     @work(exclusive=True, group="rotate")
     async def run_rotation(self) -> None:
         log = self.query_one(StepLog)
         verdict = self.query_one("#verdict", Static)
-        log.clear_steps()
-        verdict.update("")
-        self.finished.clear()
-        self.succeeded = None
-        self.refresh_bindings()
+        self._started()
         if not self.services.rotation_available():
             verdict.update(NOT_AVAILABLE)
             self.succeeded = False
@@ -68,26 +83,63 @@ class RotationScreen(FooterYieldsToDialogs, Screen[bool]):
             log.show(StepResult("rotate", StepStatus.FAIL, 0.0, exc.message, exc.hint))
         log.drop_pending()
         failed = log.failed
-        self.succeeded = failed is None
         if failed is None:
             verdict.update(
                 "[$success]✓ Rotated: the new key is live; open sessions kept running.[/]"
             )
         else:
-            verdict.update(
-                f"[$error]✕ stopped at {failed.step}[/] — r resumes from the recorded step; "
-                "the old key still works."
-            )
+            stopped = await asyncio.to_thread(self._stopped)
+            self.can_roll_back = bool(stopped and stopped.can_roll_back)
+            if stopped is None:
+                keys = "r tries again; nothing was changed."
+            elif self.can_roll_back:
+                keys = "r resumes from there · b rolls back; the old key still works."
+            else:
+                keys = "r resumes from there (it is past the switch)."
+            verdict.update(f"[$error]✕ stopped at {failed.step}[/] — {keys}")
+        self.succeeded = failed is None
+        self.finished.set()
+        self.refresh_bindings()
+
+    def _stopped(self) -> StoppedRotation | None:
+        try:
+            return self.services.stopped_rotation(self.connection_name)
+        except (TunnelTuiError, OSError):
+            return None
+
+    @work(exclusive=True, group="rotate")
+    async def run_roll_back(self) -> None:
+        verdict = self.query_one("#verdict", Static)
+        self._started()
+        verdict.update("rolling back…")
+        try:
+            done = await self.services.roll_back(self.connection_name)
+        except TunnelTuiError as exc:
+            self.query_one(StepLog).show(
+                StepResult("roll back", StepStatus.FAIL, 0.0, exc.message, exc.hint))
+            verdict.update("[$error]✕ the roll back did not finish[/] — b tries again.")
+            self.can_roll_back = True
+            self.succeeded = False
+        else:
+            verdict.update(f"[$success]✓ Rolled back: {done}[/]")
+            self.succeeded = True
         self.finished.set()
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "retry":
             return self.succeeded is False  # only a stopped rotation can resume
+        if action == "roll_back":
+            return self.succeeded is False and self.can_roll_back
         return True
 
     def action_retry(self) -> None:
+        self.action = "resume"
         self.run_rotation()
+
+    def action_roll_back(self) -> None:
+        self.action = "roll-back"
+        self.run_roll_back()
 
     def action_close(self) -> None:
         self.workers.cancel_group(self, "rotate")
