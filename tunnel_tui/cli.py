@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("tunnel_tui.commands.agentctl:status", "Show tunnel states."),
     "agent": ("tunnel_tui.commands.agentctl:agent", "Run the agent in the foreground."),
     "exec": ("tunnel_tui.commands.exec:exec_", "Run a command with a tunnel up (psql, ...)."),
+    "export": ("tunnel_tui.commands.exchange:export", "Connections as TOML for a team."),
+    "import": ("tunnel_tui.commands.exchange:import_", "Add connections from an export."),
     "rotate-key": ("tunnel_tui.commands.rotate:rotate_key", "Rotate a key with zero downtime."),
     "demo": ("tunnel_tui.commands.demo:demo", "Try everything in a self-contained sandbox."),
 }

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets as _random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -273,6 +273,41 @@ class Catalog:
         pending.store(txn)
         if db_password is not None:
             txn.set(secret_name_for_db_password(name), db_password)
+        return self._commit(mutate, txn)
+
+    def add_many(
+        self, connections: Sequence[Connection], keys: Mapping[str, KeyChoice]
+    ) -> list[AddResult]:
+        """Add several connections at once, all or nothing (`import`). Each connection's
+        `key_id`, and a jump's, is a reference into `keys`; each choice is resolved once,
+        so connections sharing a reference share the key."""
+        cfg0 = self.load()
+        pendings = {
+            ref: _PendingKey.resolve(cfg0, choice, default_name=ref) for ref, choice in keys.items()
+        }
+
+        def mutate(cfg: Config) -> list[AddResult]:
+            records = {ref: pending.commit(cfg) for ref, pending in pendings.items()}
+            results = []
+            for conn in connections:
+                _check_name_free(cfg, conn.name)
+                jumps = tuple(
+                    dataclasses.replace(j, key_id=records[j.key_id].id) if j.key_id else j
+                    for j in conn.jumps
+                )
+                new = dataclasses.replace(conn, key_id=records[conn.key_id].id, jumps=jumps)
+                _check_port_free(cfg, new.name, new.local_port)
+                cfg.connections[new.name] = new
+                pending = pendings[conn.key_id]
+                results.append(AddResult(new, records[conn.key_id], pending.generated,
+                                         pending.is_new))
+            return results
+
+        mutate(self.load())  # every check before anything is written
+        needs_store = any(p.private_pem is not None for p in pendings.values())
+        txn = _SecretTxn(self.store if needs_store else None)
+        for pending in pendings.values():
+            pending.store(txn)
         return self._commit(mutate, txn)
 
     def check_new(
