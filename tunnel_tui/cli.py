@@ -39,6 +39,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("tunnel_tui.commands.exchange:export", "Connections as TOML for a team."),
     "import": ("tunnel_tui.commands.exchange:import_", "Add connections from an export."),
     "rotate-key": ("tunnel_tui.commands.rotate:rotate_key", "Rotate a key with zero downtime."),
+    "completion": (
+        "tunnel_tui.commands.completion:completion",
+        "Print the shell completion script (bash, zsh, fish).",
+    ),
     "demo": ("tunnel_tui.commands.demo:demo", "Try everything in a self-contained sandbox."),
 }
 

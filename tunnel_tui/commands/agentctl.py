@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from tunnel_tui.commands.completion import connection_names
 from tunnel_tui.commands.status_table import WIDTH, render_table
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.status import TunnelState, TunnelStatus
@@ -29,7 +30,7 @@ def _home() -> Path | None:
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", shell_complete=connection_names)
 @click.option("--json", "as_json", is_flag=True, help="Print the status object.")
 @click.option(
     "--timeout",
@@ -153,7 +154,7 @@ def _up_line(status: TunnelStatus) -> str:
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", shell_complete=connection_names)
 @click.option("--json", "as_json", is_flag=True, help="Print the status object.")
 def down(name: str, as_json: bool) -> None:
     """Take tunnel NAME down (its local port stops listening; open database sessions
@@ -169,7 +170,7 @@ def down(name: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=connection_names)
 @click.option("--json", "as_json", is_flag=True, help="An array of status objects.")
 @click.option(
     "--watch",

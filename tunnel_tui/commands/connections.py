@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from tunnel_tui.commands.completion import connection_names, key_names
 from tunnel_tui.commands.output import (
     CONNECTION_JSON_HELP,
     connection_json,
@@ -224,7 +225,8 @@ def key_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             help="Import a private key file (OpenSSH, PKCS#1, PKCS#8, SEC1; maybe "
             "encrypted). It is copied into the keyring, decrypted.",
         ),
-        click.option("--use-key", metavar="KEY", help="Reuse a stored key (id or name)."),
+        click.option("--use-key", metavar="KEY", help="Reuse a stored key (id or name).",
+                     shell_complete=key_names),
         click.option(
             "--key-name", metavar="NAME", help="Name of a new key (default: the connection's name)."
         ),
@@ -441,7 +443,7 @@ def _key_summary(result: AddResult) -> None:
     "--local-port auto forgets the saved port. --json prints the connection "
     "as in `show --json`."
 )
-@click.argument("name")
+@click.argument("name", shell_complete=connection_names)
 @click.option("--db", "db_url", metavar="URL", help="New database URL.")
 @click.option("--ssh", "ssh_url", metavar="URL", help="New bastion ssh://user@host:port.")
 @click.option(
@@ -561,7 +563,7 @@ def _key_label(key: Key | None, key_id: str) -> str:
 
 
 @click.command(help="Show one connection.\n\n" + CONNECTION_JSON_HELP)
-@click.argument("name")
+@click.argument("name", shell_complete=connection_names)
 @click.option("--json", "as_json", is_flag=True, help="The connection as one JSON object.")
 def show(name: str, as_json: bool) -> None:
     catalog = Catalog()
@@ -658,7 +660,7 @@ db_password_deleted, remote [{key, server, removed, error}], tunnel_was
 
 
 @click.command(help=_REMOVE_HELP)
-@click.argument("name")
+@click.argument("name", shell_complete=connection_names)
 @click.option("--yes", is_flag=True, help="Do not ask; also remove the key's bastion line.")
 @click.option(
     "--keep-remote", is_flag=True, help="Leave the key's line in the bastion's authorized_keys."

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import click
 
+from tunnel_tui.commands.completion import connection_names, key_names
 from tunnel_tui.commands.output import connection_json, print_json
 
 
 @click.command("export")
-@click.argument("names", nargs=-1)
+@click.argument("names", nargs=-1, shell_complete=connection_names)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to FILE (0600, atomically) instead of stdout.")
 def export(names: tuple[str, ...], output: Path | None) -> None:
@@ -37,7 +38,7 @@ def export(names: tuple[str, ...], output: Path | None) -> None:
 
 @click.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path, allow_dash=True))
-@click.option("--use-key", metavar="KEY",
+@click.option("--use-key", metavar="KEY", shell_complete=key_names,
               help="Use this stored key for every connection (default: one new key per "
                    "key name in FILE; connections sharing a name share the key).")
 @click.option("--json", "as_json", is_flag=True, help="Print the added connections as JSON.")

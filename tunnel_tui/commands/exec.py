@@ -7,12 +7,14 @@ import sys
 
 import click
 
+from tunnel_tui.commands.completion import connection_names
+
 
 @click.command(
     "exec",
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
 )
-@click.argument("name")
+@click.argument("name", shell_complete=connection_names)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def exec_(name: str, command: tuple[str, ...]) -> None:
     """Run COMMAND with tunnel NAME up; exit with COMMAND's status.

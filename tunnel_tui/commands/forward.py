@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import click
 
+from tunnel_tui.commands.completion import connection_names
 from tunnel_tui.core.sanitize import terminal_text
 from tunnel_tui.core.status import TunnelState, TunnelStatus
 
@@ -76,7 +77,7 @@ async def _forward(name: str, accept_new: bool, accept_keys: frozenset[str] = fr
 
 
 @click.command(name="forward")
-@click.argument("name")
+@click.argument("name", shell_complete=connection_names)
 @click.option("--accept-host-key", "accept_host_keys", multiple=True, metavar="SHA256:…",
               help="Trust an unknown host key with exactly this fingerprint (the one you "
                    "checked) and save it. Once per hop.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from tunnel_tui.commands.completion import host_names
 from tunnel_tui.commands.output import print_json, table, warn
 from tunnel_tui.core.known_hosts import KnownHostEntry, KnownHosts, host_name, parse_host_port
 
@@ -76,7 +77,7 @@ def list_hosts(as_json: bool, include_user: bool) -> None:
 
 
 @hosts.command(name="forget")
-@click.argument("target", metavar="HOST[:PORT]")
+@click.argument("target", metavar="HOST[:PORT]", shell_complete=host_names)
 @click.option("--json", "as_json", is_flag=True, help="JSON object on stdout.")
 def forget(target: str, as_json: bool) -> None:
     """Forget the trusted host key(s) of HOST[:PORT] (port 22 by default), e.g. after a

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from tunnel_tui.commands.completion import connection_names, key_names
 from tunnel_tui.commands.connections import StdinLines, open_catalog, read_identity
 from tunnel_tui.commands.output import KEY_JSON_HELP, key_json, print_json, table
 from tunnel_tui.core.catalog import Catalog
@@ -31,9 +32,10 @@ def _authorized_line(catalog: Catalog, k: Key, restricted: bool) -> str:
 
 
 @key.command(name="show")
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=connection_names)
 @click.option(
-    "--key", "key_name", metavar="KEY", help="A key (id or name) instead of a connection."
+    "--key", "key_name", metavar="KEY", help="A key (id or name) instead of a connection.",
+    shell_complete=key_names,
 )
 @click.option(
     "--restricted",
@@ -128,7 +130,7 @@ def import_(name: str, file: str, passphrase_stdin: bool, as_json: bool) -> None
 
 
 @key.command(name="delete")
-@click.argument("key_id_or_name", metavar="KEY")
+@click.argument("key_id_or_name", metavar="KEY", shell_complete=key_names)
 def delete(key_id_or_name: str) -> None:
     """Delete KEY (id or name) and its private half; refused while a connection uses it."""
     k = open_catalog().delete_key(key_id_or_name)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from tunnel_tui.commands.completion import connection_names
 from tunnel_tui.core.sanitize import terminal_text
 from tunnel_tui.core.steps import StepResult, StepStatus
 
@@ -87,7 +88,7 @@ async def _run(
 
 
 @click.command("rotate-key")
-@click.argument("name")
+@click.argument("name", shell_complete=connection_names)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per step per line.")
 @click.option(
     "--manual",

@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from tunnel_tui.commands.completion import connection_names
 from tunnel_tui.core.errors import UsageError
 from tunnel_tui.core.model import SshEndpoint
 from tunnel_tui.core.sanitize import terminal_text
@@ -90,7 +91,7 @@ async def _validate(
 
 
 @click.command(name="validate")
-@click.argument("name")
+@click.argument("name", shell_complete=connection_names)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per step (JSON Lines).")
 @click.option("--accept-host-key", "accept_host_keys", multiple=True, metavar="SHA256:…",
               help="Trust an unknown host key with exactly this fingerprint (the one you "
