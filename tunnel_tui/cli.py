@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "down": ("tunnel_tui.commands.agentctl:down", "Take a tunnel down."),
     "status": ("tunnel_tui.commands.agentctl:status", "Show tunnel states."),
     "agent": ("tunnel_tui.commands.agentctl:agent", "Run the agent in the foreground."),
+    "service": ("tunnel_tui.commands.service:service", "Run the agent as a login service."),
     "exec": ("tunnel_tui.commands.exec:exec_", "Run a command with a tunnel up (psql, ...)."),
     "export": ("tunnel_tui.commands.exchange:export", "Connections as TOML for a team."),
     "import": ("tunnel_tui.commands.exchange:import_", "Add connections from an export."),
