@@ -90,7 +90,10 @@ def make_path(name: str) -> object:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--profile", choices=["lan", "long-haul", "all"], default="all")
+    parser.add_argument(
+        "--profile", choices=["lan", "long-haul", "all"], default="all",
+        help="lan: loopback; long-haul: over the delay proxy; all (default): both",
+    )
     parser.add_argument(
         "--delays", default=",".join(f"{d:g}" for d in lh.DELAYS_MS),
         help="long-haul: one-way delays in ms, comma-separated",
@@ -137,6 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     for name in {*names, *lh_names}:
         make_path(name)  # unknown names fail before anything starts
+    try:
+        delays = tuple(float(d) for d in args.delays.split(",") if d.strip())
+    except ValueError:
+        delays = ()
+    if not delays or min(delays) <= 0:
+        parser.error(f"--delays {args.delays!r}: give one-way delays in ms above 0, e.g. 25,10")
     machine_info = machine()
     command = " ".join(argv if argv is not None else sys.argv[1:])
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -169,9 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                 "quick": args.quick, "machine": machine_info, "when": when, "command": command,
             })  # fmt: skip
         if args.profile in ("long-haul", "all"):
-            config = lh.QUICK_LONGHAUL if args.quick else lh.LongHaul(
-                delays_ms=tuple(float(d) for d in args.delays.split(",") if d.strip())
-            )
+            config = lh.QUICK_LONGHAUL if args.quick else lh.LongHaul(delays_ms=delays)
             saved["longhaul"] = run_longhaul_profile(
                 servers, lh_names, config, rounds, args.quick, machine_info, command
             )
