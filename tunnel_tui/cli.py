@@ -40,6 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("tunnel_tui.commands.exchange:export", "Connections as TOML for a team."),
     "import": ("tunnel_tui.commands.exchange:import_", "Add connections from an export."),
     "rotate-key": ("tunnel_tui.commands.rotate:rotate_key", "Rotate a key with zero downtime."),
+    "bastion-setup": (
+        "tunnel_tui.commands.bastion_setup:bastion_setup",
+        "What the bastion admin runs for a key (user, key line, sshd).",
+    ),
     "completion": (
         "tunnel_tui.commands.completion:completion",
         "Print the shell completion script (bash, zsh, fish).",

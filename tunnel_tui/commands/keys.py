@@ -19,16 +19,9 @@ def key() -> None:
 
 
 def _authorized_line(catalog: Catalog, k: Key, restricted: bool) -> str:
-    from tunnel_tui.core.keys import authorized_keys_line
+    from tunnel_tui.actions.bastion_setup import authorized_line
 
-    targets = catalog.restrict_targets(k.id) if restricted else None
-    if restricted and not targets:
-        raise UsageError(
-            f"key {k.name!r} is not used by any connection, so there is nothing to permit",
-            field="key",
-            hint="drop --restricted, or use the key for a connection first",
-        )
-    return authorized_keys_line(k.public_key, k.comment or f"tunnel-tui:{k.name}", targets)
+    return authorized_line(catalog, k, restricted)
 
 
 @key.command(name="show")
