@@ -14,7 +14,6 @@ The secret store is opened lazily: listing and showing never touch the keyring.
 from __future__ import annotations
 
 import dataclasses
-import secrets as _random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -647,6 +646,8 @@ def _unique_key_name(cfg: Config, base: str) -> str:
 
 
 def _new_key_id(cfg: Config) -> str:
+    import secrets as _random  # here: `up` reads the catalog and never makes a key
+
     while True:
         kid = "k-" + _random.token_hex(4)
         if kid not in cfg.keys:

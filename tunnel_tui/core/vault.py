@@ -24,10 +24,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-
 from tunnel_tui.core import paths
 from tunnel_tui.core.atomic import read_private_file, write_private_file
 from tunnel_tui.core.errors import ConfigError, SecretStoreError
@@ -117,6 +113,8 @@ def _parse(path: Path, blob: bytes) -> tuple[_Header, bytes, bytes]:
 
 
 def _derive(passphrase: Secret, salt: bytes, params: ScryptParams) -> bytes:
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt  # only when opened
+
     _check_cost(None, params)  # every derivation, whatever the caller checked
     kdf = Scrypt(salt=salt, length=32, n=2**params.log2_n, r=params.r, p=params.p)
     return kdf.derive(passphrase.reveal().encode())
@@ -213,6 +211,9 @@ class Vault:
         return self._decrypt(header, aad, ciphertext)
 
     def _decrypt(self, header: _Header, aad: bytes, ciphertext: bytes) -> dict[str, str]:
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         try:
             plain = AESGCM(self._key).decrypt(header.nonce, ciphertext, aad)
         except InvalidTag:
@@ -243,6 +244,8 @@ def _write(path: Path, params: ScryptParams, salt: bytes, key: bytes, data: dict
     header = _Header(params, salt, os.urandom(NONCE_BYTES))
     aad = header.encode()
     plain = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     try:
         write_private_file(path, aad + AESGCM(key).encrypt(header.nonce, plain, aad))
     except ConfigError as exc:
