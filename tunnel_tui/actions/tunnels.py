@@ -95,13 +95,20 @@ def up(
     `accept_host_keys`: fingerprints the user checked; an unknown host key with one of
     them is trusted and saved (`up --accept-host-key`). `lease_id`: exec's lease (the
     tunnel then stays the leases', see actions/exec.py)."""
-    from tunnel_tui.agent.client import ensure_agent
-    from tunnel_tui.agent.protocol import SecretsNeeded
+    from tunnel_tui.agent.client import AgentClient, AgentNotRunning, ensure_agent
+    from tunnel_tui.agent.protocol import AgentVersionMismatch, SecretsNeeded
 
-    _connection(session, name)  # unknown name: exit 2 before starting an agent
-    client = ensure_agent(session.home)
+    client = AgentClient(session.home)
+    try:
+        held = _held(client, name)  # a running agent checks NAME (exit 2) itself
+    except AgentNotRunning:
+        _connection(session, name)  # unknown name: exit 2 before starting an agent
+        client = ensure_agent(session.home)
+        held = _held(client, name)
+    except AgentVersionMismatch:
+        _connection(session, name)  # an unknown name says so first, whatever runs
+        raise
     sock = _ssh_auth_sock(session)
-    held = _held(client, name)
     if held.all:
         try:
             status = client.up(name, timeout=timeout, keys={}, ssh_auth_sock=sock,
@@ -158,9 +165,6 @@ def _caller_keys(
     """(the private keys the agent lacks, read in this session, None) or, when this
     session has no store, (None, why): the agent then reads its own. Keys that live in
     an ssh-agent are not read here (the socket goes with the request)."""
-    from tunnel_tui.core import paths
-    from tunnel_tui.core import vault as vault_file
-
     catalog = session.catalog()  # key records come from the config: no store opened
     wanted = [key_id for key_id in held.missing if not catalog.key(key_id).in_agent]
     if not wanted:
@@ -170,6 +174,9 @@ def _caller_keys(
     except SecretStoreError as exc:
         # Ask for the vault passphrase here only if a vault exists and the agent does
         # not hold it unlocked already (then the agent reads it: no prompt).
+        from tunnel_tui.core import paths
+        from tunnel_tui.core import vault as vault_file
+
         can_ask = session.ask_vault_passphrase is not None and not held.vault_unlocked
         if not (can_ask and vault_file.exists(paths.vault_path(session.home))):
             return None, exc.message  # e.g. "no usable keyring: no D-Bus session ..."

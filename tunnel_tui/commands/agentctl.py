@@ -16,8 +16,9 @@ import click
 
 from tunnel_tui.commands.completion import connection_names
 from tunnel_tui.commands.status_table import WIDTH, render_table
-from tunnel_tui.core.secret import Secret
-from tunnel_tui.core.status import TunnelState, TunnelStatus
+from tunnel_tui.commands.up_fast import terminal_session
+from tunnel_tui.commands.up_fast import up_line as _up_line
+from tunnel_tui.core.status import TunnelStatus
 
 if TYPE_CHECKING:
     from tunnel_tui.actions.session import Session
@@ -132,25 +133,7 @@ def start_wait(
 
 def _session() -> Session:
     """This terminal's session: its keyring, else the vault (asked for on a terminal)."""
-    from tunnel_tui.actions.session import Session
-
-    def ask() -> Secret | None:
-        if not sys.stdin.isatty():
-            return None
-        return Secret(click.prompt("Vault passphrase", hide_input=True, err=True))
-
-    return Session(_home(), ask_vault_passphrase=ask)
-
-
-def _up_line(status: TunnelStatus) -> str:
-    where = f"{status.local_host}:{status.local_port}"
-    if status.state is TunnelState.UP:
-        return f"{status.name} up on {where}"
-    if status.state is TunnelState.WAITING_FOR_KEY:  # `up` while the agent waits
-        from tunnel_tui.actions.waiting import waiting_line
-
-        return waiting_line(status)
-    return f"{status.name} {status.state.value} on {where}"
+    return terminal_session()
 
 
 @click.command()
