@@ -17,11 +17,12 @@ from tunnel_tui.core.secret import Secret
 
 PASS = Secret("correct horse")
 
-# Runs in a child whose address space is capped at 4 GiB: whatever the code under
-# test does, this machine never gives it 16 GiB.
+# Runs in a child whose address space is capped at 1.5 GiB: an attempt to allocate
+# what the header asks for ends in MemoryError (or a crash) instead of the clear
+# refusal. (ru_maxrss cannot tell: Linux carries it over fork and exec from the parent.)
 UNLOCK = r"""
 import json, resource, sys, time
-resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+resource.setrlimit(resource.RLIMIT_AS, (3 << 29, 3 << 29))
 from tunnel_tui.core import paths, vault
 from tunnel_tui.core.errors import TunnelTuiError
 from tunnel_tui.core.secret import Secret
@@ -33,8 +34,7 @@ except TunnelTuiError as exc:
     outcome = exc.message
 except MemoryError:
     outcome = "MemoryError"
-print(json.dumps({"outcome": outcome, "seconds": time.monotonic() - start,
-                  "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+print(json.dumps({"outcome": outcome, "seconds": time.monotonic() - start}))
 """
 
 
@@ -58,7 +58,6 @@ def test_tampered_scrypt_parameters_are_refused_quickly(isolated_env):
     result = json.loads(child.stdout)
     assert "16 GiB" in result["outcome"] and "at most 1 GiB" in result["outcome"], result
     assert result["seconds"] < 2.0, result
-    assert result["max_rss_kib"] < 512 * 1024, result  # nothing near the 16 GiB asked
     assert paths.vault_path().read_bytes() == tampered  # left untouched
 
 

@@ -156,15 +156,18 @@ class AgentClient:
         if _version is not None:
             message["v"] = _version
         with self._open(self.timeout if timeout is None else timeout) as sock:
-            sock.sendall(protocol.encode(message))
-            with sock.makefile("rb") as stream:
-                try:
+            try:
+                sock.sendall(protocol.encode(message))
+                with sock.makefile("rb") as stream:
                     line = stream.readline()
-                except TimeoutError:
-                    raise TunnelTuiError(
-                        f"the agent did not answer `{op}` in time",
-                        hint=f"see {self.address.home / 'logs' / 'agent.log'}",
-                    ) from None
+            except TimeoutError:
+                raise TunnelTuiError(
+                    f"the agent did not answer `{op}` in time",
+                    hint=f"see {self.address.home / 'logs' / 'agent.log'}",
+                ) from None
+            except (ConnectionResetError, BrokenPipeError):
+                # Accepted into the backlog of an agent that died before reading it.
+                raise AgentNotRunning(self.address) from None
             return _reply(line, self.address)
 
     def ping(self) -> dict[str, Any]:
@@ -365,6 +368,9 @@ class AsyncAgentClient:
             await writer.drain()
             line = await asyncio.wait_for(reader.readline(), timeout or self.timeout)
             return _reply(line, self.address)
+        except (ConnectionResetError, BrokenPipeError):
+            # Accepted into the backlog of an agent that died before reading it.
+            raise AgentNotRunning(self.address) from None
         finally:
             writer.close()
 
