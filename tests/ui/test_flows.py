@@ -296,9 +296,10 @@ async def test_rotate_key_from_the_list(secret_service, sshd, add_tunnel_connect
     assert old_key.public_key.split()[1] not in authorized
 
 
-async def test_wait_for_my_key_retries_until_it_is_installed(
-    sshd, postgres, secret_service, add_tunnel_connection
+async def test_wait_for_my_key_is_handed_to_the_agent_until_it_is_installed(
+    sshd, postgres, secret_service, add_tunnel_connection, agent_reaper, monkeypatch
 ) -> None:
+    monkeypatch.setenv("TUNNEL_TUI_KEY_WAIT_CAP", "0.5")  # the agent it starts retries fast
     setup = add_tunnel_connection("waiting", bastion=sshd, db=postgres, authorize=False)
     trust_bastion(sshd)
     app = TunnelTuiApp(RealServices(), refresh_seconds=0.3, validate_retry_seconds=0.5)
@@ -313,10 +314,42 @@ async def test_wait_for_my_key_retries_until_it_is_installed(
         await pilot.press("w")
         countdown = log.query_one("#countdown", Label)
         await wait_until(pilot, lambda: "left" in str(countdown.render()), what="countdown")
-        assert "waiting for the key" in str(countdown.render())
+        assert "waiting for the key in the agent" in str(countdown.render())
+        (status,) = await RealServices().statuses()
+        assert status.state.value == "waiting-for-key" and status.wait_until is not None
         sshd.authorize(setup.result.key.public_key)  # the admin installs the key
         await wait_until(pilot, lambda: log.succeeded is True, timeout=60, what="success")
         assert str(countdown.render()) == ""  # the countdown stops on success
+    # The agent brought it up (and keeps it up: the app is closed now).
+    (status,) = await RealServices().statuses()
+    assert status.state.value == "up"
+
+
+async def test_closing_the_app_keeps_the_wait_going(
+    sshd, postgres, secret_service, add_tunnel_connection, agent_reaper, monkeypatch
+) -> None:
+    monkeypatch.setenv("TUNNEL_TUI_KEY_WAIT_CAP", "0.5")
+    setup = add_tunnel_connection("waiting", bastion=sshd, db=postgres, authorize=False)
+    trust_bastion(sshd)
+    app = TunnelTuiApp(RealServices(), refresh_seconds=0.3)
+    async with app.run_test(size=SIZE) as pilot:
+        await main_screen(pilot)
+        await pilot.press("v")
+        await wait_until(pilot, lambda: isinstance(app.screen, ValidationScreen), what="log")
+        log = app.screen
+        assert isinstance(log, ValidationScreen)
+        await wait_until(pilot, log.finished.is_set, timeout=60, what="first run")
+        await pilot.press("w")
+        countdown = log.query_one("#countdown", Label)
+        await wait_until(pilot, lambda: "left" in str(countdown.render()), what="countdown")
+    # The app is gone; the key lands; the agent brings the tunnel up by itself.
+    sshd.authorize(setup.result.key.public_key)
+
+    async def is_up() -> bool:
+        (status,) = await RealServices().statuses()
+        return status.state.value == "up"
+
+    await wait_until_async(is_up, 30, "the tunnel up after the app closed")
 
 
 async def test_changed_host_key_is_a_hard_stop(sshd_factory, secret_service,

@@ -55,6 +55,25 @@ def test_connection_list(snap_compare, size) -> None:
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_waiting_for_key_row(snap_compare, size) -> None:
+    """The agent waits for new-warehouse's key: `◌ waiting-for-key · 43 min left`."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from tests.fixtures.ui import NOW, sample_statuses
+    from tunnel_tui.core.status import TunnelState
+
+    statuses = sample_statuses()
+    statuses["new-warehouse"] = replace(
+        statuses["new-warehouse"], state=TunnelState.WAITING_FOR_KEY, since=NOW,
+        wait_until=NOW + timedelta(minutes=42, seconds=30),
+        last_error="the bastion does not accept the key yet",
+        hint="add this key to ~reader-tunnel/.ssh/authorized_keys on bastion-us.example.com")
+    assert snap_compare(app(FakeServices(statuses=statuses)), terminal_size=size,
+                        run_before=pressing("down", "down", "down", "down"))
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_empty_state(snap_compare, size) -> None:
     assert snap_compare(app(FakeServices(connections=[])), terminal_size=size,
                         run_before=pressing())

@@ -85,6 +85,8 @@ class Services(Protocol):
     def events(self) -> AsyncIterator[TunnelStatus]: ...
     async def up(self, name: str) -> TunnelStatus: ...
     async def down(self, name: str) -> None: ...
+    # The agent waits for the key (up --wait-for-key): `waiting-for-key`, or `up`.
+    async def wait_for_key(self, name: str, seconds: float) -> TunnelStatus: ...
     def validate(
         self,
         name: str,
@@ -327,6 +329,11 @@ class RealServices:
         from tunnel_tui.actions import tunnels
 
         await tunnels.down_async(self._session(), name)
+
+    async def wait_for_key(self, name: str, seconds: float) -> TunnelStatus:
+        from tunnel_tui.actions import waiting
+
+        return await waiting.up_wait_for_key_async(self._session(), name, seconds=seconds)
 
     # -- validation and rotation -------------------------------------------------------
     async def validate(

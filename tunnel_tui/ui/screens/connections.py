@@ -209,6 +209,13 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
                     before is None or before.state is not TunnelState.FAILED
                 ):
                     self.app.bell()  # a tunnel just failed: the row says why
+                elif (
+                    status.state is TunnelState.UP
+                    and before is not None
+                    and before.state is TunnelState.WAITING_FOR_KEY
+                ):
+                    self.app.bell()  # the key landed: the agent brought it up
+                    self.notify(f"{status.name} is up: the bastion accepted the key")
                 self.table.apply(status)
         self._update_counts()
         self.show_detail()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,7 +14,9 @@ from textual.screen import Screen
 from textual.widgets import Label, Static
 
 from tunnel_tui.core.errors import TunnelTuiError
+from tunnel_tui.core.formatting import local_clock, wait_left
 from tunnel_tui.core.logging import redact
+from tunnel_tui.core.status import TunnelState, TunnelStatus
 from tunnel_tui.core.steps import VALIDATION_STEPS, StepResult, StepStatus
 from tunnel_tui.ui.clipboard import copy_reaches_clipboard
 from tunnel_tui.ui.hints import for_the_app
@@ -152,24 +154,54 @@ class ValidationScreen(FooterYieldsToDialogs, Screen[bool]):
 
     @work(exclusive=True, group="validate")
     async def wait_for_key(self) -> None:
-        """Retry until ssh-auth passes (the key got installed) or the time is up."""
+        """Hand the wait to the agent (it goes on after this screen or the app closes),
+        then follow it here: the countdown, and the log once the tunnel is up."""
         countdown = self.query_one("#countdown", Label)
-        deadline = time.monotonic() + self.wait_limit_seconds
+        verdict = self.query_one("#verdict", Static)
         self.finished.clear()
-        while True:
-            failed = await self._run_once()
-            if failed is None or failed.step != "ssh-auth" or time.monotonic() >= deadline:
-                break
-            retry_at = min(time.monotonic() + self.retry_seconds, deadline)
-            while (now := time.monotonic()) < retry_at:
-                left = int(deadline - now)
-                countdown.update(
-                    f"waiting for the key to be installed: retry in {retry_at - now:.0f} s · "
-                    f"{left // 60}:{left % 60:02d} left · esc stops"
-                )
-                await asyncio.sleep(min(1.0, retry_at - now))
+        try:
+            status = await self.services.wait_for_key(
+                self.connection_name, self.wait_limit_seconds
+            )
+        except TunnelTuiError as exc:
+            countdown.update("")
+            verdict.update(Text.assemble(("✕ ", "bold"), exc.message,
+                                         f"\n→ {exc.hint}" if exc.hint else ""))
+            self.finished.set()
+            return
+        if status.state is TunnelState.WAITING_FOR_KEY:
+            status = await self._follow_wait(status, countdown)
         countdown.update("")
-        await self._conclude(failed)
+        if status.state is TunnelState.UP:
+            await self._conclude(await self._run_once())  # the log, now that the key is in
+        else:
+            verdict.update(Text(f"✕ {status.last_error or status.state.value}"))
+            self.finished.set()
+
+    async def _follow_wait(self, status: TunnelStatus, countdown: Label) -> TunnelStatus:
+        """The agent's events for this tunnel until the wait ends; the countdown meanwhile."""
+        events = self.services.events()
+        upcoming = asyncio.ensure_future(anext(events))
+        try:
+            until = "?"
+            while status.state not in (TunnelState.UP, TunnelState.FAILED, TunnelState.DOWN):
+                if status.wait_until is not None:  # (not while it connects, once the key is in)
+                    until = local_clock(status.wait_until)
+                    countdown.update(
+                        f"waiting for the key in the agent until {until} · "
+                        f"{wait_left(status) or ''} · it brings {self.connection_name} up "
+                        "by itself, also after you close the app"
+                    )
+                done, _ = await asyncio.wait({upcoming}, timeout=1.0)
+                if not done:
+                    continue
+                event = upcoming.result()
+                upcoming = asyncio.ensure_future(anext(events))
+                if event.name == self.connection_name:
+                    status = event
+        finally:
+            upcoming.cancel()
+        return status
 
     # -- actions -------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -16,7 +16,7 @@ from textual.geometry import Size
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, CellKey, RowDoesNotExist, RowKey
 
-from tunnel_tui.core.formatting import state_label_width
+from tunnel_tui.core.formatting import state_label_width, wait_left
 from tunnel_tui.core.model import Connection
 from tunnel_tui.core.sanitize import terminal_text
 from tunnel_tui.core.status import TunnelState, TunnelStatus
@@ -116,7 +116,14 @@ class ConnectionTable(DataTable[object]):
                 return
 
     def tick(self) -> None:
-        """Uptimes advance once a second; only rows that are up change."""
+        """Uptimes advance once a second; only rows that are up change (and the time
+        left of a wait for a key)."""
+        for name in self._shown:
+            status = self._statuses.get(name)
+            if status is not None and status.wait_until is not None:
+                column = next(c for c in self._columns if c.key == "local")
+                self._cells.pop(name, None)
+                self.update_cell(name, "local", self._cell(column, name))
         if not any(c.key == "uptime" for c in self._columns):
             return
         for name in self._shown:
@@ -204,7 +211,8 @@ class ConnectionTable(DataTable[object]):
         if key == "state":
             return display.state_text(status, self._theme)
         if key == "local":
-            return display.local_address(status)
+            left = wait_left(status, self._now())
+            return f"· {left}" if left else display.local_address(status)
         if key == "traffic":
             return display.traffic(status)
         if key == "uptime":
