@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 from collections.abc import Callable
 from typing import Any, cast
@@ -113,6 +114,21 @@ class CoalescingTransport:
         return getattr(self._transport, name)
 
 
+def _option_socket(transport_sock: Any) -> Any:
+    """A socket object to set options on after every read. uvloop hands out a
+    PseudoSocket whose setsockopt builds and detaches a Python socket per call
+    (5.5 µs against 0.8 µs here, once per SSH read); a duplicate of the descriptor
+    takes the options for the same connection at C cost. It is closed in
+    connection_lost, after the transport closed its own (the connection ends when
+    the last descriptor does)."""
+    if type(transport_sock).__name__ != "PseudoSocket":
+        return transport_sock  # asyncio's TransportSocket passes setsockopt straight on
+    try:
+        return socket.socket(fileno=os.dup(transport_sock.fileno()))
+    except (OSError, AttributeError, ValueError):
+        return transport_sock
+
+
 class _QuickAckProtocol(asyncio.Protocol):
     """Passes every event to asyncssh's protocol, re-arming QUICKACK after each read
     (when asked) and joining the writes it makes while handling a read."""
@@ -129,7 +145,7 @@ class _QuickAckProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._quickack:
-            self._sock = transport.get_extra_info("socket")
+            self._sock = _option_socket(transport.get_extra_info("socket"))
         if self._cork:
             self.writer = CoalescingTransport(transport, per_iteration=self._coalesce)
             self._inner.connection_made(self.writer)
@@ -150,14 +166,19 @@ class _QuickAckProtocol(asyncio.Protocol):
             try:
                 self._sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
             except OSError:
-                self._sock = None
+                self._drop_sock()
+
+    def _drop_sock(self) -> None:
+        sock, self._sock = self._sock, None
+        if isinstance(sock, socket.socket):
+            sock.close()  # our duplicate only; the transport's own fd is untouched
 
     def eof_received(self) -> bool | None:
         result: bool | None = self._inner.eof_received()
         return result
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._sock = None
+        self._drop_sock()
         self._inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
