@@ -63,12 +63,7 @@ class LazyGroup(click.Group):
         if entry is None:
             return None
         module_name, attr = entry[0].split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            return _not_yet(cmd_name, entry[1])
+        module = importlib.import_module(module_name)
         command = getattr(module, attr)
         assert isinstance(command, click.Command)
         return command
@@ -78,14 +73,6 @@ class LazyGroup(click.Group):
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
-
-
-def _not_yet(name: str, help_text: str) -> click.Command:
-    @click.command(name=name, help=help_text)
-    def missing() -> None:
-        raise click.ClickException(f"'{name}' is not available in this build yet")
-
-    return missing
 
 
 @click.group(cls=LazyGroup, invoke_without_command=True)

@@ -382,7 +382,7 @@ def test_remove_on_a_terminal_asks_before_touching_the_bastion(tt, sshd_factory)
 
     _add_on(tt, server, "again")
     code, text = _on_a_terminal(tt.env, ["remove", "again"], "n\n")
-    assert code != 0 and "Aborted" in text
+    assert code == 1 and "nothing removed" in text  # issue 19 item 12: not 130
     assert [c["name"] for c in json.loads(tt("list", "--json").stdout)] == ["again"]
 
 

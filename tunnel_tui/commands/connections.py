@@ -1,8 +1,9 @@
 """`add`, `edit`, `list`, `show`, `remove`: connections (a database behind a bastion).
 
-Bad input is one line on stderr and exit 2, with nothing changed on disk: the catalog
-checks everything before it writes. Secrets come from stdin or a hidden prompt,
-never from argv or the environment.
+Thin click wrappers around `tunnel_tui.actions.connections`: parse the flags, call the
+action, print its result. Bad input is one line on stderr and exit 2, with nothing
+changed on disk: the catalog checks everything before it writes. Secrets come from
+stdin or a hidden prompt, never from argv or the environment.
 """
 
 from __future__ import annotations
@@ -10,11 +11,20 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import click
 
+from tunnel_tui.actions import connections as actions
+from tunnel_tui.actions.connections import (
+    ConnectionChanges,
+    ConnectionInput,
+    KeyInput,
+    KeySource,
+    SaveResult,
+)
+from tunnel_tui.actions.session import Session
 from tunnel_tui.commands.completion import connection_names, key_names
 from tunnel_tui.commands.output import (
     CONNECTION_JSON_HELP,
@@ -23,145 +33,28 @@ from tunnel_tui.commands.output import (
     table,
     warn,
 )
-from tunnel_tui.core.catalog import (
-    UNSET,
-    AddResult,
-    Catalog,
-    GenerateKey,
-    ImportKey,
-    KeyChoice,
-    ReuseKey,
-    SecretStore,
+from tunnel_tui.commands.prompts import StdinLines, cli_session, identity_key
+from tunnel_tui.core.catalog import UNSET, Catalog
+from tunnel_tui.core.errors import TunnelTuiError, UsageError
+from tunnel_tui.core.model import Connection, Database, Key, SshEndpoint
+from tunnel_tui.core.urls import (
+    format_db_url,
+    parse_db_url,
+    parse_port,
+    parse_ssh_url,
+    validate_name,
 )
-from tunnel_tui.core.errors import KeyImportError, NotFoundError, SecretStoreError, UsageError
-from tunnel_tui.core.model import Connection, Key, SshEndpoint
-from tunnel_tui.core.secret import Secret
-from tunnel_tui.core.urls import format_db_url, parse_port
-
-# --- secrets from stdin or a prompt -------------------------------------------------
-
-
-class StdinLines:
-    """Secrets piped on stdin, one per line, in a fixed order (passphrase first)."""
-
-    def read(self, what: str, flag: str) -> Secret:
-        if sys.stdin.isatty():
-            value = click.prompt(
-                what[:1].upper() + what[1:],
-                hide_input=True,
-                default="",
-                show_default=False,
-                err=True,  # stdout stays clean for --json
-            )
-        else:
-            line = sys.stdin.readline()
-            value = line[:-1] if line.endswith("\n") else line
-            value = value[:-1] if value.endswith("\r") else value
-        if not value:
-            raise UsageError(f"no {what} on stdin", hint=f"{flag} reads one line from stdin")
-        return Secret(value)
-
-
-class _LazyStore:
-    """Opens the secret store on first use. With no usable keyring (an SSH login), the
-    vault: through the agent when `tunnel-tui vault unlock` left it unlocked there
-    (no passphrase crosses argv or the environment), else by asking its passphrase on a
-    terminal; with neither, the error says to run `vault unlock` first."""
-
-    def __init__(self, home: Path | None = None) -> None:
-        self._home = home
-        self._store: SecretStore | None = None
-
-    def _open(self) -> SecretStore:
-        if self._store is None:
-            from tunnel_tui.core import secrets
-
-            try:
-                self._store = secrets.open_store(self._home)
-            except SecretStoreError as exc:
-                if "vault" not in exc.message:
-                    raise
-                self._store = _agent_vault(self._home)
-                if self._store is None:
-                    if not sys.stdin.isatty():
-                        raise
-                    passphrase = click.prompt("Vault passphrase", hide_input=True, err=True)
-                    self._store = secrets.open_store(
-                        self._home, vault_passphrase=Secret(passphrase)
-                    )
-        return self._store
-
-    @property
-    def backend_name(self) -> str:
-        return self._open().backend_name
-
-    def get(self, name: str) -> Secret | None:
-        return self._open().get(name)
-
-    def exists(self, name: str) -> bool:
-        from tunnel_tui.core.catalog import secret_exists
-
-        return secret_exists(self._open(), name)
-
-    def set(self, name: str, value: Secret) -> None:
-        self._open().set(name, value)
-
-    def delete(self, name: str) -> None:
-        self._open().delete(name)
-
-
-def _agent_vault(home: Path | None) -> SecretStore | None:
-    try:
-        from tunnel_tui.agent.client import AgentVaultStore
-    except ImportError:  # a build without the agent
-        return None
-    return AgentVaultStore.find(home)
 
 
 def open_catalog() -> Catalog:
-    return Catalog(secrets=_LazyStore())
+    """The catalog in this command's session (for commands not yet on actions/)."""
+    return cli_session().catalog()
 
 
 # --- the key options (shared by add, edit and key import) -----------------------------
 
 
-def read_identity(path_text: str, stdin: StdinLines, passphrase_stdin: bool) -> ImportKey:
-    """An --identity file, copied (never referenced); asks the passphrase if needed."""
-    from tunnel_tui.core import keys
-
-    path = Path(path_text).expanduser()
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read the identity file {str(path)!r}: {exc.strerror}", field="identity"
-        ) from None
-    try:
-        keys.load_private(data)  # cheap for an encrypted key: nothing is decrypted yet
-        encrypted = False
-    except KeyImportError as exc:
-        if exc.field != "passphrase":
-            raise  # not a private key (a .pub, a .ppk, garbage): one error, no warning
-        encrypted = True
-    if encrypted and not passphrase_stdin and not sys.stdin.isatty():
-        raise UsageError(
-            f"{path} is encrypted and there is no terminal to ask its passphrase on",
-            field="passphrase",
-            hint="pipe it with --passphrase-stdin",
-        )
-    # OpenSSH's warning, only for a file that really holds a private key we will use.
-    warning = keys.file_permission_warning(path)
-    if warning:
-        warn(warning)
-    if passphrase_stdin:
-        return ImportKey(data, stdin.read("key passphrase", "--passphrase-stdin"))
-    if encrypted:
-        value = click.prompt(f"Passphrase for {path}", hide_input=True, err=True)
-        return ImportKey(data, Secret(value))
-    return ImportKey(data, None)
-
-
-def key_choice(
+def key_input(
     generate_key: bool,
     key_type: str | None,
     identity: str | None,
@@ -169,7 +62,8 @@ def key_choice(
     key_name: str | None,
     passphrase_stdin: bool,
     stdin: StdinLines,
-) -> KeyChoice | None:
+) -> KeyInput | None:
+    """The key flags -> what the user chose (None: nothing said)."""
     chosen = [
         flag
         for flag, on in (
@@ -190,12 +84,11 @@ def key_choice(
     if key_name is not None and use_key is not None:
         raise UsageError("--key-name names a new key; --use-key reuses one", field="key.name")
     if identity is not None:
-        imported = read_identity(identity, stdin, passphrase_stdin)
-        return ImportKey(imported.data, imported.passphrase, key_name)
+        return identity_key(identity, stdin, passphrase_stdin, key_name)
     if use_key is not None:
-        return ReuseKey(use_key)
+        return KeyInput(KeySource.REUSE, reuse=use_key)
     if chosen or key_name is not None:
-        return GenerateKey(key_type or "ed25519", key_name)
+        return KeyInput(KeySource.GENERATE, key_type=key_type or "ed25519", name=key_name)
     return None
 
 
@@ -250,11 +143,15 @@ def _describe(conn: Connection) -> str:
     return f"{conn.database.kind.label} {conn.database.target} via {via} (local port {port})"
 
 
-def _print_key_to_install(result: AddResult, catalog: Catalog, *, waiting: bool = False) -> None:
+def _public_line(key: Key) -> str:
     from tunnel_tui.core.keys import authorized_keys_line
 
+    return authorized_keys_line(key.public_key, key.comment)
+
+
+def _print_key_to_install(result: SaveResult, *, waiting: bool = False) -> None:
     conn = result.connection
-    click.echo(authorized_keys_line(result.key.public_key, result.key.comment))
+    click.echo(_public_line(result.key))
     first = conn.hops[0]
     where = f"~{first.user}/.ssh/authorized_keys on {_host(first)}"
     if len(conn.hops) > 1:
@@ -272,14 +169,18 @@ def _host(hop: SshEndpoint) -> str:
     return hop.host if hop.port == 22 else f"{hop.host}:{hop.port}"
 
 
-def _result_json(result: AddResult) -> dict[str, Any]:
-    from tunnel_tui.core.keys import authorized_keys_line
-
+def _result_json(result: SaveResult) -> dict[str, Any]:
     out = connection_json(result.connection, result.key)
     out["key_generated"] = result.generated
     out["key_created"] = result.new_key
-    out["authorized_keys_line"] = authorized_keys_line(result.key.public_key, result.key.comment)
+    out["authorized_keys_line"] = _public_line(result.key)
     return out
+
+
+def _key_summary(result: SaveResult) -> None:
+    key = result.key
+    how = "new key" if result.generated else "imported key" if result.new_key else "key"
+    click.echo(f"Uses {how} {key.name} ({key.id}, {key.type.value}, {key.fingerprint})")
 
 
 # --- commands ------------------------------------------------------------------------
@@ -366,32 +267,27 @@ def add(
         check_minutes(wait_minutes)  # 1-60, else exit 2 before anything
     stdin = StdinLines()
     parsed_port = parse_local_port(local_port)
-    port: int | None = None if parsed_port is UNSET else parsed_port
-    catalog = open_catalog()
-    # Cheap checks first, so a taken name is reported before a passphrase is asked.
-    catalog.check_new(name, db_url, ssh_url, jumps=jumps, local_port=port)
-    choice = key_choice(
-        generate_key, key_type, identity, use_key, key_name, passphrase_stdin, stdin
-    )
-    password = stdin.read("database password", "--db-password-stdin") if db_password_stdin else None
-    result = catalog.add(
+    session = cli_session()
+    spec = ConnectionInput(
         name,
-        db_url,
-        ssh_url,
-        jumps=jumps,
-        key=choice or GenerateKey(),
-        local_port=port,
-        db_password=password,
+        *_parse_urls(name, db_url, ssh_url),
+        jumps=tuple(parse_ssh_url(j, field="jump") for j in jumps),
+        local_port=None if parsed_port is UNSET else parsed_port,
         autostart=autostart,
     )
-    met = _meet_host_keys(name, accept, accept_new_host_key)
+    # Cheap checks first, so a taken name is reported before a passphrase is asked.
+    actions.check_new(session, spec)
+    key = key_input(generate_key, key_type, identity, use_key, key_name, passphrase_stdin, stdin)
+    password = stdin.read("database password", "--db-password-stdin") if db_password_stdin else None
+    result = actions.add(session, replace(spec, key=key, password=password))
+    met = _meet_host_keys(session, name, accept, accept_new_host_key)
     refused = met is not None and any(hop.refused for hop in met)
     waited = None
     if wait_minutes is not None and not refused:
         from tunnel_tui.commands.agentctl import start_wait
 
         if not as_json:
-            _added(name, result, catalog, met, waiting=True)
+            _added(name, result, met, waiting=True)
         waited = start_wait(name, wait_minutes, (), False, as_json, echo=not as_json)
     if as_json:
         out = _result_json(result)
@@ -402,40 +298,38 @@ def add(
             out["tunnel"] = waited.to_json()
         print_json(out)
     elif waited is None:
-        _added(name, result, catalog, met)
+        _added(name, result, met)
     if refused:
         sys.exit(1)  # the connection is added; its host key is not trusted
 
 
 def _added(
-    name: str, result: AddResult, catalog: Catalog, met: list[Any] | None, *,
-    waiting: bool = False,
+    name: str, result: SaveResult, met: list[Any] | None, *, waiting: bool = False
 ) -> None:
     click.echo(f"Added {name}: {_describe(result.connection)}")
     _key_summary(result)
     for hop in met or ():
         click.echo(f"Host key of {hop.describe()}")
     if result.generated or result.new_key:
-        _print_key_to_install(result, catalog, waiting=waiting)
+        _print_key_to_install(result, waiting=waiting)
 
 
-def _meet_host_keys(name: str, accept: frozenset[str], accept_new: bool) -> list[Any] | None:
+def _meet_host_keys(
+    session: Session, name: str, accept: frozenset[str], accept_new: bool
+) -> list[Any] | None:
     """`add --accept-host-key/--accept-new-host-key`: trust the hops' keys now."""
     if not accept and not accept_new:
         return None
-    import asyncio
-
     from tunnel_tui.actions import host_keys
-    from tunnel_tui.actions.session import Session
+    from tunnel_tui.actions.runner import run
 
-    return asyncio.run(host_keys.meet(Session(), name, accept_host_keys=accept,
-                                      accept_new=accept_new))
+    return run(host_keys.meet(session, name, accept_host_keys=accept, accept_new=accept_new))
 
 
-def _key_summary(result: AddResult) -> None:
-    key = result.key
-    how = "new key" if result.generated else "imported key" if result.new_key else "key"
-    click.echo(f"Uses {how} {key.name} ({key.id}, {key.type.value}, {key.fingerprint})")
+def _parse_urls(name: str, db_url: str, ssh_url: str) -> tuple[Database, SshEndpoint]:
+    """The name is checked first, then the URLs, as `add` reports them (one error)."""
+    validate_name(name)
+    return parse_db_url(db_url), parse_ssh_url(ssh_url)
 
 
 @click.command(
@@ -485,47 +379,37 @@ def edit(
         )
     stdin = StdinLines()
     port = parse_local_port(local_port)
-    catalog = open_catalog()
-    old_key_id = catalog.get(name).key_id
-    live = _live_state(name)
-    if live and rename and rename != name:
-        raise UsageError(
-            f"cannot rename {name} while its tunnel is {live} in the agent",
-            field="name",
-            hint=f"take it down first: tunnel-tui down {name}",
-        )
-    choice = key_choice(
-        generate_key, key_type, identity, use_key, key_name, passphrase_stdin, stdin
-    )
-    password = stdin.read("database password", "--db-password-stdin") if db_password_stdin else None
-    result = catalog.edit(
-        name,
-        db_url=db_url,
-        ssh_url=ssh_url,
-        jumps=() if no_jumps else (jumps or None),
-        key=choice,
+    session = cli_session()
+    changes = ConnectionChanges(
+        database=parse_db_url(db_url) if db_url is not None else None,
+        bastion=parse_ssh_url(ssh_url) if ssh_url is not None else None,
+        jumps=() if no_jumps else (tuple(parse_ssh_url(j, field="jump") for j in jumps) or None),
         local_port=port,
-        db_password=password,
-        clear_db_password=clear_db_password,
+        clear_password=clear_db_password,
         rename=rename,
         autostart=autostart,
     )
+    actions.check_edit(session, name, changes)
+    key = key_input(generate_key, key_type, identity, use_key, key_name, passphrase_stdin, stdin)
+    password = stdin.read("database password", "--db-password-stdin") if db_password_stdin else None
+    result = actions.edit(session, name, replace(changes, key=key, password=password))
     if as_json:
         print_json(_result_json(result))
         return
-    renamed = f" (now {result.connection.name})" if result.connection.name != name else ""
+    renamed = f" (now {result.connection.name})" if result.renamed_from else ""
     click.echo(f"Changed {name}{renamed}: {_describe(result.connection)}")
+    live = result.live_state
     if live:
         warn(
             f"note: {name} is {live} with the old settings; they apply after: "
             f"tunnel-tui down {name} && tunnel-tui up {name}"
         )
-    if choice is not None:
+    if key is not None:
         _key_summary(result)
         if result.generated or result.new_key:
-            _print_key_to_install(result, catalog)
-        if old_key_id != result.key.id and not catalog.users_of(old_key_id):
-            old = catalog.key(old_key_id)
+            _print_key_to_install(result)
+        if result.unused_key is not None:
+            old = result.unused_key
             click.echo(
                 f"Key {old.name} is no longer used; once its line is off the bastion: "
                 f"tunnel-tui key delete {old.name} (rotate-key does all this without downtime)"
@@ -535,11 +419,10 @@ def edit(
 @click.command(name="list", help="List connections.\n\n" + CONNECTION_JSON_HELP)
 @click.option("--json", "as_json", is_flag=True, help="An array of connection objects.")
 def list_(as_json: bool) -> None:
-    catalog = Catalog()
-    cfg = catalog.load()
-    conns = [c for _, c in sorted(cfg.connections.items())]
+    listing = actions.list_connections(cli_session())
+    conns = listing.connections
     if as_json:
-        print_json([connection_json(c, cfg.keys.get(c.key_id)) for c in conns])
+        print_json([connection_json(c, listing.key_of(c)) for c in conns])
         return
     if not conns:
         click.echo("No connections yet. Add one with: tunnel-tui add NAME --db URL --ssh URL")
@@ -551,7 +434,7 @@ def list_(as_json: bool) -> None:
             c.database.target,
             " -> ".join(h.display for h in c.hops),
             c.local_port if c.local_port is not None else "auto",
-            _key_label(cfg.keys.get(c.key_id), c.key_id),
+            _key_label(listing.key_of(c), c.key_id),
         )
         for c in conns
     ]
@@ -566,10 +449,8 @@ def _key_label(key: Key | None, key_id: str) -> str:
 @click.argument("name", shell_complete=connection_names)
 @click.option("--json", "as_json", is_flag=True, help="The connection as one JSON object.")
 def show(name: str, as_json: bool) -> None:
-    catalog = Catalog()
-    cfg = catalog.load()
-    conn = catalog.get(name)
-    key = cfg.keys.get(conn.key_id)
+    detail = actions.show(cli_session(), name)
+    conn, key = detail.connection, detail.key
     if as_json:
         print_json(connection_json(conn, key))
         return
@@ -579,8 +460,7 @@ def show(name: str, as_json: bool) -> None:
         if conn.local_port is not None
         else f"{conn.local_host} (port picked on first up, then kept)"
     )
-    users = cfg.users_of(conn.key_id)
-    shared = [u for u in users if u != name]
+    shared = [u for u in detail.key_users if u != name]
     key_text = _key_label(key, conn.key_id)
     if key:
         key_text += f" ({key.id}, {key.type.value}, {key.fingerprint})"
@@ -606,37 +486,6 @@ def show(name: str, as_json: bool) -> None:
     width = max(len(k) for k, _ in rows)
     for label, value in rows:
         click.echo(f"  {label.ljust(width)}  {value}")
-
-
-def _live_state(name: str) -> str | None:
-    """The agent's state of tunnel `name` when it is not down (None: down, or no agent)."""
-    try:
-        from tunnel_tui.agent.client import AgentClient, AgentNotRunning
-    except ImportError:  # a build without the agent
-        return None
-    try:
-        (status,) = AgentClient().status(name)
-    except (AgentNotRunning, NotFoundError):
-        return None
-    return None if status.state.value == "down" else status.state.value
-
-
-def _take_down(name: str) -> str | None:
-    """A live tunnel of a removed connection would keep its port and SSH session:
-    the agent takes it down first. Returns the state it was in, or None."""
-    try:
-        from tunnel_tui.agent.client import AgentClient, AgentNotRunning
-    except ImportError:  # a build without the agent
-        return None
-    client = AgentClient()
-    try:
-        (status,) = client.status(name)
-        if status.state.value == "down":
-            return None
-        client.down(name)
-    except (AgentNotRunning, NotFoundError):
-        return None
-    return status.state.value
 
 
 _REMOVE_HELP = """Remove a connection and its keyring entries (a key shared with other
@@ -667,57 +516,32 @@ db_password_deleted, remote [{key, server, removed, error}], tunnel_was
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def remove(name: str, yes: bool, keep_remote: bool, as_json: bool) -> None:
-    from tunnel_tui.commands import bastion_cleanup
-
-    catalog = open_catalog()
-    conn = catalog.get(name)
-    going = bastion_cleanup.lines_going_away(catalog, conn)
-    servers = list({s.display: s for _, each in going for s in each}.values())
+    session = cli_session()
+    plan = actions.plan_remove(session, name)
     ask = not yes and sys.stdin.isatty() and not os.environ.get("CI")
-    if ask:
-        click.confirm(f"Remove {name} ({_describe(conn)})?", abort=True, err=True)
-    clean_remote = bool(servers) and not keep_remote and yes
-    if servers and not keep_remote and ask:
+    if ask and not click.confirm(
+        f"Remove {name} ({_describe(plan.connection)})?", default=False, err=True
+    ):
+        raise NothingRemoved(name)
+    clean_remote = bool(plan.servers) and not keep_remote and yes
+    if plan.servers and not keep_remote and ask:
         clean_remote = click.confirm(
-            f"Also remove its key's line from {bastion_cleanup.describe(servers)}?",
-            default=True,
-            err=True,
+            f"Also remove its key's line from {plan.where}?", default=True, err=True
         )
-    took_down = _take_down(name)
-    outcomes: list[bastion_cleanup.Outcome] = []
-    if clean_remote:
-        outcomes = bastion_cleanup.remove_lines(bastion_cleanup.plan(catalog, conn))
-    result = catalog.remove(name)
-    warnings = list(result.warnings)
-    for outcome in outcomes:
-        if outcome.error:
-            warnings.append(
-                f"could not remove the line of key {outcome.key.name} from "
-                f"{outcome.server.file}: {outcome.error}"
-            )
-    for line in warnings:
+    outcome = actions.remove(session, name, clean_bastion=clean_remote)
+    for line in outcome.warnings:
         warn(f"warning: {line}")
     if as_json:
-        print_json(
-            {
-                "name": name,
-                "deleted_keys": [k.id for k in result.deleted_keys],
-                "kept_keys": result.kept_keys,
-                "db_password_deleted": result.db_password_deleted,
-                "remote": [o.to_json() for o in outcomes],
-                "tunnel_was": took_down,
-                "warnings": warnings,
-            }
-        )
+        print_json(outcome.to_json())
         return
-    if took_down:
-        click.echo(f"Took the {name} tunnel down (it was {took_down}).")
+    if outcome.tunnel_was:
+        click.echo(f"Took the {name} tunnel down (it was {outcome.tunnel_was}).")
     click.echo(f"Removed {name}.")
-    done = {(o.key.id, o.server.display): o for o in outcomes}
-    for key in result.deleted_keys:
+    going = dict(plan.lines)
+    for key in outcome.result.deleted_keys:
         click.echo(f"Deleted key {key.name} ({key.id}) from the keyring.")
-        for server in dict(going).get(key, []):
-            found = done.get((key.id, server.display))
+        for server in going.get(key, []):
+            found = outcome.remote_outcome(key, server)
             if found is not None and found.error is None:
                 if found.removed:
                     click.echo(f"Removed its line from {server.file}.")
@@ -726,5 +550,12 @@ def remove(name: str, yes: bool, keep_remote: bool, as_json: bool) -> None:
                 continue
             click.echo(f"Its line may remain in {server.file}; delete the line holding:")
             click.echo(f"  {key.public_key}")
-    for kid, users in result.kept_keys.items():
+    for kid, users in outcome.result.kept_keys.items():
         click.echo(f"Kept key {kid}: still used by {', '.join(users)}.")
+
+
+class NothingRemoved(TunnelTuiError):
+    """The user answered no: exit 1, nothing changed (not click's 130 "Aborted!")."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"nothing removed: {name} stays as it was")

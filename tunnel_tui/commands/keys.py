@@ -5,23 +5,16 @@ from __future__ import annotations
 
 import click
 
+from tunnel_tui.actions import keys as actions
 from tunnel_tui.commands.completion import connection_names, key_names
-from tunnel_tui.commands.connections import StdinLines, open_catalog, read_identity
 from tunnel_tui.commands.output import KEY_JSON_HELP, key_json, print_json, table
-from tunnel_tui.core.catalog import Catalog
-from tunnel_tui.core.errors import NotFoundError, UsageError
+from tunnel_tui.commands.prompts import StdinLines, cli_session, identity_key
 from tunnel_tui.core.model import Key
 
 
 @click.group()
 def key() -> None:
     """SSH keys: show, list, generate, import, delete."""
-
-
-def _authorized_line(catalog: Catalog, k: Key, restricted: bool) -> str:
-    from tunnel_tui.actions.bastion_setup import authorized_line
-
-    return authorized_line(catalog, k, restricted)
 
 
 @key.command(name="show")
@@ -39,45 +32,25 @@ def _authorized_line(catalog: Catalog, k: Key, restricted: bool) -> str:
 def show_key(name: str | None, key_name: str | None, restricted: bool) -> None:
     """Print the public key of connection NAME as one authorized_keys line
     (comment tunnel-tui:<key name>). NAME may also be a key id or name."""
-    catalog = Catalog()
-    if key_name is not None:
-        if name is not None:
-            raise UsageError("give a connection NAME or --key KEY, not both", field="key")
-        k = catalog.key(key_name)
-    elif name is None:
-        raise UsageError("which key? give a connection NAME or --key KEY", field="name")
-    else:
-        cfg = catalog.load()
-        if name in cfg.connections:
-            k = cfg.keys[cfg.connections[name].key_id]
-        else:
-            try:
-                k = catalog.key(name)
-            except NotFoundError:
-                raise NotFoundError(
-                    f"no connection or key named {name!r}",
-                    field="name",
-                    hint="see tunnel-tui list and tunnel-tui key list",
-                ) from None
-    click.echo(_authorized_line(catalog, k, restricted))
+    session = cli_session()
+    found = actions.find(session, name, key=key_name)
+    click.echo(actions.authorized_line(session, found, restricted=restricted))
 
 
 @key.command(name="list", help="List keys and the connections using them.\n\n" + KEY_JSON_HELP)
 @click.option("--json", "as_json", is_flag=True, help="An array of key objects.")
 def list_keys(as_json: bool) -> None:
-    catalog = Catalog()
-    cfg = catalog.load()
-    keys = sorted(cfg.keys.values(), key=lambda k: (k.name, k.id))
+    infos = actions.list_keys(cli_session())
     if as_json:
-        print_json([key_json(k, cfg.users_of(k.id)) for k in keys])
+        print_json([key_json(i.key, i.used_by) for i in infos])
         return
-    if not keys:
+    if not infos:
         click.echo("No keys yet. `tunnel-tui add` generates one, or: tunnel-tui key generate NAME")
         return
     rows = [
-        (k.name, k.id, k.type.value, k.source.value, k.fingerprint,
-         ", ".join(cfg.users_of(k.id)) or "(unused)")
-        for k in keys
+        (i.key.name, i.key.id, i.key.type.value, i.key.source.value, i.key.fingerprint,
+         ", ".join(i.used_by) or "(unused)")
+        for i in infos
     ]
     click.echo(table(("NAME", "ID", "TYPE", "SOURCE", "FINGERPRINT", "USED BY"), rows))
 
@@ -85,13 +58,14 @@ def list_keys(as_json: bool) -> None:
 def _print_new(k: Key, as_json: bool) -> None:
     from tunnel_tui.core.keys import authorized_keys_line
 
+    line = authorized_keys_line(k.public_key, k.comment)
     if as_json:
         out = key_json(k, [])
-        out["authorized_keys_line"] = authorized_keys_line(k.public_key, k.comment)
+        out["authorized_keys_line"] = line
         print_json(out)
         return
     click.echo(f"Stored key {k.name} ({k.id}, {k.type.value}, {k.fingerprint}) in the keyring.")
-    click.echo(authorized_keys_line(k.public_key, k.comment))
+    click.echo(line)
 
 
 @key.command(name="generate")
@@ -106,7 +80,7 @@ def _print_new(k: Key, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="The key object plus authorized_keys_line.")
 def generate(name: str, key_type: str, as_json: bool) -> None:
     """Generate a key named NAME (use it with add/edit --use-key NAME)."""
-    _print_new(open_catalog().generate_key(name, key_type), as_json)
+    _print_new(actions.generate(cli_session(), name, key_type), as_json)
 
 
 @key.command(name="import")
@@ -116,15 +90,16 @@ def generate(name: str, key_type: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="The key object plus authorized_keys_line.")
 def import_(name: str, file: str, passphrase_stdin: bool, as_json: bool) -> None:
     """Import the private key FILE as NAME (copied into the keyring, decrypted)."""
-    catalog = open_catalog()
-    catalog.key_name_free(name)
-    choice = read_identity(file, StdinLines(), passphrase_stdin)
-    _print_new(catalog.import_key(name, choice.data, choice.passphrase), as_json)
+    session = cli_session()
+    actions.check_name(session, name)
+    identity = identity_key(file, StdinLines(), passphrase_stdin)
+    assert identity.data is not None
+    _print_new(actions.import_key(session, name, identity.data, identity.passphrase), as_json)
 
 
 @key.command(name="delete")
 @click.argument("key_id_or_name", metavar="KEY", shell_complete=key_names)
 def delete(key_id_or_name: str) -> None:
     """Delete KEY (id or name) and its private half; refused while a connection uses it."""
-    k = open_catalog().delete_key(key_id_or_name)
+    k = actions.delete(cli_session(), key_id_or_name)
     click.echo(f"Deleted key {k.name} ({k.id}).")

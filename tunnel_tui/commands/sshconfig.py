@@ -8,7 +8,6 @@ is written: paste the line, fill in the database URL.
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
 
 import click
@@ -29,36 +28,25 @@ def import_ssh_config(hosts: tuple[str, ...], config_path: Path | None, as_json:
     are listed, never fatal. `Match exec` commands are never run: such a Match
     block counts as not matching, and the output says so.
     """
-    from tunnel_tui.engine.sshconfig import import_hosts
+    from tunnel_tui.actions.sshconfig import import_ssh_config as read_hosts
 
-    found = import_hosts(hosts, config_path)
+    found = read_hosts(hosts, config_path)
     if as_json:
-        for host in found:
-            click.echo(json.dumps({
-                "alias": host.alias,
-                "ssh": host.ssh_url,
-                "jumps": host.jump_urls,
-                "identity_files": list(host.identity_files),
-                "missing_identity_files": list(host.missing_identity_files),
-                "skipped_match_exec": [s.command for s in host.skipped_exec],
-            }))
+        for each in found:
+            click.echo(json.dumps(each.to_json()))
         return
     if not found:
         click.echo("no hosts found", err=True)
         return
-    for host in found:
-        click.echo(f"{host.alias}: {host.ssh_url}")
-        for url in host.jump_urls:
+    for each in found:
+        imported = each.host
+        click.echo(f"{imported.alias}: {imported.ssh_url}")
+        for url in imported.jump_urls:
             click.echo(f"  via {url}")
-        for path in host.identity_files:
+        for path in imported.identity_files:
             click.echo(f"  identity {path}")
-        for path in host.missing_identity_files:
+        for path in imported.missing_identity_files:
             click.echo(f"  identity {path} (missing, skipped)")
-        for skipped in host.skipped_exec:
+        for skipped in imported.skipped_exec:
             click.echo(f"  skipped: {skipped.describe()}")
-        args = ["tunnel-tui", "add", host.alias, "--db", "DB_URL", "--ssh", host.ssh_url]
-        for url in host.jump_urls:
-            args += ["--jump", url]
-        if host.identity_files:
-            args += ["--identity", host.identity_files[0]]
-        click.echo("  " + " ".join(shlex.quote(a) if a != "DB_URL" else a for a in args))
+        click.echo("  " + each.add_command)

@@ -17,13 +17,13 @@ from typing import Any
 
 import click
 
+from tunnel_tui.actions import validate as actions
+from tunnel_tui.actions.validate import MAX_WAIT_MINUTES
 from tunnel_tui.commands.completion import connection_names
-from tunnel_tui.core.errors import UsageError
-from tunnel_tui.core.model import SshEndpoint
+from tunnel_tui.commands.prompts import cli_session
 from tunnel_tui.core.sanitize import terminal_text
 from tunnel_tui.core.steps import StepResult, StepStatus
 
-MAX_WAIT_MINUTES = 60
 _MARKS = {StepStatus.OK: "✓", StepStatus.FAIL: "✕", StepStatus.SKIP: "·",
           StepStatus.RUNNING: "…"}
 
@@ -46,15 +46,9 @@ async def _validate(
     name: str, as_json: bool, accept_new: bool, wait_seconds: float, interactive: bool,
     accept_keys: frozenset[str] = frozenset(),
 ) -> bool:
-    from tunnel_tui.commands.connections import open_catalog
-    from tunnel_tui.validate import run
-
-    catalog = open_catalog()
-    conn = catalog.get(name)  # NotFoundError: exit 2
-
-    async def ask(hop: SshEndpoint, fingerprint: str) -> bool:
+    async def ask(hop: str, fingerprint: str) -> bool:
         click.echo(
-            f"The host key of {hop.display} is not known yet.\n"
+            f"The host key of {hop} is not known yet.\n"
             f"  fingerprint: {fingerprint}\n"
             "Compare it with the server's (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub "
             "on it).",
@@ -67,10 +61,9 @@ async def _validate(
 
     ok = True
     last_running = ""
-    async for result in run(
-        conn, catalog, accept_new_host_key=accept_new, accept_host_keys=accept_keys,
-        wait_for_key_seconds=wait_seconds,
-        on_host_key=ask if interactive and not accept_new and not accept_keys else None,
+    async for result in actions.validate(
+        cli_session(), name, accept_new_host_key=accept_new, accept_host_keys=accept_keys,
+        wait_for_key_seconds=wait_seconds, on_host_key=ask if interactive else None,
     ):
         if result.status is StepStatus.FAIL:
             ok = False
@@ -114,20 +107,12 @@ def validate(
       {"step": "ssh-auth", "status": "ok|fail|skip", "elapsed_ms": 40.1,
        "detail": "...", "hint": "..." or null}
     """
-    if not 0 <= wait_minutes <= MAX_WAIT_MINUTES:
-        raise UsageError(
-            f"--wait-for-key must be between 0 and {MAX_WAIT_MINUTES} minutes",
-            field="wait-for-key",
-        )
+    wait_seconds = actions.check_wait_minutes(wait_minutes)
     from tunnel_tui.core.known_hosts import parse_fingerprints
 
     accept_keys = parse_fingerprints(accept_host_keys)
-    from tunnel_tui.engine.loop import install_uvloop
+    from tunnel_tui.actions.runner import run
 
-    install_uvloop()
     interactive = sys.stdin.isatty() and sys.stderr.isatty()
-    ok = asyncio.run(
-        _validate(name, as_json, accept_new_host_key, wait_minutes * 60.0, interactive,
-                  accept_keys)
-    )
+    ok = run(_validate(name, as_json, accept_new_host_key, wait_seconds, interactive, accept_keys))
     sys.exit(0 if ok else 1)

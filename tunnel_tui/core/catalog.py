@@ -229,10 +229,10 @@ class Catalog:
     def add(
         self,
         name: str,
-        db_url: str,
-        ssh_url: str,
+        db_url: str | Database,
+        ssh_url: str | SshEndpoint,
         *,
-        jumps: Sequence[str] = (),
+        jumps: Sequence[str | SshEndpoint] = (),
         key: KeyChoice = GenerateKey(),  # noqa: B008 - frozen, so sharing is harmless
         local_port: int | None = None,
         db_password: Secret | None = None,
@@ -312,18 +312,19 @@ class Catalog:
     def check_new(
         self,
         name: str,
-        db_url: str,
-        ssh_url: str,
+        db_url: str | Database,
+        ssh_url: str | SshEndpoint,
         *,
-        jumps: Sequence[str] = (),
+        jumps: Sequence[str | SshEndpoint] = (),
         local_port: int | None = None,
     ) -> tuple[Database, SshEndpoint, tuple[SshEndpoint, ...]]:
         """Every check of `add` that needs no key or keyring (for forms, and for the CLI
-        before it asks a passphrase). Raises UsageError with the field."""
+        before it asks a passphrase). URLs are parsed; parsed models are taken as they
+        are. Raises UsageError with the field."""
         validate_name(name)
-        database = parse_db_url(db_url)
-        bastion = parse_ssh_url(ssh_url)
-        hops = tuple(parse_ssh_url(j, field="jump") for j in jumps)
+        database = _database(db_url)
+        bastion = _endpoint(ssh_url, "ssh")
+        hops = tuple(_endpoint(j, "jump") for j in jumps)
         check_local_port(local_port)
         cfg = self.load()
         _check_name_free(cfg, name)
@@ -334,9 +335,9 @@ class Catalog:
         self,
         name: str,
         *,
-        db_url: str | None = None,
-        ssh_url: str | None = None,
-        jumps: Sequence[str] | None = None,
+        db_url: str | Database | None = None,
+        ssh_url: str | SshEndpoint | None = None,
+        jumps: Sequence[str | SshEndpoint] | None = None,
         key: KeyChoice | None = None,
         local_port: int | None | _Unset = UNSET,
         db_password: Secret | None = None,
@@ -351,11 +352,11 @@ class Catalog:
         password moves along; the rotation records, keyed by key, are unaffected)."""
         changes: dict[str, Any] = {}
         if db_url is not None:
-            changes["database"] = parse_db_url(db_url)
+            changes["database"] = _database(db_url)
         if ssh_url is not None:
-            changes["bastion"] = parse_ssh_url(ssh_url)
+            changes["bastion"] = _endpoint(ssh_url, "ssh")
         if jumps is not None:
-            changes["jumps"] = tuple(parse_ssh_url(j, field="jump") for j in jumps)
+            changes["jumps"] = tuple(_endpoint(j, "jump") for j in jumps)
         if not isinstance(local_port, _Unset):
             changes["local_port"] = check_local_port(local_port)
         if keepalive is not None:
@@ -566,6 +567,21 @@ class Catalog:
 
 
 # --- helpers -----------------------------------------------------------------------
+
+
+def _database(value: str | Database) -> Database:
+    return value if isinstance(value, Database) else parse_db_url(value)
+
+
+def _endpoint(value: str | SshEndpoint, field: str) -> SshEndpoint:
+    if isinstance(value, SshEndpoint):
+        return value
+    return parse_ssh_url(value, field=field)
+
+
+def connection_named(cfg: Config, name: str) -> Connection:
+    """Connection `name` of `cfg`, or NotFoundError with the hint to list them."""
+    return _get(cfg, name)
 
 
 def _get(cfg: Config, name: str) -> Connection:

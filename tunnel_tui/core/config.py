@@ -19,6 +19,7 @@ save of a 0600 file in a 0700 directory.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -71,6 +72,34 @@ def load(home: Path | None = None) -> Config:
     if data is None:
         return Config()
     return parse(data, path)
+
+
+class ConfigCache:
+    """The config, parsed again only when its file changed (stat: mtime, size, inode).
+
+    1,000 connections take tens of ms to parse; the app asks on every cursor move and
+    timer tick, the agent on every request. One copy per reader, never shared."""
+
+    def __init__(self, home: Path | None = None) -> None:
+        self.home = home
+        self._stamp: tuple[int, int, int] | None = None
+        self._config: Config | None = None
+
+    def get(self, *, force: bool = False) -> Config:
+        return self.refresh(force=force)[0]
+
+    def refresh(self, *, force: bool = False) -> tuple[Config, bool]:
+        """(the config, whether it was read again just now)."""
+        try:
+            st = os.stat(paths.config_path(self.home))
+            stamp: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except FileNotFoundError:
+            stamp = None
+        if force or self._config is None or stamp is None or stamp != self._stamp:
+            self._config = load(self.home)
+            self._stamp = stamp
+            return self._config, True
+        return self._config, False
 
 
 @contextmanager

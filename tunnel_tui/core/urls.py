@@ -227,7 +227,7 @@ class ConnectionSpec:
 
 
 @dataclass(frozen=True)
-class FormResult:
+class ParsedForm:
     spec: ConnectionSpec | None
     errors: list[FieldError] = field(default_factory=list)
 
@@ -254,7 +254,7 @@ def parse_form(
     jumps: Iterable[str] = (),
     local_port: str = "",
     taken_names: Iterable[str] = (),
-) -> FormResult:
+) -> ParsedForm:
     """Check every field of the add/edit form at once: a spec, or all field errors.
 
     `tls` is either a bare value for the kind's TLS option (postgresql: sslmode=VALUE,
@@ -308,7 +308,7 @@ def parse_form(
     if local_port.strip():
         lport = attempt(parse_port, local_port, field="local_port", what="local port")
     if errors:
-        return FormResult(None, errors)
+        return ParsedForm(None, errors)
     assert isinstance(db_kind, DbKind) and isinstance(db_host, str)
     assert isinstance(ssh_h, str) and isinstance(ssh_p, int) and isinstance(options, tuple)
     final_port = db_port if isinstance(db_port, int) else _default_port(db_kind, options)
@@ -319,7 +319,7 @@ def parse_form(
         jumps=tuple(j for j in parsed_jumps if isinstance(j, SshEndpoint)),
         local_port=lport if isinstance(lport, int) else None,
     )
-    return FormResult(spec, [])
+    return ParsedForm(spec, [])
 
 
 # --- pieces -----------------------------------------------------------------------

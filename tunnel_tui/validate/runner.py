@@ -551,12 +551,8 @@ class _Validation:
 
     async def _database(self) -> AsyncIterator[StepResult]:
         db = self.conn.database
-        try:
-            from tunnel_tui.probes.base import probe_for
-        except ImportError:  # probes not installed: say what was (not) checked
-            for step in DB_STEPS:
-                yield StepResult(step, StepStatus.SKIP, detail="no database probe available")
-            return
+        from tunnel_tui.probes.base import probe_for
+
         password = self.db_password
         probe = probe_for(db.kind)
         async with temporary_forward(self.conns[-1], db.host, db.port, self.settings) as (

@@ -1,6 +1,6 @@
 """Taking a removed connection's key off the SSH servers that accepted it.
 
-`remove NAME` deletes a key nobody else uses; its line would stay in the bastion's
+Removing a connection deletes a key nobody else uses; its line would stay in the bastion's
 authorized_keys, a door left open. Before the key is deleted, we log in with it one
 last time and remove exactly that key's line (matched by key blob, every other line
 untouched: the same edit rotation uses), plus the line of an interrupted rotation's
@@ -17,6 +17,7 @@ import asyncio
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from tunnel_tui.core.catalog import Catalog
 from tunnel_tui.core.errors import TunnelTuiError
@@ -175,13 +176,15 @@ async def _remove_all(work: Plan, known_hosts: object, timeout: float) -> list[O
     return outcomes
 
 
-def remove_lines(work: Plan, *, timeout: float = 15.0) -> list[Outcome]:
-    """Log in to each server with the keys in `work` and remove the key's line."""
+def remove_lines(work: Plan, *, home: Path | None = None, timeout: float = 15.0) -> list[Outcome]:
+    """Log in to each server with the keys in `work` and remove the key's line.
+    Blocking (runs its own event loop): call it from a thread in async code."""
     if not work.work:
         return list(work.problems)
     from tunnel_tui.core.known_hosts import KnownHosts
+    from tunnel_tui.core.paths import known_hosts_path
 
-    return asyncio.run(_remove_all(work, KnownHosts(), timeout))
+    return asyncio.run(_remove_all(work, KnownHosts(known_hosts_path(home)), timeout))
 
 
 def describe(servers: Sequence[Server]) -> str:

@@ -1,0 +1,69 @@
+"""Validation: the step-by-step check of a connection, as an async stream of StepResult.
+
+The CLI prints the stream (live log or JSON Lines); the TUI draws it. An unknown host
+key is trusted with `accept_new_host_key`, or asked about through `on_host_key` (the
+CLI asks on a terminal, the TUI with its host-key dialog).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+
+from tunnel_tui.actions.session import Session
+from tunnel_tui.core.errors import UsageError
+from tunnel_tui.core.model import SshEndpoint
+from tunnel_tui.core.steps import StepResult
+
+MAX_WAIT_MINUTES = 60
+
+# (the hop "user@host:port", its "SHA256:..." fingerprint) -> trust it and save it?
+HostKeyQuestion = Callable[[str, str], Awaitable[bool]]
+
+
+def check_wait_minutes(minutes: float) -> float:
+    """--wait-for-key MINUTES -> seconds (0 to 60 minutes), else UsageError."""
+    if not 0 <= minutes <= MAX_WAIT_MINUTES:
+        raise UsageError(
+            f"--wait-for-key must be between 0 and {MAX_WAIT_MINUTES} minutes",
+            field="wait-for-key",
+        )
+    return minutes * 60.0
+
+
+async def validate(
+    session: Session,
+    name: str,
+    *,
+    accept_new_host_key: bool = False,
+    accept_host_keys: Collection[str] = (),
+    wait_for_key_seconds: float = 0,
+    on_host_key: HostKeyQuestion | None = None,
+) -> AsyncIterator[StepResult]:
+    """Check connection `name` step by step (config ... query); stops at the first
+    failure and marks the rest `skip`. An unknown name raises NotFoundError first.
+
+    An unknown host key is trusted (and saved) when its fingerprint is in
+    `accept_host_keys` ("SHA256:...", normalized) or with `accept_new_host_key` (any);
+    with neither, `on_host_key` is asked."""
+    from tunnel_tui import validate as runner
+    from tunnel_tui.core.known_hosts import KnownHosts
+    from tunnel_tui.core.paths import known_hosts_path
+
+    catalog = session.catalog()
+    conn = await asyncio.to_thread(catalog.get, name)
+
+    async def ask(hop: SshEndpoint, fingerprint: str) -> bool:
+        assert on_host_key is not None
+        return await on_host_key(hop.display, fingerprint)
+
+    async for step in runner.run(
+        conn,
+        catalog,
+        accept_new_host_key=accept_new_host_key,
+        accept_host_keys=accept_host_keys,
+        wait_for_key_seconds=wait_for_key_seconds,
+        on_host_key=ask if on_host_key and not (accept_new_host_key or accept_host_keys) else None,
+        known_hosts=KnownHosts(known_hosts_path(session.home)),
+    ):
+        yield step
