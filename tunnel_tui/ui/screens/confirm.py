@@ -6,25 +6,38 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Static
+from textual.widgets import Button, Checkbox, Label, Static
 
 from tunnel_tui.ui.widgets.footer import WrappingFooter
 
 
 class ConfirmScreen(ModalScreen[bool]):
+    """With `option`, a checkbox (on by default) whose answer is `option_checked`."""
+
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="confirm.cancel")]
 
-    def __init__(self, question: str, explanation: str = "", *, confirm_label: str = "OK") -> None:
+    def __init__(
+        self,
+        question: str,
+        explanation: str = "",
+        *,
+        confirm_label: str = "OK",
+        option: str | None = None,
+    ) -> None:
         super().__init__()
         self.question = question
         self.explanation = explanation
         self.confirm_label = confirm_label
+        self.option = option
+        self.option_checked = option is not None
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.question, classes="dialog-title")
             if self.explanation:
                 yield Static(self.explanation, classes="dialog-text")
+            if self.option is not None:
+                yield Checkbox(self.option, value=True, id="confirm-option")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button(self.confirm_label, id="confirm", variant="error")
@@ -32,6 +45,9 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        self.option_checked = event.value
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "confirm")

@@ -152,7 +152,7 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
         try:
             async for status in self.services.events():
                 self._pending[status.name] = status
-        except (TunnelTuiError, OSError, ImportError, ModuleNotFoundError):
+        except (TunnelTuiError, OSError):
             pass  # no agent (yet): the timer refresh keeps the list current
         finally:
             self._events_alive = False
@@ -161,7 +161,7 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
     def check_secrets(self) -> None:
         try:
             state = self.services.secrets_state()
-        except (TunnelTuiError, ImportError, OSError) as exc:
+        except (TunnelTuiError, OSError) as exc:
             self.app.call_from_thread(self._set_secrets, "unavailable", str(exc))
             return
         self.app.call_from_thread(self._set_secrets, state.label, state.reason)
@@ -287,7 +287,7 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
     def load_detail(self, name: str) -> None:
         try:
             detail = self.services.detail(name)
-        except (TunnelTuiError, KeyError, OSError, ImportError):
+        except (TunnelTuiError, OSError):
             return
         self._details[name] = detail
         self.app.call_from_thread(self.show_detail)
@@ -442,36 +442,48 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
         self.table.focus()
 
     def action_delete(self) -> None:
-        from tunnel_tui.ui.screens.confirm import ConfirmScreen
-
         name = self.table.selected_name
-        if name is None:
-            return
-
-        def done(confirmed: bool | None) -> None:
-            if confirmed:
-                self.delete_connection(name)
-
-        self.app.push_screen(
-            ConfirmScreen(
-                f"Delete connection {name}?",
-                "Its tunnel stops; its key is deleted too unless another connection uses it.",
-                confirm_label="Delete",
-            ),
-            done,
-        )
+        if name is not None:
+            self.ask_delete(name)
 
     @work(group="delete")
-    async def delete_connection(self, name: str) -> None:
-        status = self.table.status_of(name)
+    async def ask_delete(self, name: str) -> None:
+        from tunnel_tui.ui.screens.confirm import ConfirmScreen
+
         try:
-            if status is not None and status.state is not TunnelState.DOWN:
-                await self.services.down(name)
-            await asyncio.to_thread(self.services.remove, name)
+            plan = await asyncio.to_thread(self.services.removal_plan, name)
         except TunnelTuiError as exc:
             self.notify(exc.hint or "", title=exc.message, severity="error")
             return
-        self.notify(f"Deleted {name}")
+        # The key's line would stay on the bastion, a door left open: offer to remove it.
+        option = f"Also remove its key's line from {plan.where}" if plan.servers else None
+        screen = ConfirmScreen(
+            f"Delete connection {name}?",
+            "Its tunnel stops; its key is deleted too unless another connection uses it.",
+            confirm_label="Delete",
+            option=option,
+        )
+
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                self.delete_connection(name, clean_bastion=screen.option_checked)
+
+        self.app.push_screen(screen, done)
+
+    @work(group="delete")
+    async def delete_connection(self, name: str, *, clean_bastion: bool = False) -> None:
+        try:
+            outcome = await asyncio.to_thread(
+                self.services.remove, name, clean_bastion=clean_bastion
+            )
+        except TunnelTuiError as exc:
+            self.notify(exc.hint or "", title=exc.message, severity="error")
+            return
+        for warning in outcome.warnings:
+            self.notify(warning, title="Warning", severity="warning")
+        removed = [o for o in outcome.remote if o.removed]
+        where = f"; its key's line is off {removed[0].server.file}" if removed else ""
+        self.notify(f"Deleted {name}{where}")
         self.reload()
 
     def select(self, name: str) -> None:

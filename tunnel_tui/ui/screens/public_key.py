@@ -76,7 +76,7 @@ class PublicKeyScreen(ModalScreen[str | None]):
     def load_line(self, restricted: bool) -> None:
         try:
             line = self.services.authorized_keys_line(self.key, restricted=restricted)
-        except (TunnelTuiError, ImportError) as exc:
+        except TunnelTuiError as exc:
             line = f"{self.key.public_key} {KEY_COMMENT_PREFIX}{self.key.name}"
             if restricted:
                 self.app.call_from_thread(self.notify, str(exc), severity="warning")

@@ -22,8 +22,6 @@ from tunnel_tui.ui.widgets.step_log import StepLog
 if TYPE_CHECKING:
     from tunnel_tui.actions.rotate import StoppedRotation
 
-NOT_AVAILABLE = "Key rotation is not available in this build yet."
-
 
 class RotationScreen(FooterYieldsToDialogs, Screen[bool]):
     BINDINGS = [
@@ -67,11 +65,6 @@ class RotationScreen(FooterYieldsToDialogs, Screen[bool]):
         log = self.query_one(StepLog)
         verdict = self.query_one("#verdict", Static)
         self._started()
-        if not self.services.rotation_available():
-            verdict.update(NOT_AVAILABLE)
-            self.succeeded = False
-            self.finished.set()
-            return
         try:
             async for result in self.services.rotate(self.connection_name):
                 log.drop_pending()

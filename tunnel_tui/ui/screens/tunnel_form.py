@@ -25,13 +25,13 @@ from textual.widgets import (
     TextArea,
 )
 
+from tunnel_tui.actions.connections import ConnectionInput, KeyInput, KeySource, SaveResult
 from tunnel_tui.core.errors import SecretStoreError, TunnelTuiError
 from tunnel_tui.core.model import Connection, DbKind, Key
 from tunnel_tui.core.pasted_address import read_pasted
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.urls import KNOWN_SCHEMES
-from tunnel_tui.ui.form_result import FormResult, KeySource
-from tunnel_tui.ui.services import SaveOutcome, Services
+from tunnel_tui.ui.services import Services
 from tunnel_tui.ui.widgets.footer import WrappingFooter
 from tunnel_tui.ui.widgets.form_parts import FormScroll, StateRadioButton
 
@@ -85,8 +85,8 @@ def _sentence(message: str) -> str:
 
 @dataclass(frozen=True)
 class FormOutcome:
-    form: FormResult
-    saved: SaveOutcome
+    form: ConnectionInput
+    saved: SaveResult
     then: str | None = None  # "validate" after Save & validate
 
 
@@ -209,7 +209,7 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
         try:
             keys = self._keys if self._keys is not None else self.services.keys()
             self._taken = [c.name for c in self.services.connections()]
-        except (TunnelTuiError, OSError, ImportError):
+        except (TunnelTuiError, OSError):
             keys = []
         self.app.call_from_thread(self._set_keys, keys)
 
@@ -345,7 +345,7 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
     def _value(self, widget_id: str) -> str:
         return self.query_one(f"#{widget_id}", Input).value.strip()
 
-    def collect(self) -> FormResult | None:
+    def collect(self) -> ConnectionInput | None:
         """Check every field (the core parser decides), show errors under them."""
         from tunnel_tui.core import urls
 
@@ -388,19 +388,22 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
             return None
         password = self.query_one("#password", Input).value
         passphrase = self.query_one("#passphrase", Input).value
-        return FormResult(
+        key = KeyInput(
+            source,
+            pem=Secret(pem) if source is KeySource.PASTE else None,
+            path=path if source is KeySource.FILE else "",
+            reuse=reuse if isinstance(reuse, str) and source is KeySource.REUSE else "",
+            agent_public_line=(
+                agent_key if source is KeySource.AGENT and isinstance(agent_key, str) else ""
+            ),
+            passphrase=Secret(passphrase) if passphrase else None,
+        )
+        return ConnectionInput(
             name=parsed.spec.name,
             database=parsed.spec.database,
             bastion=parsed.spec.bastion,
             password=Secret(password) if password else None,
-            key_source=source,
-            key_pem=Secret(pem) if source is KeySource.PASTE else None,
-            key_path=path if source is KeySource.FILE else "",
-            reuse_key_id=reuse if isinstance(reuse, str) else "",
-            agent_public_line=agent_key if source is KeySource.AGENT and isinstance(
-                agent_key, str) else "",
-            passphrase=Secret(passphrase) if passphrase else None,
-            original_name=self.editing.name if self.editing else None,
+            key=key,
         )
 
     def _show_errors(self, errors: dict[str, str]) -> None:
@@ -437,9 +440,10 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
         self.save(form, then)
 
     @work(exclusive=True, thread=True, group="form-save")
-    def save(self, form: FormResult, then: str | None) -> None:
+    def save(self, form: ConnectionInput, then: str | None) -> None:
+        original = self.editing.name if self.editing else None
         try:
-            saved = self.services.save(form)
+            saved = self.services.save(form, original_name=original)
         except SecretStoreError as exc:
             if "vault is locked" in exc.message:
                 self.app.call_from_thread(self._unlock_then_save, form, then, exc)
@@ -456,7 +460,7 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
             return
         self.app.call_from_thread(self.dismiss, FormOutcome(form, saved, then))
 
-    def _unlock_then_save(self, form: FormResult, then: str | None,
+    def _unlock_then_save(self, form: ConnectionInput, then: str | None,
                           exc: TunnelTuiError) -> None:
         """No keyring: the key and password go to the vault, which must be unlocked."""
         from tunnel_tui.ui.screens.vault import VaultScreen
