@@ -24,10 +24,11 @@ from typing import Any
 
 from tunnel_tui.agent.autostart import Autostart
 from tunnel_tui.agent.protocol import SecretsNeeded
-from tunnel_tui.agent.snapshot import down_status, load_connections, unknown
+from tunnel_tui.agent.snapshot import down_status, unknown
 from tunnel_tui.agent.waiting import KeyWaits
 from tunnel_tui.core import paths
 from tunnel_tui.core.client_keys import ClientKey, private_of
+from tunnel_tui.core.config import ConfigCache
 from tunnel_tui.core.errors import SecretStoreError, TunnelError, TunnelTuiError, UsageError
 from tunnel_tui.core.logging import redact, register_secret
 from tunnel_tui.core.model import Connection
@@ -91,8 +92,8 @@ class TunnelService:
         self._starting: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._saving: dict[str, asyncio.Task[None]] = {}  # picked ports being pinned
-        self._config_stamp: tuple[int, int] | None = None
-        self._connections_cache: dict[str, Connection] = {}
+        self._config = ConfigCache(home)
+        self._config_read = False
         self._vault: Secret | None = None
         self._vault_idle = (
             vault_idle
@@ -149,17 +150,11 @@ class TunnelService:
 
     def connections(self, *, force: bool = False) -> dict[str, Connection]:
         """The configured connections, re-read whenever the config file changes."""
-        try:
-            info = os.stat(paths.config_path(self.home))
-            stamp: tuple[int, int] | None = (info.st_mtime_ns, info.st_size)
-        except FileNotFoundError:
-            stamp = None
-        if force or stamp != self._config_stamp:
-            self._connections_cache = load_connections(self.home) if stamp else {}
-            if self._config_stamp is not None:
-                log.info("config reloaded: %d connections", len(self._connections_cache))
-            self._config_stamp = stamp
-        return self._connections_cache
+        cfg, changed = self._config.refresh(force=force)
+        if changed and self._config_read:
+            log.info("config reloaded: %d connections", len(cfg.connections))
+        self._config_read = True
+        return cfg.connections
 
     def connection(self, name: str) -> Connection:
         conn = self.connections().get(name)

@@ -89,17 +89,19 @@ class ConfigCache:
         return self.refresh(force=force)[0]
 
     def refresh(self, *, force: bool = False) -> tuple[Config, bool]:
-        """(the config, whether it was read again just now)."""
+        """(the config, whether the file changed since the last call: written, created,
+        removed; or `force`). The first call counts as a change."""
         try:
             st = os.stat(paths.config_path(self.home))
             stamp: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
         except FileNotFoundError:
             stamp = None
-        if force or self._config is None or stamp is None or stamp != self._stamp:
-            self._config = load(self.home)
-            self._stamp = stamp
-            return self._config, True
-        return self._config, False
+        if not force and self._config is not None and stamp is not None and stamp == self._stamp:
+            return self._config, False
+        changed = force or self._config is None or stamp != self._stamp
+        self._config = load(self.home)
+        self._stamp = stamp
+        return self._config, changed
 
 
 @contextmanager
