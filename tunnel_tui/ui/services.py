@@ -258,7 +258,7 @@ class RealServices:
     async def wait_for_key(self, name: str, seconds: float) -> TunnelStatus:
         from tunnel_tui.actions import waiting
 
-        return await waiting.up_wait_for_key_async(self._session(), name, seconds=seconds)
+        return await waiting.up_wait_for_key_async(self.session, name, seconds=seconds)
 
     # -- validation and rotation -------------------------------------------------------
     async def validate(
