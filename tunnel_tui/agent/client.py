@@ -217,6 +217,12 @@ class AgentClient:
         reply = self.call("up", timeout=timeout + 5.0, **args)
         return TunnelStatus.from_json(reply["tunnel"])
 
+    def history(self, name: str) -> dict[str, Any] | None:
+        """NAME's last 10 minutes (see protocol.py), None when it is not live."""
+        reply = self.call("history", name=name)
+        history = reply.get("history")
+        return history if isinstance(history, dict) else None
+
     def lease(self, name: str, pid: int) -> dict[str, Any]:
         """{"lease_id", "was_up", "owned"}: process PID holds NAME (see leases.py)."""
         return self.call("lease", name=name, pid=pid)
@@ -397,6 +403,11 @@ class AsyncAgentClient:
         )
         reply = await self.call("up", timeout=timeout + 5.0, **args)
         return TunnelStatus.from_json(reply["tunnel"])
+
+    async def history(self, name: str) -> dict[str, Any] | None:
+        reply = await self.call("history", name=name)
+        history = reply.get("history")
+        return history if isinstance(history, dict) else None
 
     async def secrets_held(self, name: str) -> dict[str, Any]:
         return await self.call("secrets-held", name=name)

@@ -32,6 +32,10 @@ Version 2 (secrets come from the caller, DESIGN.md):
               (a plain `up` pins it: it then outlives the leases). agent/leases.py.
   release     {"lease_id"} -> {"down": bool}: the tunnel goes down with its last
               lease unless it was up before; a lease whose pid is gone is reaped.
+  history     {"name"} -> {"history": {"interval", "window", "bytes_in": [...],
+              "bytes_out": [...], "channels": [...], "reconnects": [{"time", "cause",
+              "downtime"}], "reconnecting_since"} | null}: the last 10 minutes, one
+              sample a second, memory only (agent/history.py).
   secret-get  gone: no reply ever carries a secret. secret-set/secret-delete stay
               (write-only, vault only, see SECRET_PREFIXES); secret-exists {"name"} ->
               {"exists": bool} lets a writer know whether it would overwrite.
@@ -77,6 +81,7 @@ OPS = frozenset(
         "secret-delete",
         "lease",
         "release",
+        "history",
     }
 )
 

@@ -18,12 +18,14 @@ from typing import Any
 from tunnel_tui import __version__
 from tunnel_tui.agent import protocol
 from tunnel_tui.agent.address import AgentAddress, check_owned
+from tunnel_tui.agent.history import History
 from tunnel_tui.agent.leases import Leases
 from tunnel_tui.agent.peercred import peer_uid
 from tunnel_tui.agent.service import CallerSecrets, TunnelService
 from tunnel_tui.core.errors import TunnelTuiError
 from tunnel_tui.core.known_hosts import parse_fingerprints
 from tunnel_tui.core.secret import Secret
+from tunnel_tui.core.status import TunnelState
 
 log = logging.getLogger("tunnel_tui.agent")
 
@@ -60,8 +62,10 @@ class AgentServer:
             "secret-delete": self._secret_delete,
             "lease": self._lease,
             "release": self._release,
+            "history": self._history,
         }
         self.leases = Leases(self._state_of, service.down)
+        self.history = History(service.statuses)  # per-second samples, memory only
 
     async def start(self) -> None:
         """Bind the socket; the caller holds the agent lock, so any file there is stale."""
@@ -83,6 +87,7 @@ class AgentServer:
 
             write_private_file(self.address.addr_file, f"{path}\n".encode())
         log.info("listening on %s", path)
+        self.history.start()
 
     async def rebind(self) -> None:
         """Listen again after the socket file was removed (a /tmp cleaner, a person)."""
@@ -92,6 +97,7 @@ class AgentServer:
 
     async def close(self) -> None:
         await self.leases.aclose()
+        await self.history.aclose()
         if self._server is not None:
             self._server.close()
         for task in list(self._clients):
@@ -244,6 +250,13 @@ class AgentServer:
         name = _str(request, "name")
         self.service.connection(name)  # NotFoundError for an unknown name
         return self.leases.take(name, int(request["pid"]))
+
+    async def _history(self, request: dict[str, Any]) -> dict[str, Any]:
+        name = _str(request, "name")
+        self.service.connection(name)  # NotFoundError for an unknown name
+        if self._state_of(name) in (TunnelState.DOWN, TunnelState.FAILED):
+            return {"history": None}  # gone since the last sample
+        return {"history": self.history.to_json(name)}
 
     async def _release(self, request: dict[str, Any]) -> dict[str, Any]:
         return await self.leases.release(_str(request, "lease_id"))

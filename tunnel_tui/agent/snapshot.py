@@ -6,7 +6,7 @@ the agent merges with its live tunnels.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tunnel_tui.core.errors import NotFoundError
 from tunnel_tui.core.status import TunnelState, TunnelStatus
@@ -62,3 +62,24 @@ def statuses_now(
         return AgentClient(home).status(name), True
     except AgentNotRunning:
         return configured_statuses(home, name), False
+
+
+def status_objects(
+    home: Path | None, name: str | None, statuses: list[TunnelStatus], running: bool
+) -> list[dict[str, Any]]:
+    """`status [NAME] --json`: the status objects; with a NAME the object also carries
+    `history` (agent/history.py: the last 10 minutes), null when the tunnel is not live
+    or no agent runs."""
+    objects = [status.to_json() for status in statuses]
+    if name is not None and objects:
+        history = None
+        if running:
+            from tunnel_tui.agent.client import AgentClient
+            from tunnel_tui.core.errors import TunnelTuiError
+
+            try:
+                history = AgentClient(home).history(name)
+            except TunnelTuiError:  # an agent without history (older), or just stopped
+                history = None
+        objects[0]["history"] = history
+    return objects

@@ -171,6 +171,9 @@ def status(name: str | None, as_json: bool, watch: bool) -> None:
       "host:port" as the bastion sees it, since (ISO 8601 UTC or null), bytes_in
       (database -> you), bytes_out, channels, reconnects, last_error (or null),
       hint (or null), wait_until (ISO 8601 UTC or null: when a wait for the key ends).
+    With NAME, also history: {interval, window, bytes_in [per second], bytes_out,
+      channels, reconnects [{time, cause, downtime}], reconnecting_since} for the
+      last 10 minutes, or null when the tunnel is not live.
     With no agent running, every configured connection is listed as down.
     """
     if watch:
@@ -178,7 +181,9 @@ def status(name: str | None, as_json: bool, watch: bool) -> None:
         return
     statuses, running = _statuses(name)
     if as_json:
-        click.echo(json.dumps([s.to_json() for s in statuses]))
+        from tunnel_tui.agent.snapshot import status_objects
+
+        click.echo(json.dumps(status_objects(_home(), name, statuses, running)))
         return
     click.echo(render_table(statuses, running=running))
 

@@ -34,7 +34,10 @@ def run(argv: list[str]) -> int | None:
         sys.stderr.write(exc.render() + "\n")
         return exc.exit_code
     if as_json:
-        sys.stdout.write(json.dumps([s.to_json() for s in statuses]) + "\n")
+        from tunnel_tui.agent.snapshot import status_objects
+
+        name = names[0] if names else None
+        sys.stdout.write(json.dumps(status_objects(None, name, statuses, running)) + "\n")
     else:
         sys.stdout.write(render_table(statuses, running=running) + "\n")
     sys.stdout.flush()
