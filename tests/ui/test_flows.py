@@ -406,3 +406,25 @@ async def test_pasted_pem_and_key_file_are_imported(sshd, client_keypair, secret
     cfg = load()
     keys = {cfg.keys[cfg.connections[n].key_id].public_key for n in ("pasted", "from-file")}
     assert keys == {" ".join(client_keypair.public_line.split()[:2])}
+
+
+async def test_the_form_marks_a_connection_autostart(secret_service) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await main_screen(pilot)
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, TunnelFormScreen), what="form")
+        form = app.screen
+        assert isinstance(form, TunnelFormScreen)
+        fill(form, name="always-pg", host="10.0.0.5", database="app", user="app",
+             ssh_host="bastion.example.com", ssh_user="tunnel")
+        box = form.query_one("#autostart")
+        box.scroll_visible(animate=False)
+        await settle(pilot)
+        await pilot.click("#autostart")
+        await settle(pilot)
+        assert "[x]" in str(box.render())
+        await pilot.click("#save")
+        await wait_until(pilot, lambda: not isinstance(app.screen, TunnelFormScreen),
+                         what="form saved")
+    assert load().connections["always-pg"].autostart is True

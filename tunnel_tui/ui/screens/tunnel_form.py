@@ -33,7 +33,7 @@ from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.urls import KNOWN_SCHEMES
 from tunnel_tui.ui.services import Services
 from tunnel_tui.ui.widgets.footer import WrappingFooter
-from tunnel_tui.ui.widgets.form_parts import FormScroll, StateRadioButton
+from tunnel_tui.ui.widgets.form_parts import FormScroll, StateCheckbox, StateRadioButton
 
 # TLS values spelled as each driver spells them (MySQL's PREFERRED, libpq's prefer).
 _TLS_VALUES: dict[DbKind, tuple[str, ...]] = {
@@ -190,6 +190,9 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
                 passphrase = field("passphrase", "", placeholder="only if the key has one",
                                    password=True)
                 yield _row("Passphrase", passphrase, error="passphrase")
+            yield _row("Always", StateCheckbox("up whenever the agent starts (autostart)",
+                                          value=bool(conn and conn.autostart), id="autostart",
+                                          compact=True), error="autostart")
             yield Static("", id="form-error", classes="field-error")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
@@ -404,6 +407,7 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
             bastion=parsed.spec.bastion,
             password=Secret(password) if password else None,
             key=key,
+            autostart=self.query_one("#autostart", StateCheckbox).value,
         )
 
     def _show_errors(self, errors: dict[str, str]) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.style import Style
-from textual.widgets import RadioButton
+from textual.widgets import Checkbox, RadioButton
 
 
 class StateRadioButton(RadioButton):
@@ -17,6 +17,16 @@ class StateRadioButton(RadioButton):
         style = self.get_visual_style("toggle--button") if self.value else Style()
         return Content.assemble(("(", Style()), ("●" if self.value else " ", style),
                                 (")", Style()))
+
+
+class StateCheckbox(Checkbox):
+    """A checkbox whose mark is a shape, not only a colour: [x] on, [ ] off."""
+
+    @property
+    def _button(self) -> Content:
+        style = self.get_visual_style("toggle--button") if self.value else Style()
+        return Content.assemble(("[", Style()), ("x" if self.value else " ", style),
+                                ("]", Style()))
 
 
 class FormScroll(VerticalScroll, can_focus=False):
