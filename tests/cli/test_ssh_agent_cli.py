@@ -102,3 +102,55 @@ def test_validate_with_an_agent_certificate_warns_then_fails_when_emptied(
     rows = {r["step"]: r for r in map(json.loads, failed.stdout.splitlines())}
     assert rows["keyring"]["status"] == "fail" and "ssh-add" in rows["keyring"]["hint"]
     assert rows["ssh-auth"]["status"] == "skip"
+
+
+def no_keyring(socket: str) -> dict[str, str]:
+    """An SSH login with only its ssh-agent: no D-Bus, no keyring backend at all."""
+    env = {k: v for k, v in os.environ.items() if k != "DBUS_SESSION_BUS_ADDRESS"}
+    return {**env, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+            "SSH_AUTH_SOCK": socket}
+
+
+def test_add_ssh_agent_lists_several_keys_then_picks_by_fingerprint(
+    ssh_agent, isolated_env, user_ca,
+):
+    keydir = Path(isolated_env.root) / "k"
+    keydir.mkdir(mode=0o700)
+    laptop = keygen(keydir / "laptop", "me@laptop")
+    yubi = keygen(keydir / "yubi", "my yubikey")
+    ssh_agent.add(keydir / "laptop")
+    ssh_agent.add(keydir / "yubi")
+    env = no_keyring(ssh_agent.socket)
+
+    several = tt("add", "prod", "--db", DB, "--ssh", SSH, "--ssh-agent", env=env)
+    assert several.returncode == 2, several.stderr
+    for public, comment in ((laptop, "me@laptop"), (yubi, "my yubikey")):
+        assert f"{fingerprint(public)} ssh-ed25519 {comment}" in several.stderr
+    assert "--key-fingerprint" in several.stderr
+    assert not paths.config_path().exists()  # nothing written
+
+    wrong = tt("add", "prod", "--db", DB, "--ssh", SSH, "--key-fingerprint", "SHA256:x", env=env)
+    assert wrong.returncode == 2 and "goes with --ssh-agent" in wrong.stderr
+    made_now = tt("add", "prod", "--db", DB, "--ssh", SSH, "--certificate", "x-cert.pub", env=env)
+    assert made_now.returncode == 2 and "no certificate yet" in made_now.stderr
+
+    added = tt("add", "prod", "--db", DB, "--ssh", SSH, "--ssh-agent",
+               "--key-fingerprint", fingerprint(yubi), "--json", env=env)
+    assert added.returncode == 0, added.stderr
+    data = json.loads(added.stdout)
+    assert data["key"]["source"] == "ssh-agent"
+    assert data["key"]["fingerprint"] == fingerprint(yubi)
+    assert data["authorized_keys_line"] == f"{yubi} tunnel-tui:prod"
+    assert "PRIVATE" not in paths.config_path().read_text()
+
+    # A certificate for the key, imported next to it: show names principals and validity.
+    cert = user_ca.sign(keydir / "yubi.pub", ["tunnel", "dba"], "-5m:+3h")
+    edited = tt("edit", "prod", "--certificate", str(cert), env=env)
+    assert edited.returncode == 0, edited.stderr
+    assert "certificate for tunnel, dba" in edited.stdout
+    shown = tt("show", "prod", env=env).stdout
+    assert "lives in your ssh-agent" in shown
+    assert "certificate for tunnel, dba, valid" in shown and "expires in" in shown
+    other = user_ca.sign(keydir / "laptop.pub", ["tunnel"], "+1d")
+    mismatch = tt("edit", "prod", "--certificate", str(other), env=env)
+    assert mismatch.returncode == 2 and "another key" in mismatch.stderr

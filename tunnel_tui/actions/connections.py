@@ -100,6 +100,7 @@ class ConnectionInput:
     password: Secret | None = field(default=None, repr=False)  # None: none / unchanged
     autostart: bool | None = None  # the agent brings it up when it starts; None: no (add),
     # unchanged (save)
+    certificate: str | None = None  # an OpenSSH user certificate (*-cert.pub) for the key
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class ConnectionChanges:
     clear_password: bool = False
     rename: str | None = None
     autostart: bool | None = None
+    certificate: str | None = None  # an OpenSSH user certificate (*-cert.pub) for the key
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,7 @@ def add(session: Session, spec: ConnectionInput) -> SaveResult:
         local_port=spec.local_port,
         db_password=spec.password,
         autostart=bool(spec.autostart),
+        certificate=spec.certificate,
     )
     return SaveResult.of(result)
 
@@ -186,6 +189,7 @@ def edit(session: Session, name: str, changes: ConnectionChanges) -> SaveResult:
         clear_db_password=changes.clear_password,
         rename=changes.rename,
         autostart=changes.autostart,
+        certificate=changes.certificate,
     )
     unused = None
     if old_key_id != result.key.id and not catalog.users_of(old_key_id):

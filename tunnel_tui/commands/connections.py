@@ -62,14 +62,20 @@ def key_input(
     key_name: str | None,
     passphrase_stdin: bool,
     stdin: StdinLines,
+    *,
+    ssh_agent: bool = False,
+    key_fingerprint: str | None = None,
+    session: Session | None = None,
 ) -> KeyInput | None:
-    """The key flags -> what the user chose (None: nothing said)."""
+    """The key flags -> what the user chose (None: nothing said). `--ssh-agent` asks
+    the caller's agent which key (several and no --key-fingerprint: exit 2, listed)."""
     chosen = [
         flag
         for flag, on in (
             ("--generate-key", generate_key or key_type is not None),
             ("--identity", identity is not None),
             ("--use-key", use_key is not None),
+            ("--ssh-agent", ssh_agent),
         )
         if on
     ]
@@ -83,6 +89,13 @@ def key_input(
         raise UsageError("--passphrase-stdin goes with --identity", field="passphrase")
     if key_name is not None and use_key is not None:
         raise UsageError("--key-name names a new key; --use-key reuses one", field="key.name")
+    if key_fingerprint is not None and not ssh_agent:
+        raise UsageError("--key-fingerprint goes with --ssh-agent", field="key_fingerprint")
+    if ssh_agent:
+        from tunnel_tui.actions.ssh_agent import choose_agent_key
+
+        choice = choose_agent_key(session or cli_session(), key_fingerprint)
+        return KeyInput(KeySource.AGENT, agent_public_line=choice.public_line, name=key_name)
     if identity is not None:
         return identity_key(identity, stdin, passphrase_stdin, key_name)
     if use_key is not None:
@@ -90,6 +103,26 @@ def key_input(
     if chosen or key_name is not None:
         return KeyInput(KeySource.GENERATE, key_type=key_type or "ed25519", name=key_name)
     return None
+
+
+def read_certificate(path: str | None, key: KeyInput | None, *, adding: bool) -> str | None:
+    """--certificate FILE's text (checked against the key by the catalog); a key
+    generated now cannot have one yet."""
+    if path is None:
+        return None
+    generating = key.source is KeySource.GENERATE if key is not None else adding
+    if generating:
+        raise UsageError(
+            "a key generated now has no certificate yet", field="certificate",
+            hint="have your CA sign its public key, then: tunnel-tui edit NAME --certificate FILE",
+        )
+    try:
+        with open(os.path.expanduser(path), encoding="ascii", errors="replace") as f:
+            return f.read(64 * 1024)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read the certificate {path!r}: {exc.strerror}", field="certificate"
+        ) from None
 
 
 def parse_local_port(text: str | None) -> Any:
@@ -127,6 +160,19 @@ def key_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "--passphrase-stdin",
             is_flag=True,
             help="Read the --identity passphrase from stdin (first line).",
+        ),
+        click.option(
+            "--ssh-agent", is_flag=True,
+            help="Use a key from your ssh-agent ($SSH_AUTH_SOCK; FIDO sk- keys and "
+            "certificates too): nothing is copied, only its public key is stored.",
+        ),
+        click.option(
+            "--key-fingerprint", metavar="SHA256:…",
+            help="With --ssh-agent: which of the agent's keys (see ssh-add -l).",
+        ),
+        click.option(
+            "--certificate", metavar="FILE",
+            help="An OpenSSH user certificate for the key (KEY-cert.pub, public).",
         ),
     ]
     for option in reversed(options):
@@ -180,7 +226,20 @@ def _result_json(result: SaveResult) -> dict[str, Any]:
 def _key_summary(result: SaveResult) -> None:
     key = result.key
     how = "new key" if result.generated else "imported key" if result.new_key else "key"
+    if key.in_agent:
+        how = "the ssh-agent's key"
     click.echo(f"Uses {how} {key.name} ({key.id}, {key.type.value}, {key.fingerprint})")
+    cert = _certificate_text(key)
+    if cert:
+        click.echo(f"With its {cert}")
+
+
+def _certificate_text(key: Key | None) -> str:
+    """"certificate for tunnel, valid … (expires in 3 h)", or "" without one."""
+    from tunnel_tui.core.certificates import stored_certificate
+
+    cert = stored_certificate(key) if key is not None else None
+    return cert.summary() if cert is not None else ""
 
 
 # --- commands ------------------------------------------------------------------------
@@ -256,6 +315,9 @@ def add(
     accept_host_keys: tuple[str, ...],
     accept_new_host_key: bool,
     autostart: bool,
+    ssh_agent: bool,
+    key_fingerprint: str | None,
+    certificate: str | None,
     as_json: bool,
 ) -> None:
     from tunnel_tui.core.known_hosts import parse_fingerprints
@@ -277,9 +339,11 @@ def add(
     )
     # Cheap checks first, so a taken name is reported before a passphrase is asked.
     actions.check_new(session, spec)
-    key = key_input(generate_key, key_type, identity, use_key, key_name, passphrase_stdin, stdin)
+    key = key_input(generate_key, key_type, identity, use_key, key_name, passphrase_stdin, stdin,
+                    ssh_agent=ssh_agent, key_fingerprint=key_fingerprint, session=session)
+    cert = read_certificate(certificate, key, adding=True)
     password = stdin.read("database password", "--db-password-stdin") if db_password_stdin else None
-    result = actions.add(session, replace(spec, key=key, password=password))
+    result = actions.add(session, replace(spec, key=key, password=password, certificate=cert))
     met = _meet_host_keys(session, name, accept, accept_new_host_key)
     refused = met is not None and any(hop.refused for hop in met)
     waited = None
@@ -369,6 +433,9 @@ def edit(
     clear_db_password: bool,
     rename: str | None,
     autostart: bool | None,
+    ssh_agent: bool,
+    key_fingerprint: str | None,
+    certificate: str | None,
     as_json: bool,
 ) -> None:
     if jumps and no_jumps:
@@ -390,9 +457,12 @@ def edit(
         autostart=autostart,
     )
     actions.check_edit(session, name, changes)
-    key = key_input(generate_key, key_type, identity, use_key, key_name, passphrase_stdin, stdin)
+    key = key_input(generate_key, key_type, identity, use_key, key_name, passphrase_stdin, stdin,
+                    ssh_agent=ssh_agent, key_fingerprint=key_fingerprint, session=session)
+    cert = read_certificate(certificate, key, adding=False)
     password = stdin.read("database password", "--db-password-stdin") if db_password_stdin else None
-    result = actions.edit(session, name, replace(changes, key=key, password=password))
+    result = actions.edit(session, name,
+                          replace(changes, key=key, password=password, certificate=cert))
     if as_json:
         print_json(_result_json(result))
         return
@@ -404,7 +474,7 @@ def edit(
             f"note: {name} is {live} with the old settings; they apply after: "
             f"tunnel-tui down {name} && tunnel-tui up {name}"
         )
-    if key is not None:
+    if key is not None or certificate is not None:
         _key_summary(result)
         if result.generated or result.new_key:
             _print_key_to_install(result)
@@ -466,6 +536,8 @@ def show(name: str, as_json: bool) -> None:
         key_text += f" ({key.id}, {key.type.value}, {key.fingerprint})"
     if shared:
         key_text += f", shared with {', '.join(shared)}"
+    if key is not None and key.in_agent:
+        key_text += "; lives in your ssh-agent (public half stored)"
     rows: list[tuple[str, str]] = [
         ("database", format_db_url(conn.database)),
         ("target", f"{conn.database.target} (as the bastion sees it)"),
@@ -473,8 +545,10 @@ def show(name: str, as_json: bool) -> None:
     ]
     if conn.jumps:
         rows.append(("jumps", " -> ".join(j.display for j in conn.jumps)))
+    rows.append(("key", key_text))
+    if _certificate_text(key):
+        rows.append(("certificate", _certificate_text(key)))
     rows += [
-        ("key", key_text),
         ("local", local),
         (
             "keepalive",
