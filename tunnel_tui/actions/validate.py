@@ -65,5 +65,6 @@ async def validate(
         wait_for_key_seconds=wait_for_key_seconds,
         on_host_key=ask if on_host_key and not (accept_new_host_key or accept_host_keys) else None,
         known_hosts=KnownHosts(known_hosts_path(session.home)),
+        ssh_auth_sock=session.ssh_auth_sock,  # None: this process's $SSH_AUTH_SOCK
     ):
         yield step
