@@ -65,6 +65,11 @@ VARIANTS = {
         key="engine-ignore",
         label="engine, asyncssh's per-packet IGNORE kept (shim off)",
     ),
+    "engine-workers2": lambda: bp.Engine(
+        workers=2,
+        key="engine-workers2",
+        label="engine, 2 worker processes (SO_REUSEPORT, an SSH connection each)",
+    ),
     "engine-smallwin": lambda: bp.Engine(
         {"window": 2 * 1024 * 1024, "max_pktsize": 32768},
         key="engine-smallwin",

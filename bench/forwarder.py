@@ -50,10 +50,12 @@ async def run_engine(spec: dict[str, Any]) -> None:
     keys = {"bench": Secret(Path(spec["key_path"]).read_text())}
     bastion = SshEndpoint(spec["ssh_host"], spec["ssh_user"], spec["ssh_port"])
     settings = EngineSettings(**spec.get("engine_settings", {}))
+    fixed: dict[str, int] = spec.get("local_ports", {})  # workers: the shared ports
 
     def connection(name: str, port: int) -> Connection:
         db = Database(DbKind.POSTGRESQL, "127.0.0.1", port, "", "")
-        return Connection(name=name, database=db, bastion=bastion, key_id="bench")
+        return Connection(name=name, database=db, bastion=bastion, key_id="bench",
+                          local_port=fixed.get(name))
 
     async with TunnelEngine(known, settings) as engine:
         ports: dict[str, int] = {}
@@ -70,6 +72,45 @@ async def run_engine(spec: dict[str, Any]) -> None:
                 ports[label] = int((await engine.start(connection(label, port), keys)).local_port)
         print(json.dumps({"ports": ports, "ttfq_ms": ttfq}), flush=True)
         await _wait_stdin_closed()
+
+
+def run_workers(spec: dict[str, Any]) -> None:
+    """`workers` engine processes (this one and N-1 children), each with its own SSH
+    connection, sharing every tunnel's local port through SO_REUSEPORT."""
+    import subprocess
+
+    from tests.fixtures.ports import free_port
+
+    count = int(spec["workers"])
+    names = [n if i == 0 else f"{n}{i}" for n in spec["targets"]
+             for i in range(int(spec.get("copies", 1)) if n != "pg" else 1)]  # fmt: skip
+    ports = {name: free_port() for name in names}
+    child_spec = dict(spec, workers=1, local_ports=ports, mode="engine")
+    child_spec["engine_settings"] = dict(spec.get("engine_settings", {}), reuse_port=True)
+    children = []
+    try:
+        for _ in range(count - 1):
+            child = subprocess.Popen(
+                [sys.executable, "-m", "bench.forwarder"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            assert child.stdin is not None and child.stdout is not None
+            child.stdin.write(json.dumps(child_spec) + "\n")
+            child.stdin.flush()
+            if not child.stdout.readline():
+                raise RuntimeError("a worker failed to start")
+            children.append(child)
+        print(json.dumps({"pids": [c.pid for c in children]}), flush=True)
+        from tunnel_tui.engine.loop import install_uvloop
+
+        install_uvloop()
+        asyncio.run(run_engine(child_spec))
+    finally:
+        for child in children:
+            if child.stdin is not None:
+                child.stdin.close()
+        for child in children:
+            child.wait(timeout=10)
 
 
 def run_sshtunnel(spec: dict[str, Any]) -> None:
@@ -116,7 +157,9 @@ def run_sshtunnel(spec: dict[str, Any]) -> None:
 
 def main() -> int:
     spec = json.loads(sys.stdin.readline())
-    if spec["mode"] == "engine":
+    if spec["mode"] == "engine" and int(spec.get("workers", 1)) > 1:
+        run_workers(spec)
+    elif spec["mode"] == "engine":
         from tunnel_tui.engine.loop import install_uvloop
 
         if spec.get("uvloop", True):

@@ -165,6 +165,9 @@ class Helper:
             proc.stdin.write(json.dumps(spec) + "\n")
             proc.stdin.flush()
             line = proc.stdout.readline()
+            if line and "pids" in json.loads(line):  # worker processes, then ready
+                running.pids += [int(p) for p in json.loads(line)["pids"]]
+                line = proc.stdout.readline()
             if not line:
                 err = proc.stderr.read() if proc.stderr else ""
                 raise RuntimeError(f"{self.mode} forwarder failed: {err[-1500:]}")
@@ -196,9 +199,11 @@ class Engine(Helper):
         uvloop: bool = True,
         key: str | None = None,
         label: str | None = None,
+        workers: int = 1,
     ) -> None:
         self.settings = settings or {}
         self.uvloop = uvloop
+        self.workers = workers
         self.variant = key is not None
         if key:
             self.key = key
@@ -209,6 +214,7 @@ class Engine(Helper):
         return {
             "engine_settings": self.settings,
             "uvloop": self.uvloop,
+            "workers": self.workers,
         }
 
 

@@ -22,12 +22,14 @@ from tunnel_tui.engine.errors import LocalPortInUse
 _IPV6_UNAVAILABLE = {errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT}
 
 
-def _bind(family: int, host: str, port: int) -> socket.socket:
+def _bind(family: int, host: str, port: int, reuse_port: bool = False) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         # Lets us rebind a port whose old connections sit in TIME_WAIT (a restart);
         # on Linux it never lets two listeners share a port.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:  # worker processes of one tunnel share it (same user only)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind((host, port))
@@ -91,9 +93,10 @@ class LocalListener:
 
     def __init__(
         self, host: str, port: int, protocol_factory: Callable[[], asyncio.Protocol],
-        *, name: str | None = None,
+        *, name: str | None = None, reuse_port: bool = False,
     ) -> None:
         self.name = name  # the connection's, for copy-pasteable hints
+        self.reuse_port = reuse_port
         self.host = host
         self.port = port
         self._factory = protocol_factory
@@ -121,7 +124,7 @@ class LocalListener:
         tries = 20 if self.port == 0 else 1
         for _ in range(tries):
             try:
-                first = _bind(socket.AF_INET, self.host, self.port)
+                first = _bind(socket.AF_INET, self.host, self.port, self.reuse_port)
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
                     raise _in_use(self.host, self.port, self.name) from None
@@ -131,7 +134,7 @@ class LocalListener:
                 self.port = port
                 return [first]
             try:
-                second = _bind(socket.AF_INET6, "::1", port)
+                second = _bind(socket.AF_INET6, "::1", port, self.reuse_port)
             except OSError as exc:
                 if exc.errno in _IPV6_UNAVAILABLE:
                     self.port = port

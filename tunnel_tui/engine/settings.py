@@ -45,6 +45,9 @@ class EngineSettings:
     # After this many bytes moved, freed heap memory is handed back to the OS at the
     # next quiet moment (engine/memory.py); 0 never does.
     trim_after_bytes: int = 32 * 1024 * 1024
+    # SO_REUSEPORT on the local listener: worker processes, each with its own SSH
+    # connection, share one tunnel's port (measured in the benchmark only so far).
+    reuse_port: bool = False
     auth_poll_interval: float = 5.0  # validation's "wait for the key" retry period
     # An ssh-agent signature slower than this means a touch (or a confirmation) is awaited.
     slow_signature: float = 1.0

@@ -136,7 +136,7 @@ class LiveTunnel:
         self._set_state(TunnelState.CONNECTING)
         listener = LocalListener(
             self.conn.local_host, self.conn.local_port or 0, lambda: LocalClient(self),
-            name=self.conn.name,
+            name=self.conn.name, reuse_port=self._settings.reuse_port,
         )
         try:
             self.local_port = await listener.start()
