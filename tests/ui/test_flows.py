@@ -37,6 +37,12 @@ def footer_keys(screen: Screen[Any]) -> list[str]:
             and k.display and k.parent is not None and k.parent.display]
 
 
+def paths_vault_exists() -> bool:
+    from tunnel_tui.core import paths
+
+    return paths.vault_path().exists()
+
+
 def make_app() -> TunnelTuiApp:
     return TunnelTuiApp(RealServices(), refresh_seconds=0.3)
 
@@ -219,7 +225,7 @@ async def test_vault_passphrase_when_no_keyring(sshd) -> None:
     async with app.run_test(size=SIZE) as pilot:
         screen = await main_screen(pilot)
         facts = screen.query_one("#app-facts")
-        await wait_until(pilot, lambda: "keyring: vault (locked)" in str(facts.render()),
+        await wait_until(pilot, lambda: "vault locked" in str(facts.render()),
                          what="header names the locked vault")
         assert not isinstance(app.screen, VaultScreen)  # nothing to unlock on a first start
         await pilot.press("a")
@@ -229,11 +235,21 @@ async def test_vault_passphrase_when_no_keyring(sshd) -> None:
         fill(form, name="via-vault", host="10.0.0.5", user="reader", ssh_host=sshd.host,
              ssh_port=str(sshd.port), ssh_user=sshd.user)
         await pilot.click("#save")
-        # The generated key must be stored: the vault passphrase is asked now.
+        # The generated key must be stored: the vault passphrase is asked now, twice as
+        # it creates the vault; two different ones are refused.
         await wait_until(pilot, lambda: isinstance(app.screen, VaultScreen), what="vault modal")
+        vault = app.screen
+        assert isinstance(vault, VaultScreen)
+        await wait_until(pilot, lambda: vault.query_one("#again").display, what="asked twice")
+        assert "Create the vault" in str(vault.query_one("#vault-title").render())
+        await pilot.press(*"correct", "space", *"horse", "enter", *"correct", "enter")
+        error = vault.query_one("#vault-error", Label)
+        await wait_until(pilot, lambda: "differ" in str(error.render()), what="mismatch")
+        assert not paths_vault_exists()
+        await pilot.press(*"correct", "space", *"horse", "enter")
         await pilot.press(*"correct", "space", *"horse", "enter")
         await wait_until(pilot, lambda: isinstance(app.screen, PublicKeyScreen), what="panel")
-        await wait_until(pilot, lambda: "keyring: vault ·" in str(facts.render()),
+        await wait_until(pilot, lambda: "vault unlocked ·" in str(facts.render()),
                          what="header shows the unlocked vault")
     from tunnel_tui.core import paths
 
@@ -254,7 +270,8 @@ async def test_vault_is_asked_at_start_when_connections_exist(sshd) -> None:
              ssh_user=sshd.user)
         await pilot.click("#save")
         await wait_until(pilot, lambda: isinstance(app.screen, VaultScreen), what="vault modal")
-        await pilot.press(*"pass", "enter")
+        await wait_until(pilot, lambda: app.screen.query_one("#again").display, what="twice")
+        await pilot.press(*"pass", "enter", *"pass", "enter")
         await wait_until(pilot, lambda: isinstance(app.screen, PublicKeyScreen), what="panel")
     app = make_app()  # a new session: the vault is locked again and holds a key
     async with app.run_test(size=SIZE) as pilot:

@@ -20,13 +20,23 @@ _FOR_THE_APP: list[tuple[re.Pattern[str], str]] = [
      f"choose a lower TLS in the form {_EDIT}"),
     (re.compile(r"add (?:ssl=true|secure=true) to the URL"),
      f"choose TLS ssl=true in the form {_EDIT}"),
+    # The app asks for the vault's passphrase itself (its unlock dialog).
+    (re.compile(r"(?:unlock|create) (?:the encrypted vault|it): tunnel-tui vault unlock"
+                r"(?: \([^)]*\))?"), "unlock the vault: the app asks for its passphrase"),
+    (re.compile(r"tunnel-tui vault unlock(?: \([^)]*\))?"),
+     "unlock the vault (the app asks for its passphrase)"),
 ]
+
+
+def app_hint(hint: str) -> str:
+    """A hint worded for the app (see the module's docstring)."""
+    for pattern, words in _FOR_THE_APP:
+        hint = pattern.sub(words, hint)
+    return hint
 
 
 def for_the_app(result: StepResult) -> StepResult:
     if not result.hint:
         return result
-    hint = result.hint
-    for pattern, words in _FOR_THE_APP:
-        hint = pattern.sub(words, hint)
+    hint = app_hint(result.hint)
     return result if hint == result.hint else replace(result, hint=hint)

@@ -77,6 +77,7 @@ class Services(Protocol):
     def authorized_keys_line(self, key: Key, *, restricted: bool) -> str: ...  # blocking
     def secrets_state(self) -> SecretsState: ...  # blocking (keyring probe)
     def unlock_vault(self, passphrase: Secret) -> None: ...  # blocking
+    def vault_exists(self) -> bool: ...  # blocking (else unlocking creates one)
     async def agent_running(self) -> bool: ...
     async def statuses(self) -> list[TunnelStatus]: ...
     def events(self) -> AsyncIterator[TunnelStatus]: ...
@@ -207,6 +208,11 @@ class RealServices:
         vault.unlock(session, passphrase, create=not vault.exists(session), in_agent=False)
         session.vault_passphrase = passphrase
         session.forget_store()
+
+    def vault_exists(self) -> bool:
+        from tunnel_tui.actions import vault
+
+        return vault.exists(self.session)
 
     def _vault_in_agent(self) -> bool:
         from tunnel_tui.actions import vault

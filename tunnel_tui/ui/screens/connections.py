@@ -20,8 +20,10 @@ from tunnel_tui.core.model import Connection
 from tunnel_tui.core.status import TunnelState, TunnelStatus
 from tunnel_tui.ui import display
 from tunnel_tui.ui.clipboard import copy_reaches_clipboard
+from tunnel_tui.ui.hints import app_hint
 from tunnel_tui.ui.messages import OpenSandbox, ShowKeys, StartRotation, StartValidation
 from tunnel_tui.ui.services import ConnectionDetail, Services
+from tunnel_tui.ui.vault_gate import needs_vault, unlock_then
 from tunnel_tui.ui.widgets.connection_table import ConnectionTable
 from tunnel_tui.ui.widgets.detail_pane import DetailPane
 from tunnel_tui.ui.widgets.footer import FooterYieldsToDialogs, WrappingFooter
@@ -373,6 +375,13 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
                 if current is not None:
                     self._pending[name] = _with_state(current, TunnelState.DOWN)
         except TunnelTuiError as exc:
+            if going_up and needs_vault(exc.message, exc.hint):
+                if current is not None:
+                    self._pending[name] = current
+                self._flush()
+                unlock_then(self.app, self.services, f"Bringing {name} up",
+                            lambda: self.toggle_tunnel(name, going_up))
+                return
             if current is not None:
                 self._pending[name] = _with_state(
                     current, TunnelState.FAILED, error=exc.message, hint=exc.hint
@@ -453,7 +462,11 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
         try:
             plan = await asyncio.to_thread(self.services.removal_plan, name)
         except TunnelTuiError as exc:
-            self.notify(exc.hint or "", title=exc.message, severity="error")
+            if needs_vault(exc.message, exc.hint):
+                unlock_then(self.app, self.services, f"Deleting {name}",
+                            lambda: self.delete_connection(name))
+                return
+            self.notify(app_hint(exc.hint or ""), title=exc.message, severity="error")
             return
         # The key's line would stay on the bastion, a door left open: offer to remove it.
         option = f"Also remove its key's line from {plan.where}" if plan.servers else None

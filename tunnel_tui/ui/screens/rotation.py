@@ -15,7 +15,9 @@ from textual.widgets import Static
 
 from tunnel_tui.core.errors import TunnelTuiError
 from tunnel_tui.core.steps import StepResult, StepStatus
+from tunnel_tui.ui.hints import for_the_app
 from tunnel_tui.ui.services import Services
+from tunnel_tui.ui.vault_gate import needs_vault, unlock_then
 from tunnel_tui.ui.widgets.footer import FooterYieldsToDialogs, WrappingFooter
 from tunnel_tui.ui.widgets.step_log import StepLog
 
@@ -68,7 +70,7 @@ class RotationScreen(FooterYieldsToDialogs, Screen[bool]):
         try:
             async for result in self.services.rotate(self.connection_name):
                 log.drop_pending()
-                log.show(result)
+                log.show(for_the_app(result))
                 if result.status is StepStatus.OK:
                     log.pending("next")
         except TunnelTuiError as exc:
@@ -93,6 +95,9 @@ class RotationScreen(FooterYieldsToDialogs, Screen[bool]):
         self.succeeded = failed is None
         self.finished.set()
         self.refresh_bindings()
+        if failed is not None and needs_vault(failed.detail, failed.hint):
+            # The keys are in the vault and it is locked here: ask, then run again.
+            unlock_then(self.app, self.services, "Rotating the key", self.run_rotation)
 
     def _stopped(self) -> StoppedRotation | None:
         try:

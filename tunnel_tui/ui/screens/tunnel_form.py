@@ -26,12 +26,13 @@ from textual.widgets import (
 )
 
 from tunnel_tui.actions.connections import ConnectionInput, KeyInput, KeySource, SaveResult
-from tunnel_tui.core.errors import SecretStoreError, TunnelTuiError
+from tunnel_tui.core.errors import TunnelTuiError
 from tunnel_tui.core.model import Connection, DbKind, Key
 from tunnel_tui.core.pasted_address import read_pasted
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.urls import KNOWN_SCHEMES
 from tunnel_tui.ui.services import Services
+from tunnel_tui.ui.vault_gate import needs_vault, unlock_then
 from tunnel_tui.ui.widgets.footer import WrappingFooter
 from tunnel_tui.ui.widgets.form_parts import FormScroll, StateCheckbox, StateRadioButton
 
@@ -159,7 +160,7 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
             yield _row("Password",
                        field("password", "", placeholder="(unchanged)" if conn else "",
                              password=True),
-                       Label("stored in the OS keyring", classes="field-note"), error="password")
+                       Label("", classes="field-note", id="password-note"), error="password")
             yield _row("TLS", Select(tls_choices(kind, tls), value=tls, allow_blank=False,
                                      id="tls", compact=True), error="tls")
             yield Label("Through the SSH bastion", classes="form-heading")
@@ -215,6 +216,13 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
         except (TunnelTuiError, OSError):
             keys = []
         self.app.call_from_thread(self._set_keys, keys)
+        try:
+            state = self.services.secrets_state()
+        except (TunnelTuiError, OSError, ImportError):
+            return
+        where = ("stored in the encrypted vault" if state.backend.startswith("vault")
+                 else "stored in the OS keyring")
+        self.app.call_from_thread(self.query_one("#password-note", Label).update, where)
 
     def _set_keys(self, keys: list[Key]) -> None:
         select = self.query_one("#key-reuse", Select)
@@ -448,13 +456,10 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
         original = self.editing.name if self.editing else None
         try:
             saved = self.services.save(form, original_name=original)
-        except SecretStoreError as exc:
-            if "vault is locked" in exc.message:
-                self.app.call_from_thread(self._unlock_then_save, form, then, exc)
-            else:
-                self.app.call_from_thread(self._save_failed, exc)
-            return
         except TunnelTuiError as exc:
+            if needs_vault(exc.message, exc.hint):
+                self.app.call_from_thread(self._unlock_then_save, form, then, exc)
+                return
             self.app.call_from_thread(self._save_failed, exc)
             return
         except OSError as exc:
@@ -467,15 +472,8 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
     def _unlock_then_save(self, form: ConnectionInput, then: str | None,
                           exc: TunnelTuiError) -> None:
         """No keyring: the key and password go to the vault, which must be unlocked."""
-        from tunnel_tui.ui.screens.vault import VaultScreen
-
-        def unlocked(ok: bool | None) -> None:
-            if ok:
-                self.save(form, then)
-            else:
-                self._save_failed(exc)
-
-        self.app.push_screen(VaultScreen(self.services), unlocked)
+        unlock_then(self.app, self.services, "Saving", lambda: self.save(form, then),
+                    otherwise=lambda: self._save_failed(exc))
 
     def _save_failed(self, exc: TunnelTuiError) -> None:
         field = field_id(exc.field or "form")

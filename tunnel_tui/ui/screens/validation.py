@@ -21,6 +21,7 @@ from tunnel_tui.core.steps import VALIDATION_STEPS, StepResult, StepStatus
 from tunnel_tui.ui.clipboard import copy_reaches_clipboard
 from tunnel_tui.ui.hints import for_the_app
 from tunnel_tui.ui.services import Services
+from tunnel_tui.ui.vault_gate import needs_vault, unlock_then
 from tunnel_tui.ui.widgets.footer import FooterYieldsToDialogs, WrappingFooter
 from tunnel_tui.ui.widgets.step_log import StepLog
 
@@ -136,6 +137,10 @@ class ValidationScreen(FooterYieldsToDialogs, Screen[bool]):
         self.refresh_bindings()
         if failed is not None and failed.step == "host-key":
             await self._host_key(failed)
+        elif failed is not None and needs_vault(failed.detail, failed.hint):
+            # The keys are in the vault and it is locked here: ask, then run again.
+            unlock_then(self.app, self.services, f"Validating {self.connection_name}",
+                        self.run_validation)
 
     async def _host_key(self, failed: StepResult) -> None:
         """A changed key: the hard-stop warning. (An unknown key was asked about during

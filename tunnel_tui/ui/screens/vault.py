@@ -1,4 +1,5 @@
-"""No OS keyring is usable: unlock (or create) the encrypted vault with a passphrase."""
+"""No OS keyring is usable: unlock the encrypted vault with its passphrase, or create
+it (the passphrase asked twice). Every action that needs the vault opens this."""
 
 from __future__ import annotations
 
@@ -18,35 +19,77 @@ from tunnel_tui.ui.widgets.footer import WrappingFooter
 class VaultScreen(ModalScreen[bool]):
     BINDINGS = [Binding("escape", "cancel", "Later", id="vault.cancel")]
 
-    def __init__(self, services: Services, *, reason: str = "") -> None:
+    def __init__(self, services: Services, *, reason: str = "",
+                 creating: bool | None = None) -> None:
         super().__init__()
         self.services = services
         self.reason = reason
+        # None: ask the services whether a vault exists (a new one is asked twice).
+        self.creating = creating
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="vault-dialog"):
-            yield Label("Unlock the vault", classes="dialog-title")
-            yield Static(
-                "No OS keyring is usable here, so keys and passwords are kept in an "
-                "encrypted file (scrypt + AES-256-GCM). Enter its passphrase; the first "
-                "time, this creates the vault.",
-                classes="dialog-text",
-            )
+            yield Label("Unlock the vault", classes="dialog-title", id="vault-title")
+            yield Static("", classes="dialog-text", id="vault-text")
             if self.reason:
-                yield Static(self.reason, classes="dialog-text muted")
+                yield Static(self.reason, classes="dialog-text muted", id="vault-reason")
             yield Input(password=True, placeholder="vault passphrase", id="passphrase")
+            yield Input(password=True, placeholder="the same passphrase again", id="again")
             yield Label("", id="vault-error", classes="field-error")
             with Horizontal(classes="buttons"):
                 yield Button("Later", id="cancel")
                 yield Button("Unlock", id="unlock", variant="primary")
         yield WrappingFooter()
 
-    @on(Input.Submitted)
+    def on_mount(self) -> None:
+        ask = self.creating is None
+        self._show_mode(bool(self.creating))
+        if ask:
+            self.check_exists()
+
+    @work(exclusive=True, thread=True, group="vault-exists")
+    def check_exists(self) -> None:
+        try:
+            creating = not self.services.vault_exists()
+        except (TunnelTuiError, OSError):
+            creating = False
+        self.app.call_from_thread(self._show_mode, creating)
+
+    def _show_mode(self, creating: bool) -> None:
+        self.creating = creating
+        self.query_one("#again").display = creating
+        self.query_one("#vault-title", Label).update(
+            "Create the vault" if creating else "Unlock the vault")
+        self.query_one("#unlock", Button).label = "Create" if creating else "Unlock"
+        self.query_one("#vault-text", Static).update(
+            "No OS keyring is usable here, so keys and passwords are kept in an encrypted "
+            "file (scrypt + AES-256-GCM). "
+            + ("Choose its passphrase, and type it twice: it cannot be recovered."
+               if creating else "Enter its passphrase.")
+        )
+
+    @on(Input.Submitted, "#passphrase")
+    def _next(self) -> None:
+        if self.creating:
+            self.query_one("#again", Input).focus()
+        else:
+            self._unlock()
+
+    @on(Input.Submitted, "#again")
     @on(Button.Pressed, "#unlock")
     def _unlock(self) -> None:
         value = self.query_one("#passphrase", Input).value
+        error = self.query_one("#vault-error", Label)
         if not value:
-            self.query_one("#vault-error", Label).update("✕ Enter a passphrase")
+            error.update("✕ Enter a passphrase")
+            error.display = True
+            return
+        if self.creating and value != self.query_one("#again", Input).value:
+            error.update("✕ The two passphrases differ: type them again")
+            error.display = True
+            for box in self.query(Input):
+                box.value = ""
+            self.query_one("#passphrase", Input).focus()
             return
         self.query_one("#unlock", Button).disabled = True
         self.unlock(Secret(value))
@@ -61,11 +104,13 @@ class VaultScreen(ModalScreen[bool]):
         self.app.call_from_thread(self.dismiss, True)
 
     def _failed(self, message: str) -> None:
-        self.query_one("#vault-error", Label).update(f"✕ {message}")
+        error = self.query_one("#vault-error", Label)
+        error.update(f"✕ {message}")
+        error.display = True
         self.query_one("#unlock", Button).disabled = False
-        box = self.query_one("#passphrase", Input)
-        box.value = ""
-        box.focus()
+        for box in self.query(Input):
+            box.value = ""
+        self.query_one("#passphrase", Input).focus()
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

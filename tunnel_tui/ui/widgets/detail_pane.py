@@ -12,6 +12,7 @@ from tunnel_tui.core.certificates import needs_attention, stored_certificate
 from tunnel_tui.core.sanitize import terminal_text
 from tunnel_tui.core.status import TunnelStatus
 from tunnel_tui.ui import display
+from tunnel_tui.ui.hints import app_hint
 from tunnel_tui.ui.services import ConnectionDetail
 
 
@@ -69,9 +70,8 @@ def describe(
             Content.from_markup("[$error]last[/]     $err", err=terminal_text(status.last_error))
         )
         if status.hint:
-            lines.append(
-                Content.from_markup("[$accent]→ $hint[/]", hint=terminal_text(status.hint))
-            )
+            hint = terminal_text(app_hint(status.hint))
+            lines.append(Content.from_markup("[$accent]→ $hint[/]", hint=hint))
     elif status is not None and status.reconnects:
         lines.append(
             Content.from_markup(

@@ -8,6 +8,18 @@ from textual.reactive import reactive
 from textual.widgets import Label
 
 
+def secrets_words(label: str) -> str:
+    """Where secrets are, in words: "keyring: Secret Service", "vault unlocked in the
+    agent" (nothing asks again), "vault unlocked", "vault locked"."""
+    if label == "vault":
+        return "vault unlocked"
+    if label == "vault (locked)":
+        return "vault locked"
+    if label.startswith("vault"):
+        return label
+    return f"keyring: {label}"
+
+
 class TopBar(Horizontal):
     agent: reactive[str] = reactive("…")
     secrets: reactive[str] = reactive("…")
@@ -26,7 +38,8 @@ class TopBar(Horizontal):
         if not self.is_mounted:
             return
         facts = (
-            f"agent: {self.agent} · keyring: {self.secrets} · {self.up_count} up / {self.total}"
+            f"agent: {self.agent} · {secrets_words(self.secrets)} · "
+            f"{self.up_count} up / {self.total}"
         )
         self.query_one("#app-facts", Label).update(facts)
 
