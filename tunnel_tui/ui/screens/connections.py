@@ -490,7 +490,11 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
                 self.services.remove, name, clean_bastion=clean_bastion
             )
         except TunnelTuiError as exc:
-            self.notify(exc.hint or "", title=exc.message, severity="error")
+            if needs_vault(exc.message, exc.hint):
+                unlock_then(self.app, self.services, f"Deleting {name}",
+                            lambda: self.delete_connection(name, clean_bastion=clean_bastion))
+                return
+            self.notify(app_hint(exc.hint or ""), title=exc.message, severity="error")
             return
         for warning in outcome.warnings:
             self.notify(warning, title="Warning", severity="warning")
