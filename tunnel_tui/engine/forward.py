@@ -7,10 +7,10 @@ pauses the channel, a full channel window pauses the local socket).
 Each channel's receive window follows its bandwidth-delay product: it opens at the
 tunnel's window (EngineSettings.window, or larger once a channel of the tunnel
 grew), its round-trip time is the time its CHANNEL_OPEN took (the lowest such time
-on the link), and while data
-arrives the window is raised to WINDOW_FACTOR x rate x RTT, never above
-`max_window` (the most one channel can make us buffer when its local client stops
-reading). On a LAN the product is tiny and the window stays where it opened.
+on the link), and while data arrives the window is raised to WINDOW_FACTOR x rate x
+RTT, never above `max_window` (the most one channel can make us buffer when its
+local client stops reading). On a LAN the product is tiny and the window stays
+where it opened.
 
 A channel that cannot be opened keeps its cause (code 1: policy, code 2: the bastion
 could not reach the target, with its reason text) for the tunnel's state and log,
