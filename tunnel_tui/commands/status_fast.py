@@ -25,7 +25,7 @@ def run(argv: list[str]) -> int | None:
             return None
         else:
             names.append(arg)
-    from tunnel_tui.commands.status_table import render_table, statuses_now
+    from tunnel_tui.agent.snapshot import statuses_now  # the table's module: not for --json
     from tunnel_tui.core.errors import TunnelTuiError
 
     try:
@@ -39,6 +39,8 @@ def run(argv: list[str]) -> int | None:
         name = names[0] if names else None
         sys.stdout.write(json.dumps(status_objects(None, name, statuses, running)) + "\n")
     else:
+        from tunnel_tui.commands.status_table import render_table
+
         sys.stdout.write(render_table(statuses, running=running) + "\n")
     sys.stdout.flush()
     return 0
