@@ -31,7 +31,7 @@ from tunnel_tui.core.client_keys import ClientKey, private_of
 from tunnel_tui.core.config import ConfigCache
 from tunnel_tui.core.errors import SecretStoreError, TunnelError, TunnelTuiError, UsageError
 from tunnel_tui.core.logging import redact, register_secret
-from tunnel_tui.core.model import Connection
+from tunnel_tui.core.model import Connection, Key
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.status import TunnelState, TunnelStatus
 
@@ -127,6 +127,14 @@ class TunnelService:
             return {}
         return {status.name: status for status in self._engine.statuses()}
 
+    def _live_one(self, name: str) -> TunnelStatus | None:
+        if self._engine is None:
+            return None
+        try:
+            return self._engine.tunnel(name).status()  # type: ignore[no-any-return]
+        except KeyError:
+            return None
+
     async def resume(self) -> None:
         """At agent start: the waits for a key recorded by the previous agent, then the
         connections marked autostart."""
@@ -155,6 +163,17 @@ class TunnelService:
             log.info("config reloaded: %d connections", len(cfg.connections))
         self._config_read = True
         return cfg.connections
+
+    def key(self, key_id: str) -> Key:
+        """A key record (no secret) from the config, cached with the connections: an
+        `up` among 100 connections must not parse the config for it."""
+        self.connections()  # re-read if the file changed (and say so in the log)
+        key = self._config.get().keys.get(key_id)
+        if key is None:  # unknown, or written within the cache's stamp: as Catalog says
+            from tunnel_tui.core.catalog import Catalog
+
+            return Catalog(self.home).key(key_id)
+        return key
 
     def connection(self, name: str) -> Connection:
         conn = self.connections().get(name)
@@ -202,7 +221,7 @@ class TunnelService:
             return await self.waits.feed(name, secrets or CallerSecrets())
         async with self._lock(name):
             engine = self.engine()
-            current = self._live().get(name)
+            current = self._live_one(name)
             if current is not None and current.state in ACTIVE:
                 return current
             self._starting.add(name)
@@ -357,17 +376,15 @@ class TunnelService:
     async def _keys_for(self, conn: Connection, secrets: CallerSecrets) -> dict[str, ClientKey]:
         """What the engine authenticates with, per key id: held by a live tunnel, sent by
         the caller, or (the caller has no store) read from our own store."""
-        from tunnel_tui.core.catalog import Catalog
         from tunnel_tui.core.client_keys import resolve
 
-        catalog = Catalog(self.home)  # key records only: no secret store is opened
         held = self._held()
         socket = secrets.ssh_auth_sock or ""  # never our own $SSH_AUTH_SOCK
         found: dict[str, ClientKey] = {}
         missing: list[str] = []
         own: list[str] = []
         for key_id in key_ids_of(conn):
-            key = catalog.key(key_id)
+            key = self.key(key_id)  # the record only: no secret store is opened
             if key.in_agent and secrets.ssh_auth_sock:
                 found[key_id] = resolve(key, _no_private, socket)
             elif key_id in held:
