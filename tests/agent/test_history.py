@@ -20,6 +20,7 @@ from tests.agent.test_agent_tunnels import (
 from tests.fixtures.waiting import wait_until
 from tunnel_tui.agent.history import WINDOW, History
 from tunnel_tui.core.status import TunnelState, TunnelStatus
+from tunnel_tui.ui.services import RealServices
 
 BASE = TunnelStatus("pg", TunnelState.UP, "127.0.0.1", 5000, "u@b:22", "db:5432")
 
@@ -101,6 +102,8 @@ def test_status_name_json_has_history_from_a_real_tunnel(
     history = wait_until(busy_second, 15, "a second with the 300 kB result in the history")
     assert history["interval"] == 1.0 and len(history["bytes_in"]) == len(history["channels"])
     assert "history" not in status_json()[0]  # only with a NAME
+    drawn = asyncio.run(RealServices().history("pg"))  # what the app's sparklines get
+    assert drawn is not None and max(drawn.bytes_in) > 250_000
 
     server.restart(kill_sessions=True)  # the bastion goes away under the tunnel
     recorded = wait_until(

@@ -106,7 +106,7 @@ async def test_public_key_dialog_footer_and_one_line(secret_service: Any,
         assert isinstance(panel, PublicKeyScreen)
         await wait_until(pilot, lambda: bool(panel.line), what="line")
         await settle(pilot)
-        assert footer_keys(panel) == ["Copy", "Restricted", "Close"]
+        assert footer_keys(panel) == ["Copy", "Restricted", "Bastion setup", "Close"]
         line = panel.query_one("#pubkey-line")
         assert line.size.height == 1  # unbroken: the dialog scrolls sideways instead
         assert panel.line.endswith(f" tunnel-tui:{setup.result.key.name}")
@@ -241,6 +241,9 @@ async def test_readme_key_table_matches_the_footers() -> None:
         await footer("keys", "KeysScreen")
         await pilot.press("p")
         await footer("public key", "PublicKeyScreen")
+        await pilot.press("b")
+        await footer("bastion setup", "BastionSetupScreen")
+        await pilot.press("escape")
         await pilot.press("escape")
         await pilot.press("escape")
         await pilot.press("v")  # the in-memory run stops at ssh-auth: Wait is offered

@@ -13,6 +13,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from tests.fixtures.ui import FakeServices, frozen_clock
+from tunnel_tui.core.history import TunnelHistory
 from tunnel_tui.core.steps import StepResult, StepStatus
 from tunnel_tui.ui.app import TunnelTuiApp
 from tunnel_tui.ui.services import SecretsState
@@ -187,3 +188,32 @@ def test_help(snap_compare, size) -> None:
 @pytest.mark.parametrize("size", SIZES)
 def test_connection_list_light_theme(snap_compare, size) -> None:
     assert snap_compare(app(), terminal_size=size, run_before=pressing("ctrl+t", "down"))
+
+
+def _history() -> TunnelHistory:
+    from tunnel_tui.core.history import Reconnect
+
+    wave = [0, 2, 5, 9, 14, 9, 5, 2, 1, 0, 0, 3, 30, 60, 45, 20, 8, 3, 1, 0]
+    return TunnelHistory(
+        bytes_in=tuple(v * 1000 for v in wave * 6),
+        bytes_out=tuple(v * 40 for v in reversed(wave * 6)),
+        channels=tuple(1 + (i // 30) % 3 for i in range(120)),
+        reconnects=(Reconnect("2026-11-20T07:50:00Z", "connection reset by peer", None),
+                    Reconnect("2026-11-20T08:14:00Z", "keepalive timeout after 15 s", 4.0)),
+    )
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_traffic_pane(snap_compare, size, monkeypatch) -> None:
+    """The detail pane of a live tunnel with its last minutes as sparklines."""
+    import time
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    services = FakeServices()
+    services.histories["analytics-pg"] = _history()
+    try:
+        assert snap_compare(app(services), terminal_size=size, run_before=pressing())
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

@@ -26,6 +26,7 @@ from tunnel_tui.core.status import TunnelStatus
 if TYPE_CHECKING:
     from tunnel_tui.actions.session import Session
     from tunnel_tui.agent.client import AgentClient
+    from tunnel_tui.core.history import TunnelHistory
     from tunnel_tui.core.model import Connection
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "down_async",
     "events",
     "events_async",
+    "history_async",
     "restart_agent",
     "secrets_held",
     "status_snapshot",
@@ -242,6 +244,19 @@ async def status_snapshot_async(session: Session, name: str | None = None) -> St
         return StatusSnapshot(
             await asyncio.to_thread(configured_statuses, session.home, name), False
         )
+
+
+async def history_async(session: Session, name: str) -> TunnelHistory | None:
+    """NAME's last 10 minutes in the agent (agent/history.py); None when it is not live
+    or no agent runs."""
+    from tunnel_tui.agent.client import AgentNotRunning, AsyncAgentClient
+    from tunnel_tui.core.history import TunnelHistory
+
+    try:
+        data = await AsyncAgentClient(session.home).history(name)
+    except AgentNotRunning:
+        return None
+    return TunnelHistory.from_json(data) if data is not None else None
 
 
 def events(session: Session, *, interval: float = 1.0) -> Iterator[TunnelStatus]:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from tunnel_tui.actions.rotate import StoppedRotation
     from tunnel_tui.actions.ssh_agent import AgentKeyInfo
     from tunnel_tui.core.config import Config, ConfigCache
+    from tunnel_tui.core.history import TunnelHistory
 
 __all__ = [
     "ConnectionDetail",
@@ -96,6 +97,9 @@ class Services(Protocol):
     def rotate(self, name: str) -> AsyncIterator[StepResult]: ...  # starts, or resumes
     def stopped_rotation(self, name: str) -> StoppedRotation | None: ...  # blocking
     async def roll_back(self, name: str) -> str: ...  # what was undone
+    async def history(self, name: str) -> TunnelHistory | None: ...  # the last 10 minutes
+    def open_client(self, name: str) -> int: ...  # blocking: runs in the terminal
+    def bastion_setup(self, key: Key) -> str: ...  # blocking (config file)
 
 
 class RealServices:
@@ -301,3 +305,21 @@ class RealServices:
         from tunnel_tui.actions import rotate
 
         return await rotate.roll_back(self.session, name)
+
+    # -- exec, bastion setup, history ---------------------------------------------------
+    async def history(self, name: str) -> TunnelHistory | None:
+        from tunnel_tui.actions import tunnels
+
+        return await tunnels.history_async(self.session, name)
+
+    def open_client(self, name: str) -> int:
+        """The database's own client for NAME in this terminal (`tunnel-tui exec NAME`);
+        call with the app suspended. Its exit status."""
+        from tunnel_tui.actions import exec as exec_action
+
+        return exec_action.run(self.session, name, [])
+
+    def bastion_setup(self, key: Key) -> str:
+        from tunnel_tui.actions.bastion_setup import script_for_key
+
+        return script_for_key(self.session.catalog(), key)

@@ -28,6 +28,7 @@ from tunnel_tui.ui.widgets.connection_table import ConnectionTable
 from tunnel_tui.ui.widgets.detail_pane import DetailPane
 from tunnel_tui.ui.widgets.footer import FooterYieldsToDialogs, WrappingFooter
 from tunnel_tui.ui.widgets.top_bar import TopBar
+from tunnel_tui.ui.widgets.traffic_pane import TrafficPane
 
 EMPTY_TEXT = "No connections yet. Press [b]a[/b] to add one, or [b]s[/b] to try the sandbox."
 
@@ -41,6 +42,7 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
         Binding("k", "keys", "Keys", id="app.keys"),
         Binding("r", "rotate", "Rotate", id="connection.rotate"),
         Binding("c", "copy", "Copy", id="connection.copy"),
+        Binding("o", "open_client", "Client", id="connection.open_client"),
         Binding("slash", "filter", "Filter", id="connection.filter"),
         Binding("delete", "delete", "Delete", id="connection.delete"),
         Binding("s", "sandbox", "Sandbox", id="app.sandbox"),
@@ -81,6 +83,7 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
         yield Input(placeholder="filter by name, kind, host…  (enter: list, esc: clear)",
                     id="filter", compact=True)
         yield DetailPane(id="detail")
+        yield TrafficPane(self.services, widget_id="traffic")
         yield WrappingFooter()
 
     def on_mount(self) -> None:
@@ -224,6 +227,11 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
 
     def _tick(self) -> None:
         self.table.tick()
+        self._follow_traffic()
+
+    def _follow_traffic(self) -> None:
+        name = self.table.selected_name
+        self.query_one(TrafficPane).follow(name, self.table.status_of(name) if name else None)
 
     def _fallback_refresh(self) -> None:
         if not self._events_alive:
@@ -270,6 +278,7 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
     @on(DataTable.RowHighlighted)
     def _row_highlighted(self) -> None:
         self.show_detail()
+        self._follow_traffic()
 
     def show_detail(self) -> None:
         if not self._alive():
@@ -301,7 +310,8 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
             return False  # enter belongs to the filter box or a dialog button
         if action == "sandbox":
             return (not has_rows) and self.sandbox_offer
-        if action in {"edit", "toggle_tunnel", "validate", "rotate", "copy", "delete", "filter"}:
+        if action in {"edit", "toggle_tunnel", "validate", "rotate", "copy", "delete", "filter",
+                      "open_client"}:
             return has_rows if action == "filter" else (self.table.selected_name is not None)
         return True
 
@@ -425,6 +435,13 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
         else:
             self.notify("This terminal may not take copies from apps: select the command in "
                         "the pane below.", title="Select the command to copy")
+
+    def action_open_client(self) -> None:
+        from tunnel_tui.ui.open_client import open_client
+
+        name = self.table.selected_name
+        if name is not None:
+            open_client(self, self.services, name)
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)

@@ -26,6 +26,7 @@ class PublicKeyScreen(ModalScreen[str | None]):
     BINDINGS = [
         Binding("c", "copy", "Copy", id="pubkey.copy"),
         Binding("t", "toggle_restricted", "Restricted", id="pubkey.restricted"),
+        Binding("b", "bastion_setup", "Bastion setup", id="pubkey.bastion_setup"),
         Binding("escape", "close", "Close", id="pubkey.close"),
     ]
 
@@ -114,6 +115,11 @@ class PublicKeyScreen(ModalScreen[str | None]):
             self.dismiss(event.button.id)
         else:
             self.dismiss(None)
+
+    def action_bastion_setup(self) -> None:
+        from tunnel_tui.ui.screens.bastion_setup import BastionSetupScreen
+
+        self.app.push_screen(BastionSetupScreen(self.services, self.key))
 
     def action_close(self) -> None:
         self.dismiss(None)
