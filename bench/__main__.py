@@ -169,7 +169,10 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 for agent in agents:
                     log(f"setting up a tunnel-tui home and its agent ({agent.key}) ...")
-                    agent.setup(servers, extra_pg=durations.memory_tunnels - 1)
+                    agent.setup(
+                        servers,
+                        extra_pg=max(durations.memory_tunnels, durations.many_tunnels) - 1,
+                    )
                 results = run(paths, servers, rounds, durations)
             finally:
                 for agent in agents:

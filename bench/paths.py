@@ -248,6 +248,12 @@ class Agent:
         assert self.home is not None
         env["TUNNEL_TUI_HOME"] = str(self.home)
         env["TUNNEL_TUI_SECRETS"] = "vault"
+        # The CLI runs from cached bytecode, as an installed package does (pip compiles
+        # it): with PYTHONDONTWRITEBYTECODE set, every `up` would compile our modules
+        # again (~60 ms here) and measure something no user pays. A private cache, so
+        # nothing is written into the source tree; `setup` fills it.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(self.home.parent / f"pycache-{self.key}")
         return env
 
     def setup(self, servers: Servers, extra_pg: int = 19) -> None:
@@ -288,6 +294,11 @@ class Agent:
                 os.environ["TUNNEL_TUI_UVLOOP"] = saved
         self.client.vault_unlock(passphrase)
         self.pid = int(self.client.ping()["pid"])
+        # A first `up` and `status` (what a user's first run after installing does):
+        # fills the bytecode cache and loads the agent's SSH stack before round 1.
+        self.up("pg")
+        self.down_all()
+        self.status_json_ms(1)
 
     def up(self, name: str) -> int:
         proc = subprocess.run(
@@ -318,14 +329,25 @@ class Agent:
         return Running(ports, [self.pid], ttfq, on_stop=[self.down_all])
 
     def status_json_ms(self, count: int) -> list[float]:
+        return [wall for wall, _ in self.status_json_samples(count)]
+
+    def status_json_samples(self, count: int) -> list[tuple[float, float]]:
+        """(wall ms, CPU ms of the CLI process) per `status --json`: on a loaded machine
+        the CPU time says what the command costs when the wall time cannot."""
+        import resource
+
         samples = []
         for _ in range(count):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             subprocess.run(
                 [sys.executable, "-m", "tunnel_tui", "status", "--json"],
                 capture_output=True, env=self._env(), timeout=30, check=True,
             )  # fmt: skip
-            samples.append((time.perf_counter() - t0) * 1000)
+            wall = (time.perf_counter() - t0) * 1000
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
+            samples.append((wall, cpu))
         return samples
 
     def close(self) -> None:

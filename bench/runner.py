@@ -26,6 +26,7 @@ class Durations:
 
     memory_tunnels: int = 20
     status_samples: int = 5
+    many_tunnels: int = 100  # the agent's status latency and RSS with this many up
 
 
 QUICK = Durations(
@@ -37,6 +38,7 @@ QUICK = Durations(
     mysql_connects=3,
     memory_tunnels=3,
     status_samples=2,
+    many_tunnels=5,
 )
 
 
@@ -45,6 +47,8 @@ class Results:
     rounds: list[dict[str, dict[str, float]]] = field(default_factory=list)  # path -> figures
     memory: dict[str, dict[str, float]] = field(default_factory=dict)
     status_json_ms: list[float] = field(default_factory=list)
+    # The agent with Durations.many_tunnels up: tunnels, rss, pss, status_json_ms.
+    many: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
 
@@ -142,8 +146,28 @@ def run(paths: list[Any], servers: Servers, rounds: int, d: Durations) -> Result
                     results.status_json_ms = path.status_json_ms(d.status_samples)
             finally:
                 running.stop()
+        if path.key == "agent" and d.many_tunnels > d.memory_tunnels:
+            measure_many(path, servers, d, results)
     results.elapsed_s = time.monotonic() - t0
     return results
+
+
+def measure_many(path: Any, servers: Servers, d: Durations, results: Results) -> None:
+    """`status --json` and the agent's RSS with many tunnels up (one key, one bastion)."""
+    log(f"status and memory with {d.many_tunnels} tunnels: {path.key}")
+    try:
+        running = path.start(servers, copies=d.many_tunnels, pg_only=True)
+    except Exception as exc:  # noqa: BLE001 - reported, not fatal
+        results.errors.append(f"{path.key} x{d.many_tunnels}: {exc}")
+        return
+    try:
+        rss, pss = measure.memory_mib(running.pids)
+        samples = path.status_json_samples(d.status_samples)
+        results.many = {"tunnels": d.many_tunnels, "rss": rss, "pss": pss,
+                        "status_json_ms": [wall for wall, _ in samples],
+                        "status_cpu_ms": [cpu for _, cpu in samples]}  # fmt: skip
+    finally:
+        running.stop()
 
 
 def summary(values: list[float]) -> tuple[float, float, float] | None:
