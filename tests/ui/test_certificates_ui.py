@@ -54,6 +54,12 @@ async def test_keys_screen_and_detail_mark_an_expiring_certificate(isolated_env,
         table.move_cursor(row=0)
         await wait_until(pilot, lambda: "certificate" not in str(note.render()), what="note")
         assert "laptop lives in your ssh-agent" in str(note.render())
+        # Rotation of a key we do not own is refused at once, saying why.
+        await pilot.press("r")
+        await pilot.pause()
+        assert app.screen is keys
+        titles = [n.title for n in app._notifications]
+        assert "laptop lives in your ssh-agent" in titles, titles
 
     services = RealServices()
     marked = describe(services.detail("certified"), None, datetime.now(UTC)).plain

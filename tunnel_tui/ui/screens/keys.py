@@ -207,6 +207,13 @@ class KeysScreen(FooterYieldsToDialogs, Screen[None]):
         if not users:
             self.notify("No connection uses this key: nothing to rotate.")
             return
+        if key.in_agent:  # refused by rotation too; say it before asking anything
+            self.notify(
+                "tunnel-tui does not own it: rotate it where it lives, then edit the "
+                "connection to use the new key from your ssh-agent.",
+                title=f"{key.name} lives in your ssh-agent", severity="warning",
+            )
+            return
         self.post_message(StartRotation(users[0]))
 
     def action_close(self) -> None:
