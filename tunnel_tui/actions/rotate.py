@@ -20,6 +20,7 @@ from tunnel_tui.core.rotation_record import STAGE_AFTER
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.steps import StepResult
 from tunnel_tui.rotation import CatalogLike, SwitchKey
+from tunnel_tui.rotation.context import HandOff
 
 if TYPE_CHECKING:
     from tunnel_tui.actions.session import Session
@@ -44,6 +45,33 @@ class StoppedRotation:
     def summary(self) -> str:
         """'stopped after install (next: verify)': one line for a list or a dialog."""
         return f"stopped after {self.last_step} (next: {self.next_step})"
+
+
+def agent_hand_off(session: Session) -> HandOff:
+    """rotate-key --background: the agent waits for the new key (it gets the new private
+    key, and the keys of other hops, read here); the rotation stops at `install`."""
+
+    async def hand_off(
+        name: str, old_key_id: str, new_key_id: str, new_private: Secret, seconds: float
+    ) -> datetime:
+        import asyncio
+
+        from tunnel_tui.agent.client import ensure_agent
+
+        def send() -> str:
+            catalog = session.catalog()
+            conn = catalog.get(name)
+            keys = {new_key_id: new_private}
+            for key_id in dict.fromkeys([conn.key_id] + [h.key_id for h in conn.jumps]):
+                if key_id and key_id != old_key_id and not catalog.key(key_id).in_agent:
+                    keys[key_id] = catalog.private_key(key_id)
+            client = ensure_agent(session.home)
+            return client.rotation_wait(name, old_key_id, new_key_id, keys, seconds)
+
+        until = await asyncio.to_thread(send)
+        return datetime.fromisoformat(until.replace("Z", "+00:00"))
+
+    return hand_off
 
 
 def agent_switch(home: Path | None) -> SwitchKey:
@@ -86,6 +114,7 @@ async def rotate(
     known_hosts: KnownHostsLike | None = None,
     switch: SwitchKey | None = None,
     catalog: CatalogLike | None = None,
+    background: bool = False,
 ) -> AsyncIterator[StepResult]:
     """Rotate the key of connection `name` (and of every connection sharing it), or
     resume its stopped rotation: one StepResult per step (rotation.rotate).
@@ -93,7 +122,8 @@ async def rotate(
     `switch`: default `agent_switch(session.home)`; `catalog`: default
     `session.catalog()` (the CLI passes its own, which also reaches a vault the agent
     holds). Bad input (unknown name, bad key type, a key that cannot be rotated) raises
-    UsageError/NotFoundError before anything is written.
+    UsageError/NotFoundError before anything is written. `background`: a manual install
+    is waited for by the agent (`agent_hand_off`); the rows end there, to be resumed.
     """
     rows = rotation.rotate(
         _catalog(session, catalog),
@@ -105,6 +135,7 @@ async def rotate(
         poll_interval=poll_interval,
         known_hosts=_known_hosts(session, known_hosts),
         home=session.home,
+        hand_off=agent_hand_off(session) if background else None,
     )
     async for row in rows:
         yield row

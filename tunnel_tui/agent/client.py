@@ -230,6 +230,18 @@ class AgentClient:
     def release(self, lease_id: str) -> dict[str, Any]:
         return self.call("release", lease_id=lease_id, timeout=30.0)
 
+    def rotation_wait(
+        self, name: str, old_key_id: str, new_key_id: str, keys: Mapping[str, Secret],
+        seconds: float,
+    ) -> str:
+        """rotate-key --background: the agent waits for the new key; the deadline (ISO)."""
+        reply = self.call(
+            "rotation-wait", timeout=60.0, name=name, old_key_id=old_key_id,
+            new_key_id=new_key_id, keys={k: v.reveal() for k, v in keys.items()},
+            seconds=seconds,
+        )  # fmt: skip
+        return str(reply["until"])
+
     def secrets_held(self, name: str) -> dict[str, Any]:
         """{"keys": {key id: held?}, "all": bool, "vault_unlocked": bool}: never a secret."""
         return self.call("secrets-held", name=name)

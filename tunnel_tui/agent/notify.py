@@ -40,6 +40,11 @@ def notify_command(title: str, body: str, urgency: str) -> list[str] | None:
     return [binary, "--app-name=tunnel-tui", f"--urgency={urgency}", title, body]
 
 
+def notify(title: str, body: str, urgency: str = "normal") -> None:
+    """Schedule one desktop notification (a no-op where none can be shown)."""
+    _notify(title, body, urgency)
+
+
 def _notify(title: str, body: str, urgency: str) -> None:
     command = notify_command(title, body, urgency)
     if command is None:

@@ -24,6 +24,9 @@ Version 2 (secrets come from the caller, DESIGN.md):
               `wait_for_key`: seconds (up --wait-for-key): one attempt now, then the
               agent keeps waiting; the reply is the `waiting-for-key` status (or `up`);
               `secrets.db_password` (string or null) then goes along for the checks.
+  rotation-wait {"name", "old_key_id", "new_key_id", "keys": {KEY_ID: PEM}, "seconds"}
+              -> {"until": ISO 8601 UTC}: rotate-key --background; the agent polls a login
+              with the new key and notifies when it is accepted (agent/rotation_wait.py).
   secrets-held {"name"} -> {"keys": {KEY_ID: bool}, "all": bool, "vault_unlocked": bool}
               never a secret: only whether the agent holds each key the tunnel needs.
   switch-key  {"old_key_id", "new_key_id", "new_private_key": PEM | null}
@@ -82,6 +85,7 @@ OPS = frozenset(
         "lease",
         "release",
         "history",
+        "rotation-wait",
     }
 )
 

@@ -60,6 +60,7 @@ class AgentServer:
             "secret-exists": self._secret_exists,
             "secret-set": self._secret_set,
             "secret-delete": self._secret_delete,
+            "rotation-wait": self._rotation_wait,
             "lease": self._lease,
             "release": self._release,
             "history": self._history,
@@ -263,6 +264,20 @@ class AgentServer:
 
     def _state_of(self, name: str) -> Any:
         return next((s.state for s in self.service.statuses(name)), None)
+
+    async def _rotation_wait(self, request: dict[str, Any]) -> dict[str, Any]:
+        raw = request.pop("keys", None)
+        if not (isinstance(raw, dict) and raw and all(
+            isinstance(k, str) and isinstance(v, str) and v for k, v in raw.items()
+        )):
+            raise protocol.ProtocolError("`keys` must map key ids to private keys")
+        keys = {k: Secret(v) for k, v in raw.items()}
+        seconds = min(max(float(request.get("seconds") or 3600.0), 1.0), 3600.0)
+        until = await self.service.rotation_waits.start(
+            _str(request, "name"), _str(request, "old_key_id"), _str(request, "new_key_id"),
+            keys, seconds,
+        )
+        return {"until": until.isoformat().replace("+00:00", "Z")}
 
     async def _secrets_held(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.service.secrets_held(_str(request, "name"))

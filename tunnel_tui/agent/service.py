@@ -24,6 +24,7 @@ from typing import Any
 
 from tunnel_tui.agent.autostart import Autostart
 from tunnel_tui.agent.protocol import SecretsNeeded
+from tunnel_tui.agent.rotation_wait import RotationWaits
 from tunnel_tui.agent.snapshot import down_status, unknown
 from tunnel_tui.agent.waiting import KeyWaits
 from tunnel_tui.core import paths
@@ -105,6 +106,7 @@ class TunnelService:
         self._alert = alert
         self.waits = KeyWaits(self)  # up --wait-for-key (agent/waiting.py)
         self.autostart = Autostart(self)  # connections marked autostart (agent/autostart.py)
+        self.rotation_waits = RotationWaits(self, self.waits)  # rotate-key --background
 
     # -- engine -----------------------------------------------------------------
 
@@ -139,12 +141,14 @@ class TunnelService:
         """At agent start: the waits for a key recorded by the previous agent, then the
         connections marked autostart."""
         await self.waits.resume()
+        await self.rotation_waits.resume()
         self.autostart.start()
 
     async def aclose(self) -> None:
         await self._port_saved()
         await self.waits.aclose()
         await self.autostart.aclose()
+        await self.rotation_waits.aclose()
         if self._vault_timer is not None:
             self._vault_timer.cancel()
         self._vault = None

@@ -58,6 +58,7 @@ async def _run(
     key_type: str | None,
     wait_seconds: float,
     poll_interval: float,
+    background: bool = False,
 ) -> bool:
     from tunnel_tui.actions import rotate
 
@@ -72,6 +73,7 @@ async def _run(
         wait_seconds=wait_seconds,
         poll_interval=poll_interval,
         catalog=catalog,
+        background=background,
     ):
         if row.status is StepStatus.FAIL:
             ok = False
@@ -117,6 +119,12 @@ async def _run(
     help="How often to try the new key while waiting.",
 )
 @click.option(
+    "--background",
+    is_flag=True,
+    help="Where it must wait for a manually installed key, the agent waits instead and "
+    "notifies; this command returns (run it again to finish: it resumes).",
+)
+@click.option(
     "--rollback",
     is_flag=True,
     help="Undo an unfinished rotation instead (only before its switch step).",
@@ -128,6 +136,7 @@ def rotate_key(
     key_type: str | None,
     wait_minutes: float,
     poll_seconds: float,
+    background: bool,
     rollback: bool,
 ) -> None:
     """Rotate the key of connection NAME (and of every connection sharing it).
@@ -160,6 +169,7 @@ def rotate_key(
             key_type=key_type,
             wait_seconds=wait_minutes * 60,
             poll_interval=poll_seconds,
+            background=background,
         )
     )
     if not ok:

@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -39,6 +40,9 @@ _SLOT = "rotating-key"  # key id given to the hops that use the key being rotate
 # agent running). A TunnelTuiError or OSError it raises is reported, not fatal: the
 # tunnels then reconnect with the new key by themselves.
 SwitchKey = Callable[[str, str, Secret], Awaitable[list[str] | None]]
+# rotate-key --background: (connection, old key id, new key id, new private key, seconds)
+# -> when the agent stops waiting for the new key (it waits instead of this process).
+HandOff = Callable[[str, str, str, Secret, float], Awaitable[datetime]]
 
 
 class CatalogLike(Protocol):
@@ -87,6 +91,10 @@ class Rotation:
     options: Options
     switch: SwitchKey | None
     record: RotationRecord | None = None
+    # rotate-key --background: the wait for a manual install goes to the agent, and this
+    # run stops there (`handed_off`), its record kept for `rotate-key NAME` to resume.
+    hand_off: HandOff | None = None
+    handed_off: bool = False
     # The new key's material between `generate` and `store` (never written elsewhere).
     material: keys_mod.KeyMaterial | None = field(default=None, repr=False)
 

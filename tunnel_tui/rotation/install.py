@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from tunnel_tui.core import keys as keys_mod
 from tunnel_tui.core.errors import TunnelTuiError
-from tunnel_tui.core.formatting import duration_words
+from tunnel_tui.core.formatting import duration_words, local_clock
 from tunnel_tui.core.model import Key
 from tunnel_tui.core.rotation_record import Stage
 from tunnel_tui.core.steps import StepResult, StepStatus
@@ -80,6 +80,23 @@ async def wait_for_manual_add(
     async def added() -> bool:
         return await run.login_works(target, rotating, new_secret)
 
+    if run.hand_off is not None:  # --background: the agent waits; this run stops here
+        try:
+            if await added():
+                return
+        except TunnelTuiError:
+            pass
+        until = await run.hand_off(run.conn_name, run.rec.old_key_id, new_key.id, new_secret,
+                                   wait)
+        run.handed_off = True
+        yield clock.running(
+            f"the agent waits for the new key on {target.display} until "
+            f"{local_clock(until)} and notifies when it is in",
+            f"add the line above, then run `tunnel-tui rotate-key {run.conn_name}` to "
+            "finish (it resumes here); the old key keeps working meanwhile",
+        )
+        return
+
     async for row in poll_until(
         clock,
         added,
@@ -116,7 +133,7 @@ async def install(run: Rotation) -> AsyncIterator[StepResult]:
         if not method:
             async for row in wait_for_manual_add(run, clock, target, new_key):
                 yield row
-                if row.status is StepStatus.FAIL:
+                if row.status is StepStatus.FAIL or run.handed_off:
                     return
             method = "manual"
         record = run.save(record.mark_installed(display, method))

@@ -18,7 +18,7 @@ from tunnel_tui.core.steps import StepResult, StepStatus
 from tunnel_tui.engine.ssh import KnownHostsLike
 from tunnel_tui.rotation.check import check, ensure_rotatable
 from tunnel_tui.rotation.cleanup import cleanup
-from tunnel_tui.rotation.context import CatalogLike, Options, Rotation, SwitchKey
+from tunnel_tui.rotation.context import CatalogLike, HandOff, Options, Rotation, SwitchKey
 from tunnel_tui.rotation.install import install
 from tunnel_tui.rotation.keygen import generate, store
 from tunnel_tui.rotation.remove_old import remove_old
@@ -96,6 +96,7 @@ async def rotate(
     known_hosts: KnownHostsLike | None = None,
     home: Path | None = None,
     connect_timeout: float = 20.0,
+    hand_off: HandOff | None = None,
 ) -> AsyncIterator[StepResult]:
     """Rotate the key of `conn_name` (and of every connection sharing it), or resume
     its unfinished rotation.
@@ -121,11 +122,12 @@ async def rotate(
     options = Options(manual, key_type, wait_seconds, poll_interval, connect_timeout)
     with _one_at_a_time(home):
         run = Rotation(catalog, _known_hosts(known_hosts), home, conn_name, options, switch)
+        run.hand_off = hand_off  # `hand_off`: the agent waits for a manual install
         run.record = _active(config_mod.load(home).rotations, conn.key_id)
         for step in STEPS:
             async for row in step(run):
                 yield row
-                if row.status is StepStatus.FAIL:
+                if row.status is StepStatus.FAIL or run.handed_off:
                     return
 
 
