@@ -72,3 +72,41 @@ def test_agent_key_up_select_then_agent_gone_waits_for_secret_then_up_again(
         assert asyncio.run(pg_query(again, postgres, "SELECT 1")) == 1
         (back,) = status_json("sa")
         assert back["state"] == "up" and back["hint"] is None
+
+
+def test_autostart_with_an_agent_key_waits_for_a_terminal_with_the_agent(
+    sshd: Any, postgres: Any, ssh_agent: Any, agent_reaper: None, isolated_env: Any,
+    monkeypatch: Any,
+) -> None:
+    """The agent starts on its own (login, systemd): nobody gave it an ssh-agent
+    socket, so an autostart tunnel whose key lives in one waits for a terminal."""
+    from tests.agent.test_agent_tunnels import no_keyring_env
+    from tests.fixtures.agent import start_agent_process
+    from tunnel_tui.core import paths
+
+    monkeypatch.setenv("TUNNEL_TUI_AUTOSTART_CAP", "0.5")
+    trust_host(sshd)
+    keydir = Path(isolated_env.root) / "k"
+    keydir.mkdir(mode=0o700)
+    public = keygen(keydir / "id_ed25519", "me@laptop")
+    sshd.authorize(public)
+    ssh_agent.add(keydir / "id_ed25519")
+    Catalog(secrets=NoKeyring()).add(
+        "auto",
+        f"postgresql://{postgres.user}@{postgres.host}:{postgres.port}/{postgres.database}",
+        f"ssh://{sshd.user}@{sshd.host}:{sshd.port}",
+        key=AgentKeyChoice(public), autostart=True,
+    )
+    agent = start_agent_process(paths.home_dir(), env=no_keyring_env())
+    try:
+        def waiting() -> dict[str, Any] | None:
+            (status,) = status_json("auto")
+            return status if status["state"] == "waiting-for-secret" else None
+
+        status = wait_until(waiting, 20, "waiting-for-secret")
+        assert status["hint"] == "tunnel-tui up auto from a terminal with your ssh-agent"
+        assert "SSH_AUTH_SOCK" in status["last_error"]
+        port = up_in("auto", login_with(ssh_agent.socket))
+        assert asyncio.run(pg_query(port, postgres, "SELECT 1")) == 1
+    finally:
+        agent.stop()

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from tunnel_tui.agent.snapshot import down_status
 from tunnel_tui.core.errors import SecretStoreError, TunnelTuiError
+from tunnel_tui.core.ssh_agent import AgentUnavailable
 from tunnel_tui.core.status import TunnelState, TunnelStatus
 
 if TYPE_CHECKING:
@@ -101,11 +102,15 @@ class Autostart:
                         name, secrets=CallerSecrets(no_keys="autostart: nobody called")
                     )
                 except SecretStoreError as exc:
+                    hint = (
+                        f"tunnel-tui up {name} from a terminal with your ssh-agent"
+                        if isinstance(exc, AgentUnavailable)  # its key lives in an ssh-agent
+                        else f"tunnel-tui up {name} (from a terminal with your keyring), "
+                        "or tunnel-tui vault unlock"
+                    )
                     self._set(dataclasses.replace(
                         down_status(conn), state=TunnelState.WAITING_FOR_SECRET,
-                        last_error=f"autostart: {exc.message}",
-                        hint=f"tunnel-tui up {name} (from a terminal with your keyring), "
-                        "or tunnel-tui vault unlock",
+                        last_error=f"autostart: {exc.message}", hint=hint,
                     ))  # fmt: skip
                     await self._sleep(self.cap)
                     continue
