@@ -154,3 +154,16 @@ def test_add_ssh_agent_lists_several_keys_then_picks_by_fingerprint(
     other = user_ca.sign(keydir / "laptop.pub", ["tunnel"], "+1d")
     mismatch = tt("edit", "prod", "--certificate", str(other), env=env)
     assert mismatch.returncode == 2 and "another key" in mismatch.stderr
+
+
+def test_remove_leaves_the_agent_keys_line_on_the_bastion(sshd, agent_public, secret_service):
+    """The key is the user's own (from their ssh-agent): removing the connection never
+    logs in to delete its authorized_keys line, which may serve them elsewhere."""
+    sshd.authorize(agent_public)
+    Catalog().add("prod", DB, f"ssh://{sshd.user}@{sshd.host}:{sshd.port}",
+                  key=AgentKeyChoice(agent_public))
+    removed = tt("remove", "prod", "--yes", "--json", env=secret_service.env)
+    assert removed.returncode == 0, removed.stderr
+    data = json.loads(removed.stdout)
+    assert data["remote"] == [] and data["deleted_keys"]
+    assert agent_public in sshd.authorized_keys_path.read_text()

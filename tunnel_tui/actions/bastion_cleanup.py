@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunnel_tui.core.catalog import Catalog
+from tunnel_tui.core.client_keys import ClientKey
 from tunnel_tui.core.errors import TunnelTuiError
 from tunnel_tui.core.model import Connection, Key, SshEndpoint
-from tunnel_tui.core.secret import Secret
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Plan:
     """What `remove` would take off which servers, with the secrets to log in."""
 
     work: tuple[tuple[Key, Server], ...]
-    secrets: Mapping[str, Secret]
+    secrets: Mapping[str, ClientKey]
     problems: tuple[Outcome, ...]  # servers we cannot even try (a secret is missing)
 
 
@@ -74,6 +74,8 @@ def lines_going_away(catalog: Catalog, conn: Connection) -> list[tuple[Key, list
     for kid in dict.fromkeys([conn.key_id] + [h.key_id for h in conn.hops if h.key_id]):
         if kid not in cfg.keys or cfg.users_of(kid) != [conn.name]:
             continue
+        if cfg.keys[kid].in_agent:
+            continue  # the user's own key from their ssh-agent: its line is not ours to remove
         servers = servers_of(conn, kid)
         out.append((cfg.keys[kid], servers))
         pending = rotation_key_of(cfg, kid)  # rotated before its switch: maybe installed
@@ -101,7 +103,7 @@ def servers_of(conn: Connection, key_id: str) -> list[Server]:
 def plan(catalog: Catalog, conn: Connection) -> Plan:
     """Read every private key the logins need now, before the removal deletes them."""
     work: list[tuple[Key, Server]] = []
-    secrets: dict[str, Secret] = {}
+    secrets: dict[str, ClientKey] = {}
     problems: list[Outcome] = []
     for key, servers in lines_going_away(catalog, conn):
         for server in servers:
@@ -109,7 +111,7 @@ def plan(catalog: Catalog, conn: Connection) -> Plan:
                 for hop in server.path:
                     assert hop.key_id is not None
                     if hop.key_id not in secrets:
-                        secrets[hop.key_id] = catalog.private_key(hop.key_id)
+                        secrets[hop.key_id] = catalog.client_key(hop.key_id)
             except TunnelTuiError as exc:
                 problems.append(Outcome(key, server, False, exc.message))
                 continue
@@ -118,7 +120,7 @@ def plan(catalog: Catalog, conn: Connection) -> Plan:
 
 
 async def _clean_server(
-    server: Server, keys: Sequence[Key], secrets: Mapping[str, Secret], known_hosts: object,
+    server: Server, keys: Sequence[Key], secrets: Mapping[str, ClientKey], known_hosts: object,
     timeout: float,
 ) -> list[Outcome]:
     """One login per server (with the connection's key), removing every line in `keys`:
