@@ -195,6 +195,10 @@ async def test_delete_confirmation_has_its_own_footer(secret_service: Any,
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
         await settle(pilot)
         assert footer_keys(app.screen) == ["Cancel"]
+        assert app.focused is app.screen.query_one("#cancel")  # the default
+        option = app.screen.query("#confirm-option")
+        if option:  # the bastion's line can go too: the box says its state in words
+            assert str(option.first().render()).startswith("[x]")
         assert not any(k.display for k in main.query(FooterKey) if k.parent and
                        k.parent.display)  # the list's footer steps aside
         await pilot.press("escape")
@@ -256,3 +260,46 @@ async def test_readme_key_table_matches_the_footers() -> None:
         await footer("key rotation", "RotationScreen")
     assert seen == {name: table[name] for name in seen}
     assert set(seen) == set(table)
+
+
+async def test_nothing_typed_is_lost_and_the_cursor_follows_the_save(
+    secret_service: Any, add_tunnel_connection: Any
+) -> None:
+    from tunnel_tui.ui.app import TunnelTuiApp
+    from tunnel_tui.ui.services import RealServices
+
+    add_tunnel_connection("first", bastion=CLOSED_PORT, authorize=False)
+    app = TunnelTuiApp(RealServices(), refresh_seconds=0.3, in_sandbox=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = await main_screen(pilot)
+        form = await open_form(pilot)
+        assert "sandbox" in str(form.query_one("#form-dialog").border_title)
+        await pilot.press("escape")  # nothing typed: closes at once
+        await wait_until(pilot, lambda: app.screen is main, what="closed")
+        form = await open_form(pilot)
+        await pilot.press(*"second")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="asked")
+        assert "Discard changes?" in str(app.screen.query_one(".dialog-title").render())
+        await pilot.press("enter")  # Cancel is the default: back to the form, text kept
+        await wait_until(pilot, lambda: app.screen is form, what="back to the form")
+        assert form.query_one("#name", Input).value == "second"
+        for field, value in {"host": "10.0.0.5", "user": "reader", "ssh-host": "127.0.0.1",
+                             "ssh-port": "9", "ssh-user": "tunnel"}.items():
+            form.query_one(f"#{field}", Input).value = value
+        await pilot.click("#save")
+        await wait_until(pilot, lambda: isinstance(app.screen, PublicKeyScreen), what="panel")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is main, what="list")
+        table = main.query_one(ConnectionTable)
+        await wait_until(pilot, lambda: table.selected_name == "second", what="cursor moved")
+        # A changed form, discarded: gone without saving.
+        form = await open_form(pilot)
+        await pilot.press(*"third")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="asked")
+        await pilot.click("#confirm")
+        await wait_until(pilot, lambda: app.screen is main, what="discarded")
+    from tunnel_tui.core.config import load
+
+    assert sorted(load().connections) == ["first", "second"]

@@ -180,7 +180,8 @@ def run_demo() -> None:
             print("Preparing the sandbox (bastion, keys, agent)…", flush=True)
         with sandbox() as box:
             services = RealServices(box.home, vault_passphrase=box.passphrase)
-            app = TunnelTuiApp(services, greeting=box.greeting, title="tunnel-tui sandbox")
+            app = TunnelTuiApp(services, greeting=box.greeting, title="tunnel-tui sandbox",
+                               in_sandbox=True)
             ending.app = app
             try:
                 app.run()

@@ -49,11 +49,13 @@ class TunnelTuiApp(App[SandboxStarter | None]):
         greeting: str | None = None,
         title: str = "tunnel-tui",
         remember_settings: bool = False,
+        in_sandbox: bool = False,
     ) -> None:
         super().__init__()
         self.register_theme(TUNNEL_LIGHT)
         self._settings_home = getattr(services, "home", None)
         self._remember = remember_settings
+        self._in_sandbox = in_sandbox
         if remember_settings:
             from tunnel_tui.core import ui_settings
 
@@ -79,6 +81,7 @@ class TunnelTuiApp(App[SandboxStarter | None]):
                 clock=self._clock,
                 sandbox_offer=self._open_sandbox is not None,
                 title=self.title,
+                in_sandbox=self._in_sandbox,
             )
         )
         if self._greeting:

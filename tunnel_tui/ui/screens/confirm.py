@@ -9,6 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Label, Static
 
 from tunnel_tui.ui.widgets.footer import WrappingFooter
+from tunnel_tui.ui.widgets.form_parts import StateCheckbox
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -37,7 +38,7 @@ class ConfirmScreen(ModalScreen[bool]):
             if self.explanation:
                 yield Static(self.explanation, classes="dialog-text")
             if self.option is not None:
-                yield Checkbox(self.option, value=True, id="confirm-option")
+                yield StateCheckbox(self.option, value=True, id="confirm-option")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button(self.confirm_label, id="confirm", variant="error")

@@ -57,12 +57,15 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
         clock: Callable[[], datetime] | None = None,
         sandbox_offer: bool = True,
         title: str = "tunnel-tui",
+        in_sandbox: bool = False,
     ) -> None:
         super().__init__()
         self.services = services
         self.refresh_seconds = refresh_seconds
         self.clock = clock or (lambda: datetime.now(UTC))
         self.sandbox_offer = sandbox_offer
+        self.in_sandbox = in_sandbox  # the forms say so: a throwaway home
+        self._select_after_load: str | None = None
         self.title_text = title
         self._connections: dict[str, Connection] = {}
         self._pending: dict[str, TunnelStatus] = {}
@@ -125,6 +128,9 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
         self._details.clear()
         by_name = {s.name: s for s in statuses}
         self.table.set_data(connections, by_name)
+        if self._select_after_load in self._connections:
+            self.select(self._select_after_load)
+        self._select_after_load = None
         empty = not connections
         self.query_one("#empty-state").display = empty
         self.table.display = not empty
@@ -318,7 +324,8 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
     def action_add(self) -> None:
         from tunnel_tui.ui.screens.tunnel_form import TunnelFormScreen
 
-        self.app.push_screen(TunnelFormScreen(self.services), self._form_done)
+        self.app.push_screen(TunnelFormScreen(self.services, sandbox=self.in_sandbox),
+                             self._form_done)
 
     def action_edit(self) -> None:
         from tunnel_tui.ui.screens.tunnel_form import TunnelFormScreen
@@ -327,7 +334,9 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
         if name is None:
             return
         self.app.push_screen(
-            TunnelFormScreen(self.services, editing=self._connections[name]), self._form_done
+            TunnelFormScreen(self.services, editing=self._connections[name],
+                             sandbox=self.in_sandbox),
+            self._form_done,
         )
 
     def _form_done(self, outcome: object) -> None:
@@ -335,6 +344,8 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
         from tunnel_tui.ui.screens.tunnel_form import FormOutcome
 
         self._details.clear()
+        if isinstance(outcome, FormOutcome):
+            self._select_after_load = outcome.saved.connection.name  # the cursor goes there
         self.reload()
         self.check_secrets()  # saving may have unlocked (or created) the vault
         if not isinstance(outcome, FormOutcome):
@@ -481,7 +492,7 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
         except TunnelTuiError as exc:
             if needs_vault(exc.message, exc.hint):
                 unlock_then(self.app, self.services, f"Deleting {name}",
-                            lambda: self.delete_connection(name))
+                            lambda: self.ask_delete(name))
                 return
             self.notify(app_hint(exc.hint or ""), title=exc.message, severity="error")
             return

@@ -111,10 +111,13 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
         *,
         editing: Connection | None = None,
         keys: list[Key] | None = None,
+        sandbox: bool = False,
     ) -> None:
         super().__init__()
         self.services = services
         self.editing = editing
+        self.sandbox = sandbox  # say so in the title: it lives in a throwaway home
+        self._initial: tuple[object, ...] = ()
         self._keys = keys
         self._tried = False
         self._taken: list[str] = []
@@ -141,6 +144,8 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
         tls = (db.option(TLS_OPTION[db.kind], "") or "") if db else ""
         with FormScroll(classes="dialog", id="form-dialog") as box:
             box.border_title = f"Edit {conn.name}" if conn else "New connection"
+            if self.sandbox:
+                box.border_title += " · in the sandbox (thrown away on quit)"
             yield _row("Name", field("name", conn.name if conn else "", "analytics-pg"),
                        error="name")
             yield _row(
@@ -207,6 +212,25 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
         self._show_key_source()
         self.load_keys()
         self.query_one("#name", Input).focus()
+        self.call_after_refresh(self._remember_initial)
+
+    def _remember_initial(self) -> None:
+        self._initial = self._values()
+
+    def _values(self) -> tuple[object, ...]:
+        """What the user can change (Esc asks before throwing changes away)."""
+        values: list[object] = [box.value for box in self.query(Input)]
+        values += [s.value for s in self.query(Select) if s.id != "key-reuse"]
+        values += [self.key_source, self.query_one("#key-pem", TextArea).text]
+        if self.key_source is KeySource.REUSE:
+            reuse = self.query_one("#key-reuse", Select).value
+            current = self.editing.key_id if self.editing else None
+            values.append(None if reuse == current or not isinstance(reuse, str) else reuse)
+        return tuple(values)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self._initial) and self._values() != self._initial
 
     @work(exclusive=True, thread=True, group="form-keys")
     def load_keys(self) -> None:
@@ -485,4 +509,17 @@ class TunnelFormScreen(ModalScreen[FormOutcome | None]):
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        if not self.changed:
+            self.dismiss(None)
+            return
+        from tunnel_tui.ui.screens.confirm import ConfirmScreen
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(None)
+
+        self.app.push_screen(
+            ConfirmScreen("Discard changes?", "What you typed in this form is lost.",
+                          confirm_label="Discard"),
+            answered,
+        )

@@ -31,3 +31,4 @@ class StateCheckbox(Checkbox):
 
 class FormScroll(VerticalScroll, can_focus=False):
     """The dialog's scrolling body: not a tab stop of its own (tab goes field to field)."""
+
