@@ -12,7 +12,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.agent.test_agent_tunnels import pg_query, refused, status_json, trust_host, up_in
+from tests.agent.test_agent_tunnels import (
+    cli,
+    no_keyring_env,
+    pg_query,
+    refused,
+    status_json,
+    trust_host,
+    up_in,
+)
 from tests.core.test_ssh_agent_catalog import NoKeyring
 from tests.fixtures.ssh_agent import keygen, running_agent
 from tests.fixtures.waiting import wait_until
@@ -58,6 +66,8 @@ def test_agent_key_up_select_then_agent_gone_waits_for_secret_then_up_again(
     assert status["hint"] == (f"the ssh-agent at {first.socket} is gone; run "
                               "`tunnel-tui up sa` from a terminal with your agent")
     assert first.socket in status["last_error"]
+    table = cli("status", env=no_keyring_env()).stdout  # a plain SSH login reads it too
+    assert "waiting-for-secret" in table and "`tunnel-tui up sa`" in table
     assert refused(port)  # nothing half-up on the local port
     # No retry loop: within this window the state and its error stay as they are.
     time.sleep(1.0)
@@ -80,7 +90,6 @@ def test_autostart_with_an_agent_key_waits_for_a_terminal_with_the_agent(
 ) -> None:
     """The agent starts on its own (login, systemd): nobody gave it an ssh-agent
     socket, so an autostart tunnel whose key lives in one waits for a terminal."""
-    from tests.agent.test_agent_tunnels import no_keyring_env
     from tests.fixtures.agent import start_agent_process
     from tunnel_tui.core import paths
 

@@ -23,8 +23,9 @@ def statuses_now(home: Path | None, name: str | None) -> tuple[list[TunnelStatus
 
 # -- the table ---------------------------------------------------------------------
 
-# STATE fits "failed: host key": the kind of a failure in a word (core.failure_kind).
-_COLUMNS = (("NAME", 14), ("STATE", 16), ("LOCAL", 15), ("IN/OUT", 13), ("UP", 6))
+# STATE fits every state word ("waiting-for-secret") and "failed: host key" (the kind
+# of a failure in a word, core.failure_kind); the error is told in full below.
+_COLUMNS = (("NAME", 14), ("STATE", 18), ("LOCAL", 15), ("IN/OUT", 13), ("UP", 6))
 
 
 def render_table(
