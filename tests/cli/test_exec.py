@@ -18,6 +18,7 @@ from tests.agent.test_agent_tunnels import (
     Setup,
     add_connection,
     cli,
+    no_keyring_env,
     refused,
     status_json,
     trust_host,
@@ -218,3 +219,34 @@ def test_mariadb_and_mysqldump_with_a_users_option_file_pointing_elsewhere(my: S
     assert "42" in opened.stdout
     assert state("my") == "down"
     assert leftovers() == []
+
+
+def test_with_the_vault_held_only_by_the_agent_the_agent_writes_the_passfile(
+    sshd: Any, postgres: Any, agent_reaper: None
+) -> None:
+    """An SSH login: no keyring, no vault here; after `vault unlock` the agent holds it.
+    The agent writes the password file (DESIGN.md, "Where a secret comes from" (3))."""
+    env = no_keyring_env()
+    env.pop("TUNNEL_TUI_SECRETS", None)
+    env.pop("PYTHON_KEYRING_BACKEND", None)  # just no D-Bus session, as over SSH
+    assert cli("vault", "unlock", "--passphrase-stdin", env=env,
+               stdin="tr0ub4dor&3\n").returncode == 0
+    added = cli(
+        "add", "pg", "--db",
+        f"postgresql://{postgres.user}@{postgres.host}:{postgres.port}/{postgres.database}",
+        "--ssh", f"ssh://{sshd.user}@{sshd.host}:{sshd.port}", "--db-password-stdin",
+        env=env, stdin=postgres.password + "\n",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    sshd.authorize(cli("key", "show", "pg", env=env).stdout.strip())
+    trust_host(sshd)
+
+    script = 'stat -c %a "$PGPASSFILE"; env; psql -tAc "select 8"'
+    result = exec_("pg", "--", "sh", "-c", script, env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "600" and lines[-1] == "8"
+    assert "note:" not in result.stderr  # the password came: from the agent's vault
+    assert postgres.password not in result.stdout + result.stderr
+    assert leftovers() == []
+    assert state("pg") == "down"

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from tunnel_tui.core.client_files import mysql_defaults_text, pgpass_text
 from tunnel_tui.core.errors import SecretStoreError, TunnelTuiError, UsageError
 from tunnel_tui.core.model import Connection, DbKind
 
@@ -141,26 +142,6 @@ def database_url(conn: Connection, port: int) -> str:
     return f"{scheme}://{user}{conn.local_host}:{port}{path}" + (f"?{query}" if query else "")
 
 
-def pgpass_text(conn: Connection, port: int, password: Secret) -> bytes:
-    def esc(text: str) -> str:
-        return text.replace("\\", "\\\\").replace(":", "\\:")
-
-    user = esc(conn.database.user) if conn.database.user else "*"
-    return f"{esc(conn.local_host)}:{port}:*:{user}:{esc(password.reveal())}\n".encode()
-
-
-def mysql_defaults_text(conn: Connection, password: Secret | None) -> bytes:
-    def quoted(text: str) -> str:
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-    lines = ["[client]"]
-    if password is not None:
-        lines.append(f"password={quoted(password.reveal())}")
-    if conn.database.database:  # the mysql/mariadb client only (mysqldump has no such option)
-        lines += ["[mysql]", f"database={quoted(conn.database.database)}"]
-    return ("\n".join(lines) + "\n").encode()
-
-
 def prepare(
     conn: Connection,
     port: int,
@@ -168,9 +149,12 @@ def prepare(
     password: Secret | None,
     run_dir: Path,
     base_env: Mapping[str, str],
+    *,
+    agent_file: Path | None = None,
 ) -> Prepared:
-    """Write the password file (if any) and build argv and env. On an error the file
-    written so far is removed."""
+    """Write the password file (if any) and build argv and env; `agent_file`: the one
+    the agent wrote instead (the vault only it holds has the password). On an error
+    the files so far are removed."""
     from tunnel_tui.core.atomic import write_private_file
 
     files: list[Path] = []
@@ -179,14 +163,21 @@ def prepare(
     try:
         password_file: Path | None = None
         kind = conn.database.kind
-        if kind is DbKind.POSTGRESQL and password is not None:
+        if agent_file is not None:
+            files.append(agent_file)
+        if kind is DbKind.POSTGRESQL and agent_file is not None:
+            password_file = agent_file
+        elif kind is DbKind.POSTGRESQL and password is not None:
             password_file = run_dir / f"{stem}.pgpass"
             files.append(password_file)
-            write_private_file(password_file, pgpass_text(conn, port, password))
+            write_private_file(password_file, pgpass_text(
+                conn.local_host, port, conn.database.user, password))
         elif kind is DbKind.MYSQL and Path(argv[0]).name in MYSQL_CLIENTS:
-            defaults = run_dir / f"{stem}.cnf"
-            files.append(defaults)
-            write_private_file(defaults, mysql_defaults_text(conn, password))
+            defaults = agent_file or run_dir / f"{stem}.cnf"
+            if agent_file is None:
+                files.append(defaults)
+                write_private_file(defaults, mysql_defaults_text(conn.database.database,
+                                                                 password))
             ours = [f"--defaults-extra-file={defaults}", f"--host={conn.local_host}",
                     f"--port={port}"]
             if conn.database.user:
@@ -205,14 +196,38 @@ def remove_files(files: Sequence[Path]) -> None:
             path.unlink()
 
 
-def _password(session: Session, conn: Connection, warn: Callable[[str], None]) -> Secret | None:
-    """The database password from the caller's keyring (or vault unlocked here). With
-    no store here, the child runs without one (its client may ask for it)."""
+def _password(session: Session, conn: Connection) -> tuple[Secret | None, str | None]:
+    """(the database password from the caller's keyring or the vault unlocked here,
+    None) or, with no store here, (None, why)."""
     try:
-        return session.catalog().db_password(conn.name)
+        return session.catalog().db_password(conn.name), None
     except SecretStoreError as exc:
-        warn(f"note: no database password passed ({exc.message}); the client may ask for it")
+        return None, exc.message
+
+
+def wants_password_file(conn: Connection, argv: Sequence[str]) -> bool:
+    kind = conn.database.kind
+    return kind is DbKind.POSTGRESQL or (
+        kind is DbKind.MYSQL and Path(argv[0]).name in MYSQL_CLIENTS
+    )
+
+
+def _agent_file(
+    session: Session, lease_id: str, port: int, here: str, warn: Callable[[str], None]
+) -> Path | None:
+    """No store here: the agent writes the password file if the vault it holds has the
+    password (DESIGN.md, "Where a secret comes from" (3)); it deletes it with the lease."""
+    from tunnel_tui.agent.client import AgentClient
+
+    try:
+        reply = AgentClient(session.home).call("lease-password-file", lease_id=lease_id,
+                                               port=port)
+    except TunnelTuiError as exc:
+        warn(f"note: no database password passed (here: {here}; the agent: {exc.message}); "
+             "the client may ask for it")
         return None
+    path = reply.get("path")
+    return Path(path) if isinstance(path, str) else None
 
 
 @contextlib.contextmanager
@@ -249,7 +264,7 @@ def run(
     argv = list(argv) or default_command(conn)
     env_base = dict(os.environ if base_env is None else base_env)
     resolve_command(argv, env_base)  # 127 before any tunnel is touched
-    password = _password(session, conn, warn)
+    password, no_store = _password(session, conn)
     run_dir = paths.ensure_private_dir(paths.run_dir(session.home))
     try:
         with signals_unwind(), leased(session, name) as lease_id:
@@ -261,7 +276,11 @@ def run(
                 raise ExecUnavailable(exc.message, hint=exc.hint) from None
             if not status.local_port:
                 raise ExecUnavailable(f"{name} has no local port", hint=status.hint)
-            prepared = prepare(conn, status.local_port, argv, password, run_dir, env_base)
+            agent_file = None
+            if no_store is not None and wants_password_file(conn, argv):
+                agent_file = _agent_file(session, lease_id, status.local_port, no_store, warn)
+            prepared = prepare(conn, status.local_port, argv, password, run_dir, env_base,
+                               agent_file=agent_file)
             try:
                 return run_foreground(prepared.argv, prepared.env, started=started)
             finally:

@@ -19,6 +19,7 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from tunnel_tui.core.errors import NotFoundError
 from tunnel_tui.core.status import TunnelState
@@ -72,6 +73,7 @@ class Leases:
         self._take_down = take_down
         self._leases: dict[str, Lease] = {}
         self._owned: set[str] = set()  # tunnels the leases brought up: down after the last
+        self._files: dict[str, list[Path]] = {}  # lease id -> password files the agent wrote
         self._reaper: asyncio.Task[None] | None = None
 
     def take(self, name: str, pid: int) -> dict[str, object]:
@@ -85,6 +87,16 @@ class Leases:
         self._start_reaper()
         log.info("%s leased by pid %d (%s)", name, pid, "was up" if was_up else "exec's own")
         return {"lease_id": lease.id, "was_up": was_up, "owned": name in self._owned}
+
+    def get(self, lease_id: str) -> Lease:
+        lease = self._leases.get(lease_id)
+        if lease is None:
+            raise NotFoundError(f"no lease {lease_id!r} (already released or reaped)")
+        return lease
+
+    def attach(self, lease_id: str, path: Path) -> None:
+        """A file to delete when the lease ends (exec's password file, agent-written)."""
+        self._files.setdefault(lease_id, []).append(path)
 
     def pin(self, name: str) -> None:
         """A plain `up NAME`: the tunnel is wanted beyond the leases."""
@@ -100,7 +112,11 @@ class Leases:
         return [lease for lease in self._leases.values() if lease.name == name]
 
     async def _after(self, lease: Lease) -> bool:
-        """Take the tunnel down if this was its last lease and the leases brought it up."""
+        """Delete its files; take the tunnel down if this was its last lease and the
+        leases brought it up."""
+        for path in self._files.pop(lease.id, []):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
         if self.of(lease.name) or lease.name not in self._owned:
             return False
         self._owned.discard(lease.name)

@@ -35,6 +35,9 @@ Version 2 (secrets come from the caller, DESIGN.md):
               (a plain `up` pins it: it then outlives the leases). agent/leases.py.
   release     {"lease_id"} -> {"down": bool}: the tunnel goes down with its last
               lease unless it was up before; a lease whose pid is gone is reaped.
+  lease-password-file {"lease_id", "port"} -> {"path" | null}: the caller has no store,
+              the agent holds the vault: it writes exec's 0600 password file (PGPASSFILE
+              or MySQL defaults) in the run dir and deletes it with the lease.
   history     {"name"} -> {"history": {"interval", "window", "bytes_in": [...],
               "bytes_out": [...], "channels": [...], "reconnects": [{"time", "cause",
               "downtime"}], "reconnecting_since"} | null}: the last 10 minutes, one
@@ -86,6 +89,7 @@ OPS = frozenset(
         "release",
         "history",
         "rotation-wait",
+        "lease-password-file",
     }
 )
 

@@ -64,6 +64,7 @@ class AgentServer:
             "lease": self._lease,
             "release": self._release,
             "history": self._history,
+            "lease-password-file": self._lease_password_file,
         }
         self.leases = Leases(self._state_of, service.down)
         self.history = History(service.statuses)  # per-second samples, memory only
@@ -258,6 +259,21 @@ class AgentServer:
         if self._state_of(name) in (TunnelState.DOWN, TunnelState.FAILED):
             return {"history": None}  # gone since the last sample
         return {"history": self.history.to_json(name)}
+
+    async def _lease_password_file(self, request: dict[str, Any]) -> dict[str, Any]:
+        from tunnel_tui.agent.exec_files import write_password_file
+
+        lease = self.leases.get(_str(request, "lease_id"))
+        port = int(request["port"])
+        if not 0 < port < 65536:
+            raise protocol.ProtocolError("`port` must be a TCP port")
+        store = self.service.vault_store()  # SecretStoreError unless the vault is held here
+        path = await write_password_file(
+            store, self.service.home, self.service.connection(lease.name), port, lease.pid
+        )
+        if path is not None:
+            self.leases.attach(lease.id, path)
+        return {"path": str(path) if path is not None else None}
 
     async def _release(self, request: dict[str, Any]) -> dict[str, Any]:
         return await self.leases.release(_str(request, "lease_id"))

@@ -554,6 +554,11 @@ class TunnelService:
             self._vault_store = store
         return self._vault_store
 
+    def vault_store(self) -> Any:
+        """The vault this agent holds unlocked (SecretStoreError otherwise): for exec's
+        password file, written here (agent/exec_files.py), never sent."""
+        return self._store_for_cli()
+
     async def secret_exists(self, name: str) -> bool:
         store = self._store_for_cli()
         return await asyncio.to_thread(store.get, name) is not None
