@@ -263,3 +263,27 @@ def test_agent_restart_resumes_the_wait_with_its_original_deadline(pending: Setu
         assert asyncio.run(pg_query(up["local_port"], pending.db, "SELECT 1")) == 1
     finally:
         agent.stop()
+
+
+def test_an_unknown_bastion_user_keeps_waiting_like_an_unknown_key(
+    sshd: Any, postgres: Any, client_keypair: Any, secret_service: Any, agent_reaper: None
+) -> None:
+    """sshd answers a user it does not know exactly like a key it does not know: the
+    agent cannot tell them apart, so both keep waiting (until someone fixes it)."""
+    trust_host(sshd)
+    Catalog().add(
+        "pg",
+        f"postgresql://{postgres.user}@{postgres.host}:{postgres.port}/{postgres.database}",
+        f"ssh://no-such-user-{sshd.user}@{sshd.host}:{sshd.port}",
+        key=ImportKey(client_keypair.private_pem.encode()),
+    )
+    sshd.authorize(client_keypair.public_line)  # the key is there, for another user
+    assert cli("up", "pg", "--wait-for-key", "5").returncode == 0
+    waiting = one()
+    assert waiting["state"] == "waiting-for-key"
+    assert "does not accept the key yet" in waiting["last_error"]
+    # Fixing the user (an edit the agent picks up) lets the very same wait succeed.
+    result = cli("edit", "pg", "--ssh", f"ssh://{sshd.user}@{sshd.host}:{sshd.port}")
+    assert result.returncode == 0, result.stderr
+    up = wait_until(lambda: (s := one())["state"] == "up" and s, 20, lambda: f"up ({one()})")
+    assert asyncio.run(pg_query(up["local_port"], postgres, "SELECT 1")) == 1
