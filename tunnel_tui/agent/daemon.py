@@ -116,10 +116,8 @@ def install_fast_loop() -> bool:
     """
     if os.environ.get("TUNNEL_TUI_UVLOOP", "1").strip() == "0":
         return False
-    try:
-        from tunnel_tui.engine.loop import install_uvloop
-    except ImportError:
-        return False
+    from tunnel_tui.engine.loop import install_uvloop  # uvloop itself stays optional
+
     return install_uvloop()
 
 
