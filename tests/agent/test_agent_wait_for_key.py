@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -287,3 +288,25 @@ def test_an_unknown_bastion_user_keeps_waiting_like_an_unknown_key(
     assert result.returncode == 0, result.stderr
     up = wait_until(lambda: (s := one())["state"] == "up" and s, 20, lambda: f"up ({one()})")
     assert asyncio.run(pg_query(up["local_port"], postgres, "SELECT 1")) == 1
+
+
+def test_the_desktop_is_told_name_is_up(
+    pending: Setup, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """The notification's command line (DESIGN: no desktop on CI, so the boundary is
+    tested): a `notify-send` on PATH that records its arguments, as the agent runs it."""
+    assert os.environ.get("DBUS_SESSION_BUS_ADDRESS")  # the secret_service fixture's bus
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    record = tmp_path / "notified"
+    script = bindir / "notify-send"
+    script.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" >> {record}\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    assert cli("up", "pg", "--wait-for-key", "5").returncode == 0
+    pending.sshd.authorize(key_line())
+    wait_until(lambda: record.exists() and "is up" in record.read_text(), 20,
+               "the notification")
+    args = record.read_text().splitlines()
+    assert args[:3] == ["--app-name=tunnel-tui", "--urgency=normal", "tunnel-tui: pg is up"]
+    assert args[3].startswith("127.0.0.1:")
