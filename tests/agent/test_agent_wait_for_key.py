@@ -310,3 +310,30 @@ def test_the_desktop_is_told_name_is_up(
     args = record.read_text().splitlines()
     assert args[:3] == ["--app-name=tunnel-tui", "--urgency=normal", "tunnel-tui: pg is up"]
     assert args[3].startswith("127.0.0.1:")
+
+
+def test_a_restarted_agent_without_a_keyring_waits_for_the_secret_then_the_key(
+    pending: Setup,
+) -> None:
+    home = paths.home_dir()
+    assert cli("up", "pg", "--wait-for-key", "30").returncode == 0
+    until = until_of(one())
+    reap_home_agent(home)
+    # The new agent runs where no keyring answers (a plain SSH login, say).
+    agent = start_agent_process(home, env=no_keyring_env())
+    try:
+        stuck = wait_until(
+            lambda: (s := one())["state"] == "waiting-for-secret" and s, 15, lambda: str(one())
+        )
+        assert until_of(stuck) == until
+        assert "tunnel-tui up pg" in stuck["hint"] and "vault unlock" in stuck["hint"]
+        # `up` from a terminal with the keyring hands the key over; the wait goes on.
+        result = cli("up", "pg")
+        assert result.returncode == 0, result.stderr
+        assert WAITING_LINE.match(result.stdout.strip()), result.stdout
+        assert one()["state"] == "waiting-for-key"
+        pending.sshd.authorize(key_line())
+        up = wait_until(lambda: (s := one())["state"] == "up" and s, 20, lambda: f"up ({one()})")
+        assert asyncio.run(pg_query(up["local_port"], pending.db, "SELECT 1")) == 1
+    finally:
+        agent.stop()
