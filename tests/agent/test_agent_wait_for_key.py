@@ -337,3 +337,20 @@ def test_a_restarted_agent_without_a_keyring_waits_for_the_secret_then_the_key(
         assert asyncio.run(pg_query(up["local_port"], pending.db, "SELECT 1")) == 1
     finally:
         agent.stop()
+
+
+def test_a_recorded_wait_and_an_unreadable_config_do_not_stop_the_agent_starting(
+    isolated_env: Any, agent_reaper: None
+) -> None:
+    home = paths.home_dir()
+    until = datetime.now(UTC) + timedelta(minutes=10)
+    wait_records.put(home, wait_records.WaitRecord("pg", until))
+    paths.config_path(home).write_text("[connections.pg\n")  # broken TOML
+    paths.config_path(home).chmod(0o600)
+    agent = start_agent_process(home)
+    try:
+        assert AgentClient(home).ping()["pid"] == agent.pid
+        assert "waits not resumed" in agent.log_text()
+        assert wait_records.load(home)["key:pg"].until == until  # kept for a later start
+    finally:
+        agent.stop()

@@ -139,9 +139,13 @@ class TunnelService:
 
     async def resume(self) -> None:
         """At agent start: the waits for a key recorded by the previous agent, then the
-        connections marked autostart."""
-        await self.waits.resume()
-        await self.rotation_waits.resume()
+        connections marked autostart. A config that cannot be read costs these (said in
+        the log), never the agent's start."""
+        for part in (self.waits.resume, self.rotation_waits.resume):
+            try:
+                await part()
+            except TunnelTuiError as exc:
+                log.warning("waits not resumed: %s", exc.message)
         self.autostart.start()
 
     async def aclose(self) -> None:
