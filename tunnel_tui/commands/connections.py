@@ -34,7 +34,7 @@ from tunnel_tui.commands.output import (
     warn,
 )
 from tunnel_tui.commands.prompts import StdinLines, cli_session, identity_key
-from tunnel_tui.core.catalog import UNSET, Catalog
+from tunnel_tui.core.catalog import UNSET
 from tunnel_tui.core.errors import TunnelTuiError, UsageError
 from tunnel_tui.core.model import Connection, Database, Key, SshEndpoint
 from tunnel_tui.core.urls import (
@@ -44,12 +44,6 @@ from tunnel_tui.core.urls import (
     parse_ssh_url,
     validate_name,
 )
-
-
-def open_catalog() -> Catalog:
-    """The catalog in this command's session (for commands not yet on actions/)."""
-    return cli_session().catalog()
-
 
 # --- the key options (shared by add, edit and key import) -----------------------------
 

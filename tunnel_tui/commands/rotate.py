@@ -43,11 +43,12 @@ def _human(row: StepResult) -> str:
 
 
 def _session() -> tuple[Session, Catalog]:
-    """The CLI's session, and its catalog (which also reaches a vault the agent holds)."""
-    from tunnel_tui.actions.session import Session
-    from tunnel_tui.commands.connections import open_catalog
+    """The CLI's session (keyring, else the vault the agent holds, else the vault asked for
+    on a terminal), and its catalog."""
+    from tunnel_tui.commands.prompts import cli_session
 
-    return Session(), open_catalog()
+    session = cli_session()
+    return session, session.catalog()
 
 
 async def _run(
