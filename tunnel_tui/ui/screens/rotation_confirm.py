@@ -73,7 +73,8 @@ class RotationConfirmScreen(ModalScreen[str | None]):
                 f"1. a quick check that {where} answers and accepts the current key "
                 "(nothing is written before)",
                 f"2. the new key is installed on {where} through the current one",
-                f"3. {moved} switch to it (open database sessions keep running)",
+                f"3. {moved} {'switch' if len(users) > 1 else 'switches'} to it (open "
+                "database sessions keep running)",
                 f"4. the old key's line is removed from {where}",
             ]
             if len(hosts) > 1:
