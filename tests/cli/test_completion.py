@@ -41,7 +41,7 @@ def complete(line: str) -> list[str]:
 
 def test_connection_names_for_every_command_taking_name(configured: None) -> None:
     for command in ("up", "down", "status", "show", "edit", "remove", "validate", "forward",
-                    "rotate-key", "exec", "export", "key show"):
+                    "rotate-key", "exec", "export", "key show", "bastion-setup"):
         assert complete(f"tunnel-tui {command} pro") == ["prod", "prod-replica"], command
     assert complete("tunnel-tui exec ") == ["prod", "prod-replica", "stage"]
     assert complete("tunnel-tui export prod s") == ["stage"]  # several names

@@ -17,6 +17,7 @@ LIST_ACTIONS: list[tuple[str, str, str]] = [
     ("toggle_tunnel", "Up/Down", "Bring the tunnel up, or take it down"),
     ("edit", "Edit", "Open the connection in the form"),
     ("copy", "Copy", "Copy the ready client command"),
+    ("open_client", "Open client for", "psql or mariadb in this terminal (the app waits)"),
     ("delete", "Delete", "Delete the connection (asks first)"),
     ("validate", "Validate", "Check it step by step"),
     ("rotate", "Rotate key of", "Replace its key with a new one, no downtime"),

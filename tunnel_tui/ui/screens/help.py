@@ -14,8 +14,9 @@ HELP = """\
 # tunnel-tui
 
 **Connections**  `a` add · `e` edit · `enter` up/down · `v` validate · `c` copy the
-local URL or a ready `psql`/`mysql` command · `/` filter · `delete` delete ·
-`r` rotate the key · `k` keys · `s` sandbox (when empty)
+local URL or a ready `psql`/`mysql` command · `o` open that client here (the app
+waits; `tunnel-tui exec NAME`) · `/` filter · `delete` delete · `r` rotate the key ·
+`k` keys · `s` sandbox (when empty)
 
 **Validation log**  `r` retry · `w` wait for my key (retries up to 60 min) ·
 `y` copy a redacted report · `esc` close
@@ -28,7 +29,8 @@ local URL or a ready `psql`/`mysql` command · `/` filter · `delete` delete ·
 
 **Keys**  `g` generate · `p` public key · `delete` delete unused · `r` rotate
 
-**Public key**  `c` copy · `t` restricted form · `esc` close
+**Public key**  `c` copy · `t` restricted form · `b` bastion setup (what the
+bastion admin runs; `c` copies it) · `esc` close
 
 **Anywhere**  `ctrl+p` command palette · `ctrl+t` light/dark · `?` this help · `q` quit
 
