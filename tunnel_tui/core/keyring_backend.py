@@ -207,33 +207,39 @@ def _no_dbus_reason() -> str | None:
 
 
 def _backend_classes() -> list[type]:
-    """keyring's backend classes, re-evaluated on each call.
+    """The allow-listed backend classes this platform can have, re-evaluated (their
+    `priority`) by the caller on each call.
 
-    `keyring.backend.get_all_keyring()` caches its answer for the life of the process,
-    so a D-Bus session that appears later (an agent, a test fixture) would never be
-    seen; its uncached steps are used instead.
+    Only their own modules are imported: keyring's plugin loading imports every backend
+    it knows (on Linux the macOS one runs gcc and ldconfig to look for a library, ~0.1 s
+    of a cold `up`) and any installed plugin, all of which the allowlist refuses anyway.
+    `keyring.backend.get_all_keyring()` is not used either: it caches its answer for the
+    life of the process, so a D-Bus session that appears later would never be seen.
     """
-    import keyring.backend
+    import importlib
 
-    _load_plugins_once()
-    classes = getattr(keyring.backend.KeyringBackend, "_classes", None)
-    if classes is None:  # a keyring release without that detail: use the cached list
-        return [type(backend) for backend in keyring.backend.get_all_keyring()]
-    return list(classes)
+    classes = []
+    for module_name, class_name in ALLOWED:
+        if _PLATFORM_OF.get(module_name, _OTHER) != _platform():
+            continue
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:  # a backend whose own dependencies are missing here
+            log.debug("keyring: cannot import %s: %s", module_name, _error_text(exc))
+            continue
+        cls = getattr(module, class_name, None)
+        if isinstance(cls, type):
+            classes.append(cls)
+    return classes
 
 
-_plugins_loaded = False
+# Backends that exist on one platform only; the others (D-Bus ones) on the rest.
+_OTHER = "other"
+_PLATFORM_OF = {"keyring.backends.macOS": "darwin", "keyring.backends.Windows": "win32"}
 
 
-def _load_plugins_once() -> None:
-    global _plugins_loaded
-    if not _plugins_loaded:
-        import keyring.backend
-
-        load = getattr(keyring.backend, "_load_plugins", None)
-        if load is not None:
-            load()
-        _plugins_loaded = True
+def _platform() -> str:
+    return sys.platform if sys.platform in ("darwin", "win32") else _OTHER
 
 
 def _explicit_backend() -> tuple[Any | None, str | None]:
