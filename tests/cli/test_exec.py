@@ -250,3 +250,20 @@ def test_with_the_vault_held_only_by_the_agent_the_agent_writes_the_passfile(
     assert postgres.password not in result.stdout + result.stderr
     assert leftovers() == []
     assert state("pg") == "down"
+
+
+def test_no_client_for_clickhouse_and_a_missing_client_is_127(secret_service: Any) -> None:
+    from tunnel_tui.core.catalog import Catalog, GenerateKey
+
+    catalog = Catalog()
+    catalog.add("ch", "clickhouse://default@10.0.0.7/logs", "ssh://t@bastion.example.com",
+                key=GenerateKey())
+    catalog.add("pg", "postgresql://app@10.0.0.5/appdb", "ssh://t@bastion.example.com",
+                key=GenerateKey(name="pgkey"))
+    ch = exec_("ch")
+    assert ch.returncode == 2
+    assert "ClickHouse" in ch.stderr and "opens no client" in ch.stderr
+    no_psql = exec_("pg", env=dict(os.environ, PATH="/nonexistent"))
+    assert no_psql.returncode == 127
+    assert no_psql.stderr.splitlines()[0] == "error: psql is not installed (PostgreSQL's client)"
+    assert not (paths.run_dir() / "agent.sock").exists()  # nothing was started

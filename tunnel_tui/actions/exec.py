@@ -82,9 +82,9 @@ def default_command(conn: Connection) -> list[str]:
         candidates = ["mariadb", "mysql"]
         package = "mariadb-client (or mysql-client)"
     else:
+        why = " (its HTTP interface is what is tunnelled)" if kind is DbKind.CLICKHOUSE else ""
         raise UsageError(
-            f"{conn.name} is {kind.label}, which is tunnelled over HTTP/its own protocol: "
-            "tunnel-tui opens no client for it",
+            f"{conn.name} is {kind.label}{why}: tunnel-tui opens no client for it",
             hint=f"run your own: tunnel-tui exec {conn.name} -- sh -c "
             "'curl \"http://$TUNNEL_TUI_HOST:$TUNNEL_TUI_PORT/\"'",
         )
@@ -236,8 +236,13 @@ def leased(session: Session, name: str) -> Iterator[str]:
     should this process die first)."""
     from tunnel_tui.agent.client import AgentClient, ensure_agent
 
-    client = ensure_agent(session.home)
-    lease_id = str(client.lease(name, os.getpid())["lease_id"])
+    try:
+        client = ensure_agent(session.home)
+        lease_id = str(client.lease(name, os.getpid())["lease_id"])
+    except UsageError:
+        raise
+    except TunnelTuiError as exc:  # no agent, or an older one: the tunnel is unavailable
+        raise ExecUnavailable(exc.message, hint=exc.hint) from None
     try:
         yield lease_id
     finally:
