@@ -27,7 +27,9 @@ from tunnel_tui.core.status import TunnelState
 log = logging.getLogger("tunnel_tui.agent")
 
 REAP_INTERVAL = 1.0
-_ACTIVE = (TunnelState.UP, TunnelState.CONNECTING, TunnelState.RECONNECTING)
+# Not wanted by anyone yet: the leases own a tunnel they find like this. Any other state
+# (up, connecting, waiting for its key or a secret) is someone's: it stays after exec.
+_NOT_WANTED = (TunnelState.DOWN, TunnelState.FAILED, None)
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ class Leases:
     def take(self, name: str, pid: int) -> dict[str, object]:
         if pid <= 0:
             raise ValueError("pid must be positive")
-        was_up = self._state_of(name) in _ACTIVE
+        was_up = self._state_of(name) not in _NOT_WANTED
         if not self.of(name) and not was_up:
             self._owned.add(name)
         lease = Lease(f"l-{secrets.token_hex(8)}", name, pid, process_start(pid))
