@@ -89,7 +89,7 @@ def test_key_arrives_while_waiting_and_the_tunnel_comes_up(pending: Setup) -> No
     assert (match["hh"], match["mm"]) == (f"{local:%H}", f"{local:%M}")
     assert "authorized_keys" in (waiting_now["hint"] or "")
     table = cli("status", env=no_keyring_env())
-    assert re.search(r"^pg\s+waiting-for-key .* [45] min left$", table.stdout, re.M), table.stdout
+    assert re.search(r"^pg\s+waiting-for-key\s+[45] min left\s", table.stdout, re.M), table.stdout
     assert "authorized_keys" in table.stdout  # the line to add, under the table
 
     pending.sshd.authorize(key_line())

@@ -36,13 +36,14 @@ def render_table(
     error_width = WIDTH - sum(width + 1 for _, width in _COLUMNS)
     lines = [_row([title for title, _ in _COLUMNS] + ["ERROR"], error_width)]
     for s in statuses:
-        local = formatting.local_address(s, empty="-")
+        # A wait for the key has no port yet: LOCAL says how long it goes on.
+        local = formatting.wait_left(s, now) or formatting.local_address(s, empty="-")
         traffic = formatting.traffic(s, empty="-", separator="/")
         uptime = formatting.uptime(s, now, empty="-")
-        note = formatting.wait_left(s, now) or s.last_error or ""  # a wait: the time left
         lines.append(
             _row(
-                [s.name, formatting.state_word(s), local, traffic, uptime, terminal_text(note)],
+                [s.name, formatting.state_word(s), local, traffic, uptime,
+                 terminal_text(s.last_error or "")],
                 error_width,
             )
         )
