@@ -303,3 +303,33 @@ async def test_nothing_typed_is_lost_and_the_cursor_follows_the_save(
     from tunnel_tui.core.config import load
 
     assert sorted(load().connections) == ["first", "second"]
+
+
+def test_help_names_every_key_of_the_readme_table() -> None:
+    """What each screen's footer offers (the README's table, checked against the footers
+    above) is in the help too, under that screen."""
+    import re
+    from pathlib import Path
+
+    from tunnel_tui.ui.screens.help import HELP
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = readme.split("| screen | footer |", 1)[1].split("\n\n", 1)[0]
+    sections = {"connection list": "Connections", "tunnel form": "Tunnel form",
+                "validation log": "Validation log", "rotation confirmation": "Key rotation",
+                "key rotation": "Key rotation", "keys": "Keys", "public key": "Public key",
+                "bastion setup": "Bastion setup"}
+    spelled = {"⏎": "enter", "del": "delete", "^s": "ctrl+s", "^p": "ctrl+p"}
+    help_sections = dict(re.findall(r"\*\*([^*]+)\*\*(.*?)(?=\n\n|\Z)", HELP, re.S))
+    missing = []
+    for line in rows.splitlines():
+        match = re.fullmatch(r"\| ([a-z ]+) \| (`.*) \|", line)
+        if not match:
+            continue
+        section = help_sections.get(sections[match.group(1)], "")
+        for key in re.findall(r"`([^`]+)`", match.group(2)):
+            if key in ("q", "?", "^p"):
+                continue  # under Anywhere
+            if f"`{spelled.get(key, key)}`" not in section:
+                missing.append(f"{match.group(1)}: {key}")
+    assert not missing

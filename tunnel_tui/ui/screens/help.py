@@ -19,7 +19,7 @@ waits; `tunnel-tui exec NAME`) · `/` filter · `delete` delete · `r` rotate th
 `k` keys · `s` sandbox (when empty)
 
 **Validation log**  `r` retry · `w` wait for my key (retries up to 60 min) ·
-`y` copy a redacted report · `esc` close
+`y` copy a redacted report · `c` copy the public key · `esc` close
 
 **Tunnel form**  `tab` next field · `ctrl+s` save · `esc` cancel; paste a URL or
 `host:port` into Host to fill the fields
@@ -27,10 +27,13 @@ waits; `tunnel-tui exec NAME`) · `/` filter · `delete` delete · `r` rotate th
 **Key rotation**  asks first (Cancel is the default) · `r` resume a stopped one ·
 `b` roll it back (before its switch) · `esc` close
 
-**Keys**  `g` generate · `p` public key · `delete` delete unused · `r` rotate
+**Keys**  `g` generate · `p` public key · `delete` delete unused · `r` rotate ·
+`esc` back
 
 **Public key**  `c` copy · `t` restricted form · `b` bastion setup (what the
 bastion admin runs; `c` copies it) · `esc` close
+
+**Bastion setup**  `c` copy the script · `esc` close
 
 **Anywhere**  `ctrl+p` command palette · `ctrl+t` light/dark · `?` this help · `q` quit
 
