@@ -31,6 +31,19 @@ async def test_sandbox_is_ready_to_use_and_removed_at_exit(isolated_env) -> None
         by_step = {r.step: r for r in results if r.status is not StepStatus.RUNNING}
         assert all(by_step[s].ok for s in HOP_STEPS), [(r.step, r.detail) for r in results]
         assert await services.agent_running()
+        # A connection of one's own: the greeting names the file its key's line goes in.
+        from tunnel_tui.core.catalog import Catalog, GenerateKey
+
+        named = box.bastion.authorized_keys
+        assert str(named) in box.greeting
+        added = Catalog(box.home, vault_passphrase=box.passphrase).add(
+            "mine", "postgresql://postgres@127.0.0.1:5432/postgres",
+            f"ssh://{box.bastion.user}@{box.bastion.host}:{box.bastion.port}", key=GenerateKey())
+        with named.open("a") as f:
+            f.write(f"{added.key.public_key} tunnel-tui:mine\n")
+        results = [r async for r in services.validate("mine")]
+        by_step = {r.step: r for r in results if r.status is not StepStatus.RUNNING}
+        assert all(by_step[s].ok for s in HOP_STEPS), [(r.step, r.detail) for r in results]
         agent_pid = box.agent.pid if box.agent else None
     finally:
         sandbox_mod.close(box)

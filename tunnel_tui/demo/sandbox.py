@@ -96,7 +96,9 @@ def _populate(sandbox: Sandbox) -> None:
     )
     sandbox.notes.append(
         f"Sandbox bastion {bastion.user}@{bastion.host}:{bastion.port}, host key "
-        f"{bastion.host_fingerprint} (trusted for this sandbox only)."
+        f"{bastion.host_fingerprint} (trusted for this sandbox only). A connection you "
+        f"add logs in once its key's line is in {bastion.authorized_keys} (read at every "
+        "login, like a real bastion's)."
     )
     catalog = Catalog(sandbox.home, vault_passphrase=sandbox.passphrase)
     ssh_url = f"ssh://{bastion.user}@{bastion.host}:{bastion.port}"
