@@ -10,24 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tunnel_tui.actions import bastion_cleanup
 from tunnel_tui.actions.session import Session
-from tunnel_tui.core.catalog import (
-    UNSET,
-    AddResult,
-    AgentKeyChoice,
-    GenerateKey,
-    ImportKey,
-    KeyChoice,
-    RemoveResult,
-    ReuseKey,
-)
-from tunnel_tui.core.config import Config
 from tunnel_tui.core.errors import NotFoundError, UsageError
-from tunnel_tui.core.model import Connection, Database, Key, KeyType, SshEndpoint
+from tunnel_tui.core.model import UNSET, Connection, Database, Key, KeyType, SshEndpoint
 from tunnel_tui.core.secret import Secret
+
+if TYPE_CHECKING:  # the app imports this module at start: the catalog loads when used
+    from tunnel_tui.actions import bastion_cleanup
+    from tunnel_tui.core.catalog import AddResult, KeyChoice, RemoveResult
+    from tunnel_tui.core.config import Config
 
 # -- the key a connection gets -------------------------------------------------------
 
@@ -55,6 +48,8 @@ class KeyInput:
 
 def key_choice(key: KeyInput) -> KeyChoice:
     """The one mapping from what the user chose to what the catalog does."""
+    from tunnel_tui.core.catalog import AgentKeyChoice, GenerateKey, ImportKey, ReuseKey
+
     if key.source is KeySource.GENERATE:
         return GenerateKey(key.key_type, key.name)
     if key.source is KeySource.REUSE:
@@ -254,7 +249,7 @@ class RemovalPlan:
     @property
     def where(self) -> str:
         """"~tunnel/.ssh/authorized_keys on bastion:22", for the question to ask."""
-        return bastion_cleanup.describe(self.servers)
+        return ", ".join(s.file for s in self.servers)
 
 
 @dataclass(frozen=True)
@@ -287,6 +282,8 @@ class RemoveOutcome:
 
 
 def plan_remove(session: Session, name: str) -> RemovalPlan:
+    from tunnel_tui.actions import bastion_cleanup
+
     catalog = session.catalog()
     conn = catalog.get(name)
     return RemovalPlan(conn, bastion_cleanup.lines_going_away(catalog, conn))
@@ -296,6 +293,8 @@ def remove(session: Session, name: str, *, clean_bastion: bool) -> RemoveOutcome
     """Take a live tunnel down, remove the key's line from the bastions when asked
     (logging in with the key one last time; failures become warnings), then remove the
     connection and the secrets nobody else uses. Blocking: run it in a thread."""
+    from tunnel_tui.actions import bastion_cleanup
+
     catalog = session.catalog()
     plan = plan_remove(session, name)
     took_down = _take_down(session, name)

@@ -34,9 +34,8 @@ from tunnel_tui.commands.output import (
     warn,
 )
 from tunnel_tui.commands.prompts import StdinLines, cli_session, identity_key
-from tunnel_tui.core.catalog import UNSET
 from tunnel_tui.core.errors import TunnelTuiError, UsageError
-from tunnel_tui.core.model import Connection, Database, Key, SshEndpoint
+from tunnel_tui.core.model import UNSET, Connection, Database, Key, SshEndpoint
 from tunnel_tui.core.urls import (
     format_db_url,
     parse_db_url,

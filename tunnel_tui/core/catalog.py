@@ -24,6 +24,9 @@ from tunnel_tui.core import config, paths
 from tunnel_tui.core.config import Config
 from tunnel_tui.core.errors import NotFoundError, SecretStoreError, UsageError
 from tunnel_tui.core.model import (
+    UNSET as UNSET,  # "leave as it is" (also reached from here)
+)
+from tunnel_tui.core.model import (
     Connection,
     Database,
     Keepalive,
@@ -31,6 +34,7 @@ from tunnel_tui.core.model import (
     KeySource,
     KeyType,
     SshEndpoint,
+    _Unset,
     secret_name_for_db_password,
     secret_name_for_key,
 )
@@ -107,12 +111,6 @@ class RemoveResult:
     warnings: list[str] = field(default_factory=list)  # secrets that could not be deleted
 
 
-class _Unset:
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET: Any = _Unset()
 
 
 class Catalog:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class DbKind(StrEnum):
@@ -62,6 +63,16 @@ class KeySource(StrEnum):
     KEYRING = "keyring"  # generated or imported by us: our keyring (or vault) holds it
     SSH_AGENT = "ssh-agent"  # the user's ssh-agent holds it; we never see it
 
+
+
+class _Unset:
+    """The type of UNSET: an argument not given (None may mean something, e.g. "auto")."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
 
 @dataclass(frozen=True)
 class Database:
