@@ -9,7 +9,6 @@ refused, since writing through it could clobber a file elsewhere.
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 from pathlib import Path
 
@@ -43,7 +42,7 @@ def write_private_file(path: Path, data: bytes) -> None:
     refuse_symlink(path)
     dir_fd = os.open(path.parent, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
     try:
-        tmp_name = f".{path.name}.{secrets.token_hex(6)}.tmp"
+        tmp_name = f".{path.name}.{os.urandom(6).hex()}.tmp"  # os, not `secrets`: lighter import
         fd = os.open(
             tmp_name,
             os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC,

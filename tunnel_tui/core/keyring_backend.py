@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import sys
 import threading
 from collections.abc import Callable
@@ -258,6 +257,7 @@ def _explicit_backend() -> tuple[Any | None, str | None]:
 
 def _probe(backend: Any, timeout: float) -> None:
     """Canary set/get/delete of a random value; SecretStoreError if anything is off."""
+    import secrets  # here: an `up` that never probes a keyring does not load it
     store = KeyringStore(backend, timeout)
     name = _CANARY_PREFIX + secrets.token_hex(8)
     value = Secret(secrets.token_urlsafe(24))
