@@ -3,11 +3,12 @@ and the CLI as a user runs it (a subprocess with the test's home, HOME and keyri
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Self
 
 import asyncssh
 
@@ -34,7 +35,48 @@ def run_cli(
                           stdin=subprocess.DEVNULL)
 
 
-class HostileSsh:
+class _ServerInThread:
+    """A server on 127.0.0.1 in its own loop thread (so a CLI subprocess reaches it);
+    a subclass starts it in `_start`. A context manager: listening inside the `with`."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, thread_name: str) -> None:
+        self._thread = LoopThread(thread_name)
+        self._server: Any = None  # an asyncio.Server or asyncssh.SSHAcceptor
+        self.port = 0
+
+    async def _start(self) -> None:
+        raise NotImplementedError
+
+    async def _stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def __enter__(self) -> Self:
+        self._thread.run(self._start())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._thread.run(self._stop())
+        finally:
+            self._thread.close()
+
+
+class _TcpServer(_ServerInThread):
+    """A plain TCP server; the subclass answers each connection in `_handle`."""
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    async def _start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, self.host, 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+
+class HostileSsh(_ServerInThread):
     """An in-process asyncssh server (own loop thread, so a CLI subprocess reaches it).
 
     `host_keys` are what it presents (keys or (key, certificate) pairs); `client_key`
@@ -42,7 +84,6 @@ class HostileSsh:
     `create_server` arguments go in `options`.
     """
 
-    host = "127.0.0.1"
     user = "tt-user"
 
     def __init__(
@@ -51,15 +92,13 @@ class HostileSsh:
         server_factory: Callable[[], asyncssh.SSHServer] | None = None,
         **options: Any,
     ) -> None:
+        super().__init__("hostile-ssh")
         self.host_key = asyncssh.generate_private_key("ssh-ed25519")
         self.host_keys = list(host_keys) if host_keys is not None else [self.host_key]
         self.client_key = asyncssh.generate_private_key("ssh-ed25519")
         self.client_pem = self.client_key.export_private_key("openssh")
         self._factory = server_factory or asyncssh.SSHServer
         self._options = options
-        self._thread = LoopThread("hostile-ssh")
-        self._server: asyncssh.SSHAcceptor | None = None
-        self.port = 0
 
     @property
     def fingerprint(self) -> str:
@@ -73,21 +112,6 @@ class HostileSsh:
             **self._options,
         )
         self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    def __enter__(self) -> HostileSsh:
-        self._thread.run(self._start())
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self._thread.run(self._stop())
-        finally:
-            self._thread.close()
 
     def add_connection(self, name: str = "c1", db: str = "postgresql://u@127.0.0.1:1/db",
                        jumps: Sequence[str] = ()) -> str:
@@ -160,18 +184,15 @@ class Impostor:
         return self.leftover
 
 
-class ResetAtKeyExchange:
+class ResetAtKeyExchange(_TcpServer):
     """A TCP server that sends an SSH banner, reads the client's first packets and then
     resets the connection: a handshake that fails at the host-key step (an attacker
     on the path can cause this at will)."""
 
-    host = "127.0.0.1"
     user = "tt-user"
 
     def __init__(self) -> None:
-        self._thread = LoopThread("reset-at-kex")
-        self._server: Any = None
-        self.port = 0
+        super().__init__("reset-at-kex")
         self.client_key = asyncssh.generate_private_key("ssh-ed25519")
         self.client_pem = self.client_key.export_private_key("openssh")
         self.connections = 0
@@ -191,26 +212,6 @@ class ResetAtKeyExchange:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         writer.transport.abort()  # RST
 
-    async def _start(self) -> None:
-        import asyncio
-
-        self._server = await asyncio.start_server(self._handle, self.host, 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _stop(self) -> None:
-        self._server.close()
-        await self._server.wait_closed()
-
-    def __enter__(self) -> ResetAtKeyExchange:
-        self._thread.run(self._start())
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self._thread.run(self._stop())
-        finally:
-            self._thread.close()
-
     def add_connection(self, name: str = "c1", db: str = "postgresql://u@127.0.0.1:1/db") -> str:
         Catalog().add(name, db, f"ssh://{self.user}@{self.host}:{self.port}",
                       key=ImportKey(self.client_pem, None))
@@ -224,17 +225,13 @@ HOSTILE = "boom\x1b]0;pwned title\x07 \x1b]52;c;dG91Y2ggL3RtcC9wd24K\x07 \x1b[2J
 RAW_CONTROLS = ("\x1b", "\x9b", "\x07")
 
 
-class HostilePostgres:
+class HostilePostgres(_TcpServer):
     """Just enough of the PostgreSQL protocol to refuse every login with an
     ErrorResponse (SQLSTATE XX000) whose message is `HOSTILE`."""
 
-    host = "127.0.0.1"
-
     def __init__(self, message: str = HOSTILE) -> None:
+        super().__init__("hostile-pg")
         self.message = message
-        self._thread = LoopThread("hostile-pg")
-        self._server: Any = None
-        self.port = 0
 
     async def _handle(self, reader: Any, writer: Any) -> None:
         import struct
@@ -259,22 +256,3 @@ class HostilePostgres:
             pass
         writer.close()
 
-    async def _start(self) -> None:
-        import asyncio
-
-        self._server = await asyncio.start_server(self._handle, self.host, 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _stop(self) -> None:
-        self._server.close()
-        await self._server.wait_closed()
-
-    def __enter__(self) -> HostilePostgres:
-        self._thread.run(self._start())
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self._thread.run(self._stop())
-        finally:
-            self._thread.close()
