@@ -8,7 +8,9 @@ other key. One login per server; the line of the key we log in with goes last, a
 the farthest server (behind jump hosts) first. Failures are reported, never fatal:
 the local removal goes ahead and the user gets the line to remove by hand.
 
-The private keys are read before anything is deleted; asyncssh is imported only here.
+The private keys are read before anything is deleted — or, when the caller's only store
+is the vault the agent holds, the agent logs in with them (rotation.KeyHolder, the
+interface rotation's remove-old uses).
 """
 
 from __future__ import annotations
@@ -16,13 +18,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tunnel_tui.core.catalog import Catalog
 from tunnel_tui.core.client_keys import ClientKey
 from tunnel_tui.core.errors import TunnelTuiError
 from tunnel_tui.core.model import Connection, Key, SshEndpoint
+
+if TYPE_CHECKING:
+    from tunnel_tui.rotation import KeyHolder
 
 
 @dataclass(frozen=True)
@@ -59,8 +65,9 @@ class Plan:
     """What `remove` would take off which servers, with the secrets to log in."""
 
     work: tuple[tuple[Key, Server], ...]
-    secrets: Mapping[str, ClientKey]
+    secrets: Mapping[str, ClientKey] = field(repr=False)  # read here (empty with `keys`)
     problems: tuple[Outcome, ...]  # servers we cannot even try (a secret is missing)
+    keys: KeyHolder | None = None  # the agent holds the keys and logs in itself
 
 
 def lines_going_away(catalog: Catalog, conn: Connection) -> list[tuple[Key, list[Server]]]:
@@ -100,8 +107,9 @@ def servers_of(conn: Connection, key_id: str) -> list[Server]:
     return list(servers.values())
 
 
-def plan(catalog: Catalog, conn: Connection) -> Plan:
-    """Read every private key the logins need now, before the removal deletes them."""
+def plan(catalog: Catalog, conn: Connection, *, keys: KeyHolder | None = None) -> Plan:
+    """Read every private key the logins need now, before the removal deletes them;
+    with `keys` (the agent holds them: actions.agent_keys) nothing is read here."""
     work: list[tuple[Key, Server]] = []
     secrets: dict[str, ClientKey] = {}
     problems: list[Outcome] = []
@@ -110,63 +118,36 @@ def plan(catalog: Catalog, conn: Connection) -> Plan:
             try:
                 for hop in server.path:
                     assert hop.key_id is not None
-                    if hop.key_id not in secrets:
+                    if keys is None and hop.key_id not in secrets:
                         secrets[hop.key_id] = catalog.client_key(hop.key_id)
             except TunnelTuiError as exc:
                 problems.append(Outcome(key, server, False, exc.message))
                 continue
             work.append((key, server))
-    return Plan(tuple(work), secrets, tuple(problems))
+    return Plan(tuple(work), secrets, tuple(problems), keys)
 
 
-async def _clean_server(
-    server: Server, keys: Sequence[Key], secrets: Mapping[str, ClientKey], known_hosts: object,
-    timeout: float,
-) -> list[Outcome]:
+async def _clean_server(server: Server, keys: Sequence[Key], holder: KeyHolder) -> list[Outcome]:
     """One login per server (with the connection's key), removing every line in `keys`:
     the line of the key we log in with goes last, or the later edits would be locked out."""
-    from tunnel_tui.engine.authorized_keys import ManualInstallRequired, remove_authorized_key
-    from tunnel_tui.engine.settings import EngineSettings
-    from tunnel_tui.engine.ssh import close_all, connect_hops
-
     login = server.path[-1].key_id
     ordered = sorted(keys, key=lambda k: k.id == login)
-
-    def failed(error: str) -> list[Outcome]:
-        return [Outcome(k, server, False, error) for k in ordered]
-
     try:
-        conns = await connect_hops(
-            server.path,
-            secrets,
-            known_hosts,  # type: ignore[arg-type]  # core KnownHosts fits KnownHostsLike
-            settings=EngineSettings(connect_timeout=timeout),
-        )
+        removals = await holder.remove_lines(server.path, [k.public_key for k in ordered])
     except TunnelTuiError as exc:
-        return failed(exc.message)
+        return [Outcome(k, server, False, exc.message) for k in ordered]
     except (OSError, TimeoutError) as exc:
-        return failed(str(exc) or type(exc).__name__)
-    outcomes: list[Outcome] = []
-    try:
-        for key in ordered:
-            try:
-                result = await remove_authorized_key(conns[-1], key.public_key, timeout=timeout)
-            except ManualInstallRequired:
-                outcomes.append(
-                    Outcome(key, server, False, "the account allows neither SFTP nor a shell")
-                )
-            except TunnelTuiError as exc:
-                outcomes.append(Outcome(key, server, False, exc.message))
-            except (OSError, TimeoutError) as exc:
-                outcomes.append(Outcome(key, server, False, str(exc) or type(exc).__name__))
-            else:
-                outcomes.append(Outcome(key, server, result.changed))
-    finally:
-        await close_all(conns)
-    return outcomes
+        return [Outcome(k, server, False, str(exc) or type(exc).__name__) for k in ordered]
+    return [
+        Outcome(key, server, r.changed, _MANUAL if r.manual else r.error)
+        for key, r in zip(ordered, removals, strict=True)
+    ]
 
 
-async def _remove_all(work: Plan, known_hosts: object, timeout: float) -> list[Outcome]:
+_MANUAL = "the account allows neither SFTP nor a shell"
+
+
+async def _remove_all(work: Plan, holder: KeyHolder) -> list[Outcome]:
     outcomes = list(work.problems)
     by_server: dict[str, tuple[Server, list[Key]]] = {}
     for key, server in work.work:
@@ -174,19 +155,26 @@ async def _remove_all(work: Plan, known_hosts: object, timeout: float) -> list[O
     # Farthest first: reaching the bastion goes through the jump hosts, whose own lines
     # must still be there while we do.
     for server, keys in sorted(by_server.values(), key=lambda item: -len(item[0].path)):
-        outcomes += await _clean_server(server, keys, work.secrets, known_hosts, timeout)
+        outcomes += await _clean_server(server, keys, holder)
     return outcomes
 
 
 def remove_lines(work: Plan, *, home: Path | None = None, timeout: float = 15.0) -> list[Outcome]:
-    """Log in to each server with the keys in `work` and remove the key's line.
-    Blocking (runs its own event loop): call it from a thread in async code."""
+    """Log in to each server with the keys in `work` (here, or in the agent when it
+    holds them) and remove the key's line. Blocking (runs its own event loop): call it
+    from a thread in async code."""
     if not work.work:
         return list(work.problems)
-    from tunnel_tui.core.known_hosts import KnownHosts
-    from tunnel_tui.core.paths import known_hosts_path
+    holder = work.keys
+    if holder is None:
+        from tunnel_tui.core.known_hosts import KnownHosts
+        from tunnel_tui.core.paths import known_hosts_path
+        from tunnel_tui.rotation import LocalKeys
 
-    return asyncio.run(_remove_all(work, KnownHosts(known_hosts_path(home)), timeout))
+        holder = LocalKeys(
+            work.secrets.__getitem__, KnownHosts(known_hosts_path(home)), timeout=timeout
+        )
+    return asyncio.run(_remove_all(work, holder))
 
 
 def describe(servers: Sequence[Server]) -> str:

@@ -300,7 +300,11 @@ def remove(session: Session, name: str, *, clean_bastion: bool) -> RemoveOutcome
     took_down = _take_down(session, name)
     outcomes: list[bastion_cleanup.Outcome] = []
     if clean_bastion and plan.servers:
-        work = bastion_cleanup.plan(catalog, plan.connection)
+        from tunnel_tui.actions.agent_keys import agent_keys
+
+        # The vault only the agent holds: the agent logs in (it never hands a key out).
+        in_agent = agent_keys(catalog.store, session.home)
+        work = bastion_cleanup.plan(catalog, plan.connection, keys=in_agent)
         outcomes = bastion_cleanup.remove_lines(work, home=session.home)
     result = catalog.remove(name)
     warnings = list(result.warnings)

@@ -2,8 +2,10 @@
 start or resume, roll back, and what an unfinished rotation looks like.
 
 The steps live in `tunnel_tui.rotation`; this module gives them the caller's catalog
-(secrets resolved in the caller's session), the caller's known_hosts and the callback
-that moves live tunnels: the agent's switch-key request, carrying the new private key.
+(secrets resolved in the caller's session), the caller's known_hosts, the callback
+that moves live tunnels (the agent's switch-key request, carrying the new private key)
+and where the keys are: this process, or — when the caller's only store is the vault
+the agent holds — the agent, which then runs the SSH steps (actions/agent_keys.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from tunnel_tui.core.errors import NotFoundError, UsageError
 from tunnel_tui.core.rotation_record import STAGE_AFTER
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.steps import StepResult
-from tunnel_tui.rotation import CatalogLike, SwitchKey
+from tunnel_tui.rotation import CatalogLike, KeyHolder, SwitchKey
 from tunnel_tui.rotation.context import HandOff
 
 if TYPE_CHECKING:
@@ -52,11 +54,15 @@ def agent_hand_off(session: Session) -> HandOff:
     key, and the keys of other hops, read here); the rotation stops at `install`."""
 
     async def hand_off(
-        name: str, old_key_id: str, new_key_id: str, new_private: Secret, seconds: float
+        name: str, old_key_id: str, new_key_id: str, new_private: Secret | None,
+        seconds: float,
     ) -> datetime:
         import asyncio
 
         from tunnel_tui.agent.client import ensure_agent
+
+        if new_private is None:  # refused by rotate() before it starts
+            raise UsageError("rotate-key --background cannot use the vault the agent holds")
 
         def send() -> str:
             catalog = session.catalog()
@@ -78,7 +84,9 @@ def agent_switch(home: Path | None) -> SwitchKey:
     """The SwitchKey callback that asks this home's agent to move its live tunnels to
     the new key, sending the key with the request. None back: no agent is running."""
 
-    async def switch(old_key_id: str, new_key_id: str, new_private_key: Secret) -> list[str] | None:
+    async def switch(
+        old_key_id: str, new_key_id: str, new_private_key: Secret | None
+    ) -> list[str] | None:
         from tunnel_tui.agent.client import AgentNotRunning, AsyncAgentClient
 
         try:
@@ -92,6 +100,22 @@ def agent_switch(home: Path | None) -> SwitchKey:
 
 def _catalog(session: Session, catalog: CatalogLike | None) -> CatalogLike:
     return catalog if catalog is not None else session.catalog()
+
+
+def key_holder(session: Session, catalog: CatalogLike) -> KeyHolder | None:
+    """The agent's KeyHolder when the catalog's store is the vault the agent holds;
+    None: rotation's default, the keys read in this process."""
+    from tunnel_tui.actions.agent_keys import agent_keys
+    from tunnel_tui.core.errors import TunnelTuiError
+
+    try:
+        store = getattr(catalog, "store", None)
+    except TunnelTuiError:  # no store at all: the check step says so
+        return None
+    if store is None:
+        return None
+    home = getattr(catalog, "home", None)
+    return agent_keys(store, Path(home) if home is not None else session.home)
 
 
 def _known_hosts(session: Session, known_hosts: KnownHostsLike | None) -> KnownHostsLike:
@@ -125,8 +149,19 @@ async def rotate(
     UsageError/NotFoundError before anything is written. `background`: a manual install
     is waited for by the agent (`agent_hand_off`); the rows end there, to be resumed.
     """
+    cat = _catalog(session, catalog)
+    # An unknown name or a key that cannot be rotated is refused before any store opens.
+    rotation.ensure_rotatable(cat.key(cat.get(name).key_id))
+    keys = key_holder(session, cat)
+    if background and keys is not None:
+        raise UsageError(
+            "rotate-key --background needs the keys in this terminal (its keyring, or the "
+            "vault unlocked here); here only the agent holds the vault",
+            hint=f"run it in the foreground: tunnel-tui rotate-key {name} (the agent does "
+            "the SSH steps with the vault it holds)",
+        )
     rows = rotation.rotate(
-        _catalog(session, catalog),
+        cat,
         name,
         switch=switch or agent_switch(session.home),
         manual=manual,
@@ -136,6 +171,7 @@ async def rotate(
         known_hosts=_known_hosts(session, known_hosts),
         home=session.home,
         hand_off=agent_hand_off(session) if background else None,
+        keys=keys,
     )
     async for row in rows:
         yield row
@@ -210,9 +246,11 @@ async def roll_back(
 ) -> str:
     """Undo the stopped rotation of `name`'s key (only before its switch step): the new
     line off the bastions, the new key deleted, the record dropped. What was done."""
+    cat = _catalog(session, catalog)
     return await rotation.roll_back(
-        _catalog(session, catalog),
+        cat,
         name,
         known_hosts=_known_hosts(session, known_hosts),
         home=session.home,
+        keys=key_holder(session, cat),
     )

@@ -73,6 +73,11 @@ class _LazyStore:
     def backend_name(self) -> str:
         return self._session.secret_store().backend_name
 
+    @property
+    def write_only(self) -> bool:
+        """The vault the agent holds: entries can be written, never read back."""
+        return bool(getattr(self._session.secret_store(), "write_only", False))
+
     def get(self, name: str) -> Secret | None:
         return self._session.secret_store().get(name)
 

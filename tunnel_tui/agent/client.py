@@ -316,6 +316,7 @@ class AgentVaultStore:
     present one (work that needs a key runs where the key is)."""
 
     backend_name = "vault (unlocked in the agent)"
+    write_only = True  # `get` of a present entry refuses: an overwrite cannot be undone
 
     def __init__(self, client: AgentClient) -> None:
         self._client = client

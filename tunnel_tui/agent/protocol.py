@@ -42,6 +42,10 @@ Version 2 (secrets come from the caller, DESIGN.md):
               "bytes_out": [...], "channels": [...], "reconnects": [{"time", "cause",
               "downtime"}], "reconnecting_since"} | null}: the last 10 minutes, one
               sample a second, memory only (agent/history.py).
+  key-work    {"action": "login"|"add-line"|"remove-lines", "hops", ...} -> only what
+              happened: SSH work with a key of the vault the agent holds, for a caller
+              that has no other store (rotation's SSH steps, remove's cleanup).
+              agent/keywork.py.
   secret-get  gone: no reply ever carries a secret. secret-set/secret-delete stay
               (write-only, vault only, see SECRET_PREFIXES); secret-exists {"name"} ->
               {"exists": bool} lets a writer know whether it would overwrite.
@@ -90,6 +94,7 @@ OPS = frozenset(
         "history",
         "rotation-wait",
         "lease-password-file",
+        "key-work",
     }
 )
 

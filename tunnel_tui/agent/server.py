@@ -65,6 +65,7 @@ class AgentServer:
             "release": self._release,
             "history": self._history,
             "lease-password-file": self._lease_password_file,
+            "key-work": self._key_work,
         }
         self.leases = Leases(self._state_of, service.down)
         self.history = History(service.statuses)  # per-second samples, memory only
@@ -329,6 +330,11 @@ class AgentServer:
 
     async def _vault_status(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.service.vault_status()
+
+    async def _key_work(self, request: dict[str, Any]) -> dict[str, Any]:
+        from tunnel_tui.agent import keywork
+
+        return await keywork.run(self.service.home, self.service.vault_store(), request)
 
     async def _secret_exists(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"exists": await self.service.secret_exists(_secret_name(request))}

@@ -560,7 +560,8 @@ class TunnelService:
 
     def vault_store(self) -> Any:
         """The vault this agent holds unlocked (SecretStoreError otherwise): for exec's
-        password file, written here (agent/exec_files.py), never sent."""
+        password file, written here (agent/exec_files.py), never sent, and for the SSH
+        work of `key-work` and `validate` (agent/keywork.py, agent/validation.py)."""
         return self._store_for_cli()
 
     async def secret_exists(self, name: str) -> bool:

@@ -43,8 +43,8 @@ def _human(row: StepResult) -> str:
 
 
 def _session() -> tuple[Session, Catalog]:
-    """The CLI's session (keyring, else the vault the agent holds, else the vault asked for
-    on a terminal), and its catalog."""
+    """The CLI's session (keyring, else the vault the agent holds: then the agent runs
+    the SSH steps, else the vault asked for here), and its catalog."""
     from tunnel_tui.commands.prompts import cli_session
 
     session = cli_session()

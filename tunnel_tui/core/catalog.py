@@ -724,7 +724,14 @@ class _SecretTxn:
 
     def set(self, name: str, value: Secret) -> None:
         assert self._store is not None
-        previous = self._store.get(name) if secret_exists(self._store, name) else None
+        previous: Secret | None = None
+        if secret_exists(self._store, name):
+            if getattr(self._store, "write_only", False):
+                # The vault the agent holds never hands the old value back (`edit
+                # --db-password-stdin` from an SSH login): on failure the new one stays.
+                self._store.set(name, value)
+                return
+            previous = self._store.get(name)
         self._before.append((name, previous))
         self._store.set(name, value)
 

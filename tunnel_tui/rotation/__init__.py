@@ -15,18 +15,24 @@ A key shared by several connections is rotated once for all of them; its line is
 to (and later removed from) each distinct SSH server that accepts it — the bastions and
 any jump host that logs in with it — once per user@host:port.
 
-Live tunnels are reached through a `SwitchKey` callback given by the caller; this
-package never imports the agent. Crash test hook: see rotation.context.
+Live tunnels are reached through a `SwitchKey` callback given by the caller, and the
+SSH work that needs a private key runs where the keys are, through a `KeyHolder`
+(rotation.keyholder: this process, or the agent that holds the vault); this package
+never imports the agent. Crash test hook: see rotation.context.
 """
 
 from tunnel_tui.rotation.check import ensure_rotatable
 from tunnel_tui.rotation.context import CRASH_HOOK_ENV, CatalogLike, SwitchKey
+from tunnel_tui.rotation.keyholder import KeyHolder, LineRemoval, LocalKeys
 from tunnel_tui.rotation.run import RotationError, roll_back, rotate, stopped_rotation
 from tunnel_tui.rotation.targets import Target, rotation_targets
 
 __all__ = [
     "CRASH_HOOK_ENV",
     "CatalogLike",
+    "KeyHolder",
+    "LineRemoval",
+    "LocalKeys",
     "RotationError",
     "SwitchKey",
     "Target",

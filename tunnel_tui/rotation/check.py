@@ -33,10 +33,9 @@ async def check(run: Rotation) -> AsyncIterator[StepResult]:
     clock = Clock("check")
     key_id = run.record.key_in_use() if run.record else run.catalog.get(run.conn_name).key_id
     try:
-        secret = run.catalog.private_key(key_id)
         targets = run.targets_of({key_id})
         for display, target in targets.items():
-            if not await run.login_works(target, key_id, secret):
+            if not await run.login_works(target, key_id, key_id):
                 name = run.catalog.key(key_id).name
                 yield clock.fail(
                     f"{display} rejects the key in use ({name}); nothing was changed",

@@ -18,31 +18,29 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-import asyncssh
-
 from tunnel_tui.core import config as config_mod
 from tunnel_tui.core import keys as keys_mod
-from tunnel_tui.core.model import Connection, Key
+from tunnel_tui.core.model import Connection, Key, SshEndpoint
 from tunnel_tui.core.rotation_record import RotationRecord, Stage
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.steps import StepResult, StepStatus
-from tunnel_tui.engine.errors import AuthRejected
-from tunnel_tui.engine.settings import EngineSettings
-from tunnel_tui.engine.ssh import KnownHostsLike, close_all, connect_hops
+from tunnel_tui.engine.ssh import KnownHostsLike
+from tunnel_tui.rotation.keyholder import KeyHolder, LocalKeys
 from tunnel_tui.rotation.targets import Target, rotation_targets
 
 CRASH_HOOK_ENV = "TUNNEL_TUI_TEST_CRASH_AFTER"
-_SLOT = "rotating-key"  # key id given to the hops that use the key being rotated
 
 # How rotation reaches live tunnels (the agent, or an engine in this process): called at
-# the switch with (old key id, new key id, new private key); returns the connections
-# whose live tunnels moved to the new key, or None when nothing holds live tunnels (no
-# agent running). A TunnelTuiError or OSError it raises is reported, not fatal: the
-# tunnels then reconnect with the new key by themselves.
-SwitchKey = Callable[[str, str, Secret], Awaitable[list[str] | None]]
-# rotate-key --background: (connection, old key id, new key id, new private key, seconds)
-# -> when the agent stops waiting for the new key (it waits instead of this process).
-HandOff = Callable[[str, str, str, Secret, float], Awaitable[datetime]]
+# the switch with (old key id, new key id, new private key, or None when the agent holds
+# the store it is in: KeyHolder.secret_for_agent); returns the connections whose live
+# tunnels moved to the new key, or None when nothing holds live tunnels (no agent
+# running). A TunnelTuiError or OSError it raises is reported, not fatal: the tunnels
+# then reconnect with the new key by themselves.
+SwitchKey = Callable[[str, str, Secret | None], Awaitable[list[str] | None]]
+# rotate-key --background: (connection, old key id, new key id, new private key or None
+# when the agent holds the store it is in, seconds) -> when the agent stops waiting for
+# the new key (it waits instead of this process).
+HandOff = Callable[[str, str, str, Secret | None, float], Awaitable[datetime]]
 
 
 class CatalogLike(Protocol):
@@ -97,6 +95,17 @@ class Rotation:
     handed_off: bool = False
     # The new key's material between `generate` and `store` (never written elsewhere).
     material: keys_mod.KeyMaterial | None = field(default=None, repr=False)
+    # Where the private keys are, so where the SSH work runs (None: this process's
+    # store, through the catalog).
+    key_holder: KeyHolder | None = None
+
+    @property
+    def keys(self) -> KeyHolder:
+        if self.key_holder is None:
+            self.key_holder = LocalKeys(
+                self.catalog.private_key, self.known_hosts, timeout=self.options.connect_timeout
+            )
+        return self.key_holder
 
     # --- the record -----------------------------------------------------------------
     @property
@@ -136,32 +145,18 @@ class Rotation:
             return record
         return dataclasses.replace(record, targets=record.targets + extra)
 
-    async def connect(
-        self, target: Target, rotating_key: str, secret: Secret
-    ) -> list[asyncssh.SSHClientConnection]:
-        """Connections along the target's path, the key being rotated replaced by `secret`."""
-        hops = []
-        keys: dict[str, Secret] = {_SLOT: secret}
-        for hop in target.path:
-            if hop.key_id == rotating_key:
-                hops.append(dataclasses.replace(hop, key_id=_SLOT))
-            else:
-                assert hop.key_id is not None
-                keys.setdefault(hop.key_id, self.catalog.private_key(hop.key_id))
-                hops.append(hop)
-        settings = EngineSettings(connect_timeout=self.options.connect_timeout)
-        return await connect_hops(tuple(hops), keys, self.known_hosts, settings=settings)
+    @staticmethod
+    def hops(target: Target, rotating_key: str, use_key: str) -> tuple[SshEndpoint, ...]:
+        """The target's path, the hops that use the key being rotated using `use_key`."""
+        return tuple(
+            dataclasses.replace(hop, key_id=use_key) if hop.key_id == rotating_key else hop
+            for hop in target.path
+        )
 
-    async def login_works(self, target: Target, rotating_key: str, secret: Secret) -> bool:
-        """Does the last hop accept `secret`? (Other failures propagate.)"""
-        try:
-            conns = await self.connect(target, rotating_key, secret)
-        except AuthRejected as exc:
-            if exc.hop_index == len(target.path) - 1:
-                return False
-            raise
-        await close_all(conns)
-        return True
+    async def login_works(self, target: Target, rotating_key: str, use_key: str) -> bool:
+        """Does the last hop accept key `use_key` in place of `rotating_key`? (Other
+        failures propagate.)"""
+        return await self.keys.login_works(self.hops(target, rotating_key, use_key))
 
 
 # --- small shared helpers ---------------------------------------------------------------

@@ -13,8 +13,7 @@ from tunnel_tui.core.formatting import duration_words, local_clock
 from tunnel_tui.core.model import Key
 from tunnel_tui.core.rotation_record import Stage
 from tunnel_tui.core.steps import StepResult, StepStatus
-from tunnel_tui.engine.authorized_keys import ManualInstallRequired, add_authorized_key
-from tunnel_tui.engine.ssh import close_all
+from tunnel_tui.engine.authorized_keys import ManualInstallRequired
 from tunnel_tui.rotation.context import Clock, Rotation, crash_hook, join, key_line
 from tunnel_tui.rotation.targets import Target
 from tunnel_tui.rotation.waiting import poll_until
@@ -29,14 +28,9 @@ _WHY_MANUAL = (
 async def add_new_line(run: Rotation, target: Target, new_key: Key) -> str:
     """Add the new key's line (with the old line's options) through the old key; the
     method used (sftp, exec). Raises ManualInstallRequired where neither is allowed."""
-    record = run.rec
-    old = run.catalog.key(record.old_key_id)
-    conns = await run.connect(target, old.id, run.catalog.private_key(old.id))
-    try:
-        result = await add_authorized_key(conns[-1], key_line(new_key), like=old.public_key)
-    finally:
-        await close_all(conns)
-    return result.method.value
+    old = run.catalog.key(run.rec.old_key_id)
+    return await run.keys.add_line(run.hops(target, old.id, old.id), key_line(new_key),
+                                   old.public_key)
 
 
 def manual_line(run: Rotation, new_key: Key) -> tuple[str, str]:
@@ -74,11 +68,10 @@ async def wait_for_manual_add(
         f"add this line to {where}: {line}",
         f"{note}Waiting up to {duration_words(wait)}, checking every {every:g} s",
     )
-    new_secret = run.catalog.private_key(new_key.id)
     rotating = server.key_id or ""
 
     async def added() -> bool:
-        return await run.login_works(target, rotating, new_secret)
+        return await run.login_works(target, rotating, new_key.id)
 
     if run.hand_off is not None:  # --background: the agent waits; this run stops here
         try:
@@ -86,6 +79,7 @@ async def wait_for_manual_add(
                 return
         except TunnelTuiError:
             pass
+        new_secret = run.keys.secret_for_agent(new_key.id)
         until = await run.hand_off(run.conn_name, run.rec.old_key_id, new_key.id, new_secret,
                                    wait)
         run.handed_off = True

@@ -11,20 +11,19 @@ from tunnel_tui.core.errors import NotFoundError, TunnelTuiError
 from tunnel_tui.core.formatting import duration_words
 from tunnel_tui.core.rotation_record import Stage
 from tunnel_tui.core.steps import StepResult, StepStatus
-from tunnel_tui.engine.authorized_keys import ManualInstallRequired, remove_authorized_key
-from tunnel_tui.engine.ssh import close_all
+from tunnel_tui.engine.authorized_keys import ManualInstallRequired
 from tunnel_tui.rotation.context import Clock, Rotation, crash_hook, join
 from tunnel_tui.rotation.targets import Target
 from tunnel_tui.rotation.waiting import poll_until
 
 
 async def _remove_line(run: Rotation, target: Target, old_public: str) -> None:
-    record = run.rec
-    conns = await run.connect(target, record.new_key_id, run.catalog.private_key(record.new_key_id))
-    try:
-        await remove_authorized_key(conns[-1], old_public)
-    finally:
-        await close_all(conns)
+    new_id = run.rec.new_key_id
+    (outcome,) = await run.keys.remove_lines(run.hops(target, new_id, new_id), [old_public])
+    if outcome.manual:
+        raise ManualInstallRequired(outcome.error or "neither SFTP nor a shell", hint=outcome.hint)
+    if outcome.error is not None:
+        raise TunnelTuiError(outcome.error, hint=outcome.hint)
 
 
 async def wait_for_manual_removal(
@@ -32,7 +31,6 @@ async def wait_for_manual_removal(
 ) -> AsyncIterator[StepResult]:
     """Ask for the old line to go, then poll until the server rejects the old key."""
     record = run.rec
-    old_secret = run.catalog.private_key(record.old_key_id)
     server = target.path[-1]
     where = f"~{server.user}/.ssh/authorized_keys on {server.host}:{server.port}"
     wait, every = run.options.wait_seconds, run.options.poll_interval
@@ -43,7 +41,7 @@ async def wait_for_manual_removal(
     )
 
     async def removed() -> bool:
-        return not await run.login_works(target, record.new_key_id, old_secret)
+        return not await run.login_works(target, record.new_key_id, record.old_key_id)
 
     async for row in poll_until(
         clock,

@@ -8,8 +8,6 @@ import logging
 
 from tunnel_tui.core.errors import NotFoundError, TunnelTuiError
 from tunnel_tui.core.rotation_record import RollbackAction
-from tunnel_tui.engine.authorized_keys import remove_authorized_key
-from tunnel_tui.engine.ssh import close_all
 from tunnel_tui.rotation.context import Rotation
 
 log = logging.getLogger(__name__)
@@ -17,21 +15,20 @@ log = logging.getLogger(__name__)
 
 async def _remove_new_lines(run: Rotation) -> None:
     record = run.rec
-    old_secret = run.catalog.private_key(record.old_key_id)
     new_public = run.catalog.key(record.new_key_id).public_key
     targets = run.targets()
     for display in record.installed_on:
         target = targets.get(display)
         if target is None:
             continue
+        hops = run.hops(target, record.old_key_id, record.old_key_id)
         try:
-            conns = await run.connect(target, record.old_key_id, old_secret)
-            try:
-                await remove_authorized_key(conns[-1], new_public)
-            finally:
-                await close_all(conns)
+            (outcome,) = await run.keys.remove_lines(hops, [new_public])
         except TunnelTuiError as exc:
             log.warning("rollback on %s: %s", display, exc.message)
+            continue
+        if outcome.error is not None:
+            log.warning("rollback on %s: %s", display, outcome.error)
 
 
 async def undo(run: Rotation) -> str:

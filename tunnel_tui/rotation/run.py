@@ -21,6 +21,7 @@ from tunnel_tui.rotation.cleanup import cleanup
 from tunnel_tui.rotation.context import CatalogLike, HandOff, Options, Rotation, SwitchKey
 from tunnel_tui.rotation.install import install
 from tunnel_tui.rotation.keygen import generate, store
+from tunnel_tui.rotation.keyholder import KeyHolder
 from tunnel_tui.rotation.remove_old import remove_old
 from tunnel_tui.rotation.rollback import undo
 from tunnel_tui.rotation.switch import switch as switch_step
@@ -97,6 +98,7 @@ async def rotate(
     home: Path | None = None,
     connect_timeout: float = 20.0,
     hand_off: HandOff | None = None,
+    keys: KeyHolder | None = None,
 ) -> AsyncIterator[StepResult]:
     """Rotate the key of `conn_name` (and of every connection sharing it), or resume
     its unfinished rotation.
@@ -110,7 +112,9 @@ async def rotate(
     `manual`: never edit authorized_keys, show the line and poll the new key every
     `poll_interval` s for up to `wait_seconds` (a restricted key goes this way by
     itself); `key_type`: ed25519|rsa (default: the old key's type); `known_hosts`:
-    default core.known_hosts.KnownHosts(); `home`: the catalog's. Bad input raises
+    default core.known_hosts.KnownHosts(); `home`: the catalog's; `keys`: where the
+    private keys are and the SSH work runs (default: LocalKeys over the catalog's
+    store; the agent's for a vault only it holds). Bad input raises
     UsageError before anything is written; one rotation at a time per home: a second
     one fails at once with RotationError.
     """
@@ -121,7 +125,8 @@ async def rotate(
     ensure_rotatable(catalog.key(conn.key_id))
     options = Options(manual, key_type, wait_seconds, poll_interval, connect_timeout)
     with _one_at_a_time(home):
-        run = Rotation(catalog, _known_hosts(known_hosts), home, conn_name, options, switch)
+        run = Rotation(catalog, _known_hosts(known_hosts), home, conn_name, options, switch,
+                       key_holder=keys)
         run.hand_off = hand_off  # `hand_off`: the agent waits for a manual install
         run.record = _active(config_mod.load(home).rotations, conn.key_id)
         for step in STEPS:
@@ -137,6 +142,7 @@ async def roll_back(
     *,
     known_hosts: KnownHostsLike | None = None,
     home: Path | None = None,
+    keys: KeyHolder | None = None,
 ) -> str:
     """Undo the unfinished rotation of `conn_name`'s key (only before its switch)."""
     home = _home(catalog, home)
@@ -149,6 +155,7 @@ async def roll_back(
             hint=f"run rotate-key {conn_name} to finish it",
         )
     with _one_at_a_time(home):
-        run = Rotation(catalog, _known_hosts(known_hosts), home, conn_name, Options(), None)
+        run = Rotation(catalog, _known_hosts(known_hosts), home, conn_name, Options(), None,
+                       key_holder=keys)
         run.record = record
         return await undo(run)

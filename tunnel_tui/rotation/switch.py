@@ -24,11 +24,10 @@ async def _late_targets(run: Rotation, clock: Clock) -> AsyncIterator[StepResult
     late = run.with_current_targets()
     targets = run.targets()
     new_key = run.catalog.key(late.new_key_id)
-    new_secret = run.catalog.private_key(new_key.id)
     for display in late.pending_install:
         try:
             method = await add_new_line(run, targets[display], new_key)
-            if not await run.login_works(targets[display], late.old_key_id, new_secret):
+            if not await run.login_works(targets[display], late.old_key_id, new_key.id):
                 raise TunnelTuiError(f"{display} rejects the new key")
         except TunnelTuiError as exc:
             yield clock.fail(
@@ -39,7 +38,9 @@ async def _late_targets(run: Rotation, clock: Clock) -> AsyncIterator[StepResult
         late = run.save(late.mark_installed(display, method))
 
 
-async def _tell_live_tunnels(run: Rotation, old_id: str, new_id: str, secret: Secret) -> str:
+async def _tell_live_tunnels(
+    run: Rotation, old_id: str, new_id: str, secret: Secret | None
+) -> str:
     """Move live tunnels to the new key; the rotation itself does not depend on it."""
     if run.switch is None:
         return "no agent"
@@ -64,7 +65,7 @@ async def switch(run: Rotation) -> AsyncIterator[StepResult]:
     new_key = run.catalog.key(record.new_key_id)
     touched = await asyncio.to_thread(run.catalog.replace_key, record.old_key_id, new_key.id)
     names = sorted(set(record.connections) | set(touched))
-    secret = run.catalog.private_key(new_key.id)
+    secret = run.keys.secret_for_agent(new_key.id)
     note = await _tell_live_tunnels(run, record.old_key_id, new_key.id, secret)
     run.save(record.advance(Stage.SWITCHED, connections=tuple(names)))
     verb = "uses" if len(names) == 1 else "use"

@@ -17,14 +17,13 @@ async def verify(run: Rotation) -> AsyncIterator[StepResult]:
         return
     clock = Clock("verify")
     record = run.rec
-    new_secret = run.catalog.private_key(record.new_key_id)
     targets = run.targets()
     for display in record.targets:
         target = targets.get(display)
         if target is None:
             continue
         try:
-            ok = await run.login_works(target, record.key_in_use(), new_secret)
+            ok = await run.login_works(target, record.key_in_use(), record.new_key_id)
         except TunnelTuiError as exc:
             yield clock.fail(exc.message, exc.hint)
             return

@@ -1,0 +1,94 @@
+"""The vault only the agent holds (DESIGN.md, "Where a secret comes from", source 3):
+an SSH login with no D-Bus, after `tunnel-tui vault unlock`, has no key it can read, and
+the agent never hands one out — so the work that needs a key runs in the agent:
+rotation's SSH steps, `remove`'s bastion cleanup. Real CLI processes, a real OpenSSH
+sshd and PostgreSQL behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from tests.agent.test_agent_tunnels import cli, no_keyring_env, pg_query, trust_host, up_in
+from tests.rotation.helpers import key_accepted
+from tunnel_tui.core import paths
+from tunnel_tui.core.catalog import Catalog
+from tunnel_tui.core.secret import Secret
+
+PASSPHRASE = "tr0ub4dor&3"
+ROTATION_STEPS = ["check", "generate", "store", "install", "verify", "switch", "remove-old",
+                  "cleanup"]
+
+
+def ssh_login_env() -> dict[str, str]:
+    """A plain SSH login: no D-Bus session, so no keyring; the vault is the store."""
+    env = no_keyring_env()
+    env.pop("TUNNEL_TUI_SECRETS", None)
+    env.pop("PYTHON_KEYRING_BACKEND", None)
+    return env
+
+
+def in_the_vault() -> Catalog:
+    """The test reads the vault itself (it knows the passphrase); the CLI cannot."""
+    return Catalog(vault_passphrase=Secret(PASSPHRASE))
+
+
+def blob(public_line: str) -> str:
+    return public_line.split()[1]
+
+
+def test_rotate_and_remove_run_in_the_agent_that_holds_the_vault(
+    sshd: Any, postgres: Any, agent_reaper: None
+) -> None:
+    env = ssh_login_env()
+    db_url = f"postgresql://{postgres.user}@{postgres.host}:{postgres.port}/{postgres.database}"
+    ssh_url = f"ssh://{sshd.user}@{sshd.host}:{sshd.port}"
+    unlocked = cli("vault", "unlock", "--passphrase-stdin", env=env, stdin=PASSPHRASE + "\n")
+    assert unlocked.returncode == 0, unlocked.stderr
+    added = cli(
+        "add", "pg", "--db", db_url, "--ssh", ssh_url, "--db-password-stdin",
+        env=env, stdin=postgres.password + "\n",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    sshd.authorize(cli("key", "show", "pg", env=env).stdout.strip())
+    trust_host(sshd)
+    # Overwriting an entry the agent's vault holds (it never hands the old one back).
+    edited = cli("edit", "pg", "--db-password-stdin", env=env, stdin=postgres.password + "\n")
+    assert edited.returncode == 0, edited.stderr
+    assert in_the_vault().db_password("pg") == Secret(postgres.password)
+    port = up_in("pg", env)
+    old = in_the_vault().key(in_the_vault().get("pg").key_id)
+
+    # rotate-key: generated here, stored through the agent (write-only), every SSH
+    # step run by the agent with the keys of its vault; the live tunnel moves over.
+    rotated = cli("rotate-key", "pg", "--json", env=env, stdin="", timeout=120)
+    assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+    rows = [json.loads(line) for line in rotated.stdout.splitlines()]
+    assert [row["step"] for row in rows] == ROTATION_STEPS
+    assert all(row["status"] == "ok" for row in rows), rows
+    assert "live tunnels moved: pg" in rows[ROTATION_STEPS.index("switch")]["detail"]
+    vault = in_the_vault()
+    new = vault.key(vault.get("pg").key_id)
+    assert new.id != old.id
+    lines = sshd.authorized_keys_path.read_text()
+    assert blob(new.public_key) in lines and blob(old.public_key) not in lines
+    new_pem = vault.private_key(new.id).reveal()
+    assert asyncio.run(key_accepted(sshd, new_pem))
+    assert vault.store.get(f"key:{old.id}") is None  # cleanup deleted it in the vault
+    assert asyncio.run(pg_query(port, postgres, "SELECT 8")) == 8  # the tunnel stayed up
+
+    # remove with its bastion cleanup: the agent logs in one last time and takes the
+    # line off, before the key leaves the vault.
+    removed = cli("remove", "pg", "--yes", "--json", env=env, timeout=120)
+    assert removed.returncode == 0, removed.stderr
+    outcome = json.loads(removed.stdout)
+    assert outcome["remote"] == [
+        {"key": new.id, "server": f"{sshd.user}@{sshd.host}:{sshd.port}", "removed": True,
+         "error": None}
+    ]
+    assert outcome["tunnel_was"] == "up" and outcome["warnings"] == []
+    assert blob(new.public_key) not in sshd.authorized_keys_path.read_text()
+    assert not asyncio.run(key_accepted(sshd, new_pem))
+    assert in_the_vault().store.get(f"key:{new.id}") is None
+    assert paths.vault_path().exists()

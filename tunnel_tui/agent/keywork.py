@@ -1,0 +1,109 @@
+"""`key-work`: SSH work that needs a private key only the agent can read.
+
+When the caller's only store is the vault this agent holds unlocked (an SSH login with
+no D-Bus after `tunnel-tui vault unlock`), the caller cannot read a key, and the agent
+never hands one out (DESIGN.md, "Where a secret comes from"). So rotation's SSH steps
+(check, install, verify, remove-old, rollback) and `remove`'s bastion cleanup ask the
+agent to do the login here, with the keys of the vault, and get back only what happened:
+
+  key-work {"action": "login", "hops": [HOP...]}             -> {"accepted": bool}
+           {"action": "add-line", "hops", "line", "like"}    -> {"method": "sftp"|"exec"}
+                                                                | {"manual": {"message", "hint"}}
+           {"action": "remove-lines", "hops", "public_keys"} -> {"removed": [LineRemoval]}
+  HOP = {"host", "user", "port", "key_id"}; optional "connect_timeout" (s).
+
+Only the vault: an agent that reads a desktop keyring is not a door into it (as
+`secret-set`). The host keys are this home's known_hosts, as for `up`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tunnel_tui.agent.protocol import ProtocolError
+from tunnel_tui.core import paths
+from tunnel_tui.core.model import SshEndpoint
+from tunnel_tui.core.secret import Secret
+
+ACTIONS = ("login", "add-line", "remove-lines")
+MAX_HOPS = 8
+MAX_LINES = 16
+
+
+def hops_to_json(hops: Sequence[SshEndpoint]) -> list[dict[str, Any]]:
+    return [{"host": h.host, "user": h.user, "port": h.port, "key_id": h.key_id} for h in hops]
+
+
+def _hops(raw: Any) -> tuple[SshEndpoint, ...]:
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_HOPS:
+        raise ProtocolError(f"`hops` must be a list of 1 to {MAX_HOPS} hops")
+    hops = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise ProtocolError("each hop must be an object")
+        host, user, port, key_id = (item.get(k) for k in ("host", "user", "port", "key_id"))
+        if not (isinstance(host, str) and host and isinstance(user, str) and user
+                and isinstance(port, int) and 0 < port < 65536
+                and isinstance(key_id, str) and key_id):
+            raise ProtocolError("a hop needs host, user, port (1-65535) and key_id")
+        hops.append(SshEndpoint(host, user, port, key_id))
+    return tuple(hops)
+
+
+def _text(request: dict[str, Any], key: str, *, optional: bool = False) -> str | None:
+    value = request.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value or len(value) > 16384:
+        raise ProtocolError(f"`{key}` must be a non-empty string")
+    return value
+
+
+def _read_keys(home: Path, store: Any, key_ids: set[str]) -> dict[str, Secret]:
+    from tunnel_tui.core.catalog import Catalog
+
+    catalog = Catalog(home, store)
+    return {key_id: catalog.private_key(key_id) for key_id in key_ids}
+
+
+async def run(home: Path, store: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """Do one `key-work` request with the private keys of `store` (the vault)."""
+    from tunnel_tui.core.known_hosts import KnownHosts
+    from tunnel_tui.engine import key_lines
+    from tunnel_tui.engine.authorized_keys import ManualInstallRequired
+
+    action = request.get("action")
+    if action not in ACTIONS:
+        raise ProtocolError(f"`action` must be one of {', '.join(ACTIONS)}")
+    hops = _hops(request.get("hops"))
+    try:
+        timeout = min(max(float(request.get("connect_timeout") or 20.0), 1.0), 120.0)
+    except (TypeError, ValueError):
+        raise ProtocolError("`connect_timeout` must be a number") from None
+    keys = await asyncio.to_thread(_read_keys, home, store, {h.key_id or "" for h in hops})
+    known_hosts = KnownHosts(paths.known_hosts_path(home))
+    if action == "login":
+        works = await key_lines.login_works(hops, keys.__getitem__, known_hosts, timeout=timeout)
+        return {"accepted": works}
+    if action == "add-line":
+        line = _text(request, "line")
+        assert line is not None
+        try:
+            method = await key_lines.add_line(
+                hops, keys.__getitem__, known_hosts, line,
+                like=_text(request, "like", optional=True), timeout=timeout,
+            )
+        except ManualInstallRequired as exc:
+            return {"manual": {"message": exc.message, "hint": exc.hint}}
+        return {"method": method}
+    publics = request.get("public_keys")
+    if not (isinstance(publics, list) and 0 < len(publics) <= MAX_LINES
+            and all(isinstance(p, str) and p for p in publics)):
+        raise ProtocolError(f"`public_keys` must list 1 to {MAX_LINES} public keys")
+    removed = await key_lines.remove_lines(
+        hops, keys.__getitem__, known_hosts, publics, timeout=timeout
+    )
+    return {"removed": [r.to_json() for r in removed]}
