@@ -25,17 +25,20 @@ class AgentKeys:
 
     async def _call(self, action: str, hops: Sequence[SshEndpoint], **args: Any) -> dict[str, Any]:
         from tunnel_tui.agent.client import AsyncAgentClient
-        from tunnel_tui.agent.keywork import hops_to_json
+        from tunnel_tui.agent.keywork import hops_to_json, older_agent
 
         client = AsyncAgentClient(self.home)
-        return await client.call(
-            "key-work",
-            timeout=self._timeout * (len(hops) + 1) + 30.0,  # logins, then an edit
-            action=action,
-            hops=hops_to_json(hops),
-            connect_timeout=self._timeout,
-            **args,
-        )
+        try:
+            return await client.call(
+                "key-work",
+                timeout=self._timeout * (len(hops) + 1) + 30.0,  # logins, then an edit
+                action=action,
+                hops=hops_to_json(hops),
+                connect_timeout=self._timeout,
+                **args,
+            )
+        except TunnelTuiError as exc:
+            raise older_agent("log in with the keys of its vault", exc) from None
 
     async def login_works(self, hops: Sequence[SshEndpoint]) -> bool:
         return bool((await self._call("login", hops))["accepted"])
@@ -59,14 +62,15 @@ class AgentKeys:
         return None  # the agent reads the new key from the vault it holds
 
 
-def agent_keys(store: Any, home: Path | None) -> AgentKeys | None:
-    """AgentKeys when `store` (a catalog's) is the vault the agent holds; None when the
+def agent_keys(catalog: object, home: Path | None) -> AgentKeys | None:
+    """AgentKeys when the catalog's store is the vault the agent holds; None when the
     caller reads its keys itself (its keyring, or a vault unlocked in it) — or has no
-    store at all, which the work then reports as it always did."""
+    store at all, which the work then reports as it always did. Opens the store."""
     from tunnel_tui.agent.client import AgentVaultStore
 
     try:
-        name = store.backend_name
+        store = getattr(catalog, "store", None)
+        name = getattr(store, "backend_name", None)
     except TunnelTuiError:
         return None
     return AgentKeys(home) if name == AgentVaultStore.backend_name else None

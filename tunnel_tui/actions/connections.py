@@ -303,7 +303,7 @@ def remove(session: Session, name: str, *, clean_bastion: bool) -> RemoveOutcome
         from tunnel_tui.actions.agent_keys import agent_keys
 
         # The vault only the agent holds: the agent logs in (it never hands a key out).
-        in_agent = agent_keys(catalog.store, session.home)
+        in_agent = agent_keys(catalog, session.home)
         work = bastion_cleanup.plan(catalog, plan.connection, keys=in_agent)
         outcomes = bastion_cleanup.remove_lines(work, home=session.home)
     result = catalog.remove(name)

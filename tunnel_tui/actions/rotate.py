@@ -106,16 +106,9 @@ def key_holder(session: Session, catalog: CatalogLike) -> KeyHolder | None:
     """The agent's KeyHolder when the catalog's store is the vault the agent holds;
     None: rotation's default, the keys read in this process."""
     from tunnel_tui.actions.agent_keys import agent_keys
-    from tunnel_tui.core.errors import TunnelTuiError
 
-    try:
-        store = getattr(catalog, "store", None)
-    except TunnelTuiError:  # no store at all: the check step says so
-        return None
-    if store is None:
-        return None
     home = getattr(catalog, "home", None)
-    return agent_keys(store, Path(home) if home is not None else session.home)
+    return agent_keys(catalog, Path(home) if home is not None else session.home)
 
 
 def _known_hosts(session: Session, known_hosts: KnownHostsLike | None) -> KnownHostsLike:

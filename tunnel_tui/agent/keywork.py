@@ -25,12 +25,24 @@ from typing import Any
 
 from tunnel_tui.agent.protocol import ProtocolError
 from tunnel_tui.core import paths
+from tunnel_tui.core.errors import TunnelTuiError, UsageError
 from tunnel_tui.core.model import SshEndpoint
 from tunnel_tui.core.secret import Secret
 
 ACTIONS = ("login", "add-line", "remove-lines")
 MAX_HOPS = 8
 MAX_LINES = 16
+
+
+def older_agent(op: str, exc: TunnelTuiError) -> TunnelTuiError:
+    """An agent started from an older tunnel-tui answers `unknown op` to `key-work` and
+    `validate`: say so, with the fix (the other error as it was)."""
+    if isinstance(exc, UsageError) and exc.message.startswith("unknown op"):
+        return TunnelTuiError(
+            f"the running agent is older and cannot {op}",
+            hint="tunnel-tui agent restart (its tunnels go down and come back with up)",
+        )
+    return exc
 
 
 def hops_to_json(hops: Sequence[SshEndpoint]) -> list[dict[str, Any]]:
