@@ -10,11 +10,12 @@ import asyncio
 import json
 from typing import Any
 
-from tests.agent.test_agent_tunnels import cli, no_keyring_env, pg_query, trust_host, up_in
+from tests.agent.test_agent_tunnels import cli, no_keyring_env, pg_query, up_in
 from tests.rotation.helpers import key_accepted
 from tunnel_tui.core import paths
 from tunnel_tui.core.catalog import Catalog
 from tunnel_tui.core.secret import Secret
+from tunnel_tui.core.steps import VALIDATION_STEPS
 
 PASSPHRASE = "tr0ub4dor&3"
 ROTATION_STEPS = ["check", "generate", "store", "install", "verify", "switch", "remove-old",
@@ -52,12 +53,19 @@ def test_rotate_and_remove_run_in_the_agent_that_holds_the_vault(
     )  # fmt: skip
     assert added.returncode == 0, added.stderr
     sshd.authorize(cli("key", "show", "pg", env=env).stdout.strip())
-    trust_host(sshd)
+
+    # validate: the agent runs the check with the key of its vault and streams the rows.
+    checked = cli("validate", "pg", "--json", "--accept-new-host-key", env=env, stdin="")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    steps = [json.loads(line) for line in checked.stdout.splitlines()]
+    assert [(s["step"], s["status"]) for s in steps] == [
+        (step, "ok") for step in VALIDATION_STEPS
+    ], steps
     # Overwriting an entry the agent's vault holds (it never hands the old one back).
     edited = cli("edit", "pg", "--db-password-stdin", env=env, stdin=postgres.password + "\n")
     assert edited.returncode == 0, edited.stderr
     assert in_the_vault().db_password("pg") == Secret(postgres.password)
-    port = up_in("pg", env)
+    port = up_in("pg", env)  # the host key validate trusted (in the agent) is saved
     old = in_the_vault().key(in_the_vault().get("pg").key_id)
 
     # rotate-key: generated here, stored through the agent (write-only), every SSH

@@ -3,11 +3,16 @@
 The CLI prints the stream (live log or JSON Lines); the TUI draws it. An unknown host
 key is trusted with `accept_new_host_key`, or asked about through `on_host_key` (the
 CLI asks on a terminal, the TUI with its host-key dialog).
+
+When the caller's only store is the vault the agent holds (an SSH login after `vault
+unlock`), the agent runs the check with its keys and streams the rows back
+(agent/validation.py): the agent never hands a key out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 
 from tunnel_tui.actions.session import Session
@@ -52,6 +57,19 @@ async def validate(
 
     catalog = session.catalog()
     conn = await asyncio.to_thread(catalog.get, name)
+    if await asyncio.to_thread(_vault_in_agent, session, catalog):
+        from tunnel_tui.agent.validation import validate_in_agent
+
+        rows = validate_in_agent(
+            session.home, name,
+            accept_new_host_key=accept_new_host_key, accept_host_keys=accept_host_keys,
+            wait_for_key_seconds=wait_for_key_seconds,
+            on_host_key=on_host_key if not (accept_new_host_key or accept_host_keys) else None,
+            ssh_auth_sock=session.ssh_auth_sock or os.environ.get("SSH_AUTH_SOCK"),
+        )
+        async for step in rows:
+            yield step
+        return
 
     async def ask(hop: SshEndpoint, fingerprint: str) -> bool:
         assert on_host_key is not None
@@ -68,3 +86,10 @@ async def validate(
         ssh_auth_sock=session.ssh_auth_sock,  # None: this process's $SSH_AUTH_SOCK
     ):
         yield step
+
+
+def _vault_in_agent(session: Session, catalog: object) -> bool:
+    """Is the caller's only store the vault the agent holds? (Opens the store.)"""
+    from tunnel_tui.actions.agent_keys import agent_keys
+
+    return agent_keys(catalog, session.home) is not None

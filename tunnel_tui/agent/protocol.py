@@ -46,6 +46,8 @@ Version 2 (secrets come from the caller, DESIGN.md):
               happened: SSH work with a key of the vault the agent holds, for a caller
               that has no other store (rotation's SSH steps, remove's cleanup).
               agent/keywork.py.
+  validate    {"name", ...} -> a stream of StepResult rows (and host-key questions):
+              the check run in the agent, with the vault it holds. agent/validation.py.
   secret-get  gone: no reply ever carries a secret. secret-set/secret-delete stay
               (write-only, vault only, see SECRET_PREFIXES); secret-exists {"name"} ->
               {"exists": bool} lets a writer know whether it would overwrite.
@@ -95,6 +97,7 @@ OPS = frozenset(
         "rotation-wait",
         "lease-password-file",
         "key-work",
+        "validate",
     }
 )
 

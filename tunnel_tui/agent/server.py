@@ -189,6 +189,9 @@ class AgentServer:
             if request["op"] == "events":
                 await self._events(request, reader, writer)
                 return
+            if request["op"] == "validate":  # a stream too (agent/validation.py)
+                await self._validate(request, reader, writer)
+                return
             await self._send(writer, await self._dispatch(request))
 
     async def _dispatch(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -348,6 +351,25 @@ class AgentServer:
     async def _secret_delete(self, request: dict[str, Any]) -> dict[str, Any]:
         await self.service.secret_delete(_secret_name(request))
         return {}
+
+    async def _validate(
+        self, request: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        from tunnel_tui.agent import validation
+
+        async def send(message: dict[str, Any]) -> None:
+            await self._send(writer, message)
+
+        try:
+            await validation.stream(self.service, request, reader, send)
+        except TunnelTuiError as exc:
+            await send(protocol.error_reply(
+                request.get("id"), exc.message, code=protocol.code_for(exc), hint=exc.hint
+            ))
+        except (TypeError, ValueError) as exc:
+            await send(protocol.error_reply(
+                request.get("id"), f"bad arguments for validate: {exc}", code=protocol.BAD_REQUEST
+            ))
 
     async def _events(
         self, request: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
