@@ -3,17 +3,12 @@ small real plain-HTTP servers that show the ways such a server can meet a TLS he
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import pytest
 
-from tests.probes.helpers import run_probe, statuses
+from tests.probes.helpers import plain_http_server, run_probe, statuses
 from tunnel_tui.core.model import DbKind
 
 CH = DbKind.CLICKHOUSE
-TLS_HANDSHAKE_RECORD = 0x16
 
 
 async def test_ok_over_http(clickhouse) -> None:
@@ -78,49 +73,6 @@ async def test_secure_on_the_plain_port_fails_at_tls(clickhouse) -> None:
     )
     assert statuses(results) == {"db-tls": "fail"}
     assert "8443 is HTTPS" in (results["db-tls"].hint or "")
-
-
-TLS_ALERT_HANDSHAKE_FAILURE = b"\x15\x03\x03\x00\x02\x02\x28"
-NGINX_PLAIN_ON_HTTPS = (
-    b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n"
-    b"<center>The plain HTTP request was sent to HTTPS port</center>"
-)
-
-
-@asynccontextmanager
-async def plain_http_server(on_tls_hello: str) -> AsyncIterator[int]:
-    """A server on loopback. "wait" and "close": plain HTTP (`GET /` gets 200) meeting
-    a TLS hello by waiting for more or by closing. "tls": a TLS-only port as nginx
-    runs one, refusing our handshake and answering plain HTTP with its 400."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        first = await reader.read(1)
-        if first and first[0] == TLS_HANDSHAKE_RECORD:
-            if on_tls_hello == "wait":
-                held.append(writer)  # closed when the server stops
-                return
-            if on_tls_hello == "tls":
-                writer.write(TLS_ALERT_HANDSHAKE_FAILURE)
-                await writer.drain()
-            writer.close()
-            return
-        await reader.readuntil(b"\r\n\r\n")
-        if on_tls_hello == "tls":
-            writer.write(NGINX_PLAIN_ON_HTTPS)
-        else:
-            writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nOk.")
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        for writer in held:
-            writer.close()
-        server.close()
-        await server.wait_closed()
 
 
 @pytest.mark.parametrize("on_tls_hello", ["wait", "close"])

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness_tls import make_server_cert
-from tests.probes.helpers import run_probe, statuses
+from tests.probes.helpers import plain_http_server, run_probe, statuses
 from tunnel_tui.core.model import DbKind
 
 
@@ -120,6 +120,24 @@ async def test_trino_over_tls(tmp_path: Path) -> None:
         )
     assert statuses(results) == {"db-tls": "ok", "db-auth": "skip", "query": "ok"}
     assert "verified against" in results["db-tls"].detail
+
+
+@pytest.mark.parametrize("on_tls_hello", ["wait", "close"])
+async def test_trino_ssl_on_a_plain_http_port_is_named_without_waiting_for_the_timeout(
+    on_tls_hello: str,
+) -> None:
+    timeout = 30.0
+    async with plain_http_server(on_tls_hello) as port:
+        results = await run_probe(
+            DbKind.TRINO, port, user="alice", options={"ssl": "true", "verify": "false"},
+            timeout=timeout,
+        )
+    assert statuses(results) == {"db-tls": "fail"}
+    tls = results["db-tls"]
+    assert "answers plain HTTP, not TLS" in tls.detail
+    assert "HTTPS port" in (tls.hint or "")
+    # Found by a plain request alongside the silent handshake, not by the timeout.
+    assert tls.elapsed_ms < timeout * 1000 / 3
 
 
 async def test_trino_on_a_non_http_port(echo_server) -> None:

@@ -1,7 +1,8 @@
 """Trino probe: what is checked is the coordinator's HTTP API, not a query.
 
 db-tls: with `ssl=true` (or `secure=true`) the HTTPS handshake under the usual
-verification (CA from `sslrootcert`, `verify=false` to skip it). db-auth is
+verification (CA from `sslrootcert`, `verify=false` to skip it); a port that speaks
+plain HTTP is named as such at once, not after the timeout (`http.open_tls`). db-auth is
 *not* checked — Trino authenticates each query and no client library is used
 here — so it is reported `skip` with that explanation (a password over plain
 HTTP is refused as Trino itself would). query: `GET /v1/info` must answer JSON
@@ -62,9 +63,16 @@ class TrinoProbe:
             ctx = make_context(mode, cafile=cafile, server_name=database.host)
             try:
                 async with asyncio.timeout(timeout):
-                    reader, writer = await http.open_stream(host, port, ctx, database.host)
+                    reader, writer = await http.open_tls(host, port, ctx, database.host)
                     described = negotiated(http.tls_info(writer), mode, cafile, database.host)
                     await http.close(writer)
+            except http.PlainHttpPort as exc:
+                yield clock.fail(
+                    f"ssl=true but {exc}",
+                    "use the coordinator's HTTPS port (http-server.https.port, often 8443) "
+                    "or drop ssl=true",
+                )
+                return
             except ssl.SSLError as exc:
                 yield clock.fail(
                     verify_failure(exc, mode, cafile, database.host),
