@@ -9,6 +9,7 @@ Screens receive a `Services` object instead of importing the App or the core mod
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,10 +113,12 @@ class RealServices:
         self.home = home
         self.session = Session(home, vault_passphrase=vault_passphrase)
         self._cache: ConfigCache | None = None
+        # One parse at a time: the first screen's ask waits for the prefetch's parse
+        # and reuses it (both started one before either had cached it).
+        self._config_lock = threading.Lock()
 
     def prefetch(self) -> None:
         """Start reading the config now, while the app draws its first frame."""
-        import threading
 
         def read() -> None:
             try:
@@ -126,11 +129,12 @@ class RealServices:
         threading.Thread(target=read, name="config-prefetch", daemon=True).start()
 
     def _config(self) -> Config:
-        if self._cache is None:
-            from tunnel_tui.core.config import ConfigCache
+        with self._config_lock:
+            if self._cache is None:
+                from tunnel_tui.core.config import ConfigCache
 
-            self._cache = ConfigCache(self.home)
-        return self._cache.get()
+                self._cache = ConfigCache(self.home)
+            return self._cache.get()
 
     # -- connections and keys ------------------------------------------------------------
     def connections(self) -> list[Connection]:
