@@ -48,7 +48,7 @@ async def stream(service: Any, request: dict[str, Any], reader: asyncio.StreamRe
     if not isinstance(name, str) or not name:
         raise protocol.ProtocolError("`name` must be a non-empty string")
     conn = service.connection(name)  # NotFoundError for an unknown name
-    catalog = Catalog(service.home, service.vault_for_cli())  # the vault, or why not
+    catalog = Catalog(service.home, service.vault_store())  # the vault, or why not
     sock = request.get("ssh_auth_sock")
     if sock is not None and (not isinstance(sock, str) or not sock.startswith("/")):
         raise protocol.ProtocolError("`ssh_auth_sock` must be an absolute path or null")
