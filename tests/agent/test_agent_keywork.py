@@ -1,7 +1,7 @@
 """The vault only the agent holds (DESIGN.md, "Where a secret comes from", source 3):
 an SSH login with no D-Bus, after `tunnel-tui vault unlock`, has no key it can read, and
 the agent never hands one out — so the work that needs a key runs in the agent:
-rotation's SSH steps, `remove`'s bastion cleanup. Real CLI processes, a real OpenSSH
+validate, rotation's SSH steps, `remove`'s bastion cleanup. Real CLI processes, a real OpenSSH
 sshd and PostgreSQL behind it."""
 
 from __future__ import annotations
@@ -10,10 +10,16 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
 from tests.agent.test_agent_tunnels import cli, no_keyring_env, pg_query, up_in
 from tests.rotation.helpers import key_accepted
+from tunnel_tui.agent.client import AgentClient
+from tunnel_tui.core import keys as keys_mod
 from tunnel_tui.core import paths
 from tunnel_tui.core.catalog import Catalog
+from tunnel_tui.core.errors import UsageError
+from tunnel_tui.core.model import KeyType
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.steps import VALIDATION_STEPS
 
@@ -100,3 +106,26 @@ def test_rotate_and_remove_run_in_the_agent_that_holds_the_vault(
     assert not asyncio.run(key_accepted(sshd, new_pem))
     assert in_the_vault().store.get(f"key:{new.id}") is None
     assert paths.vault_path().exists()
+
+
+def test_key_work_adds_only_lines_of_this_homes_keys(
+    sshd: Any, postgres: Any, agent_reaper: None
+) -> None:
+    """A client cannot have the agent put a key of its own on the bastion through the
+    vault's keys: the line must be one of the config's keys (rotation's new key)."""
+    env = ssh_login_env()
+    assert cli("vault", "unlock", "--passphrase-stdin", env=env,
+               stdin=PASSPHRASE + "\n").returncode == 0
+    db_url = f"postgresql://{postgres.user}@{postgres.host}:{postgres.port}/{postgres.database}"
+    added = cli("add", "pg", "--db", db_url, "--ssh", f"ssh://{sshd.user}@{sshd.host}:{sshd.port}",
+                env=env)
+    assert added.returncode == 0, added.stderr
+    sshd.authorize(cli("key", "show", "pg", env=env).stdout.strip())
+    hop = {"host": sshd.host, "user": sshd.user, "port": sshd.port,
+           "key_id": in_the_vault().get("pg").key_id}
+    stranger = keys_mod.generate(KeyType.ED25519).public_line
+    with pytest.raises(UsageError, match="must hold one of this home's keys"):
+        AgentClient().call("key-work", action="add-line", hops=[hop], line=stranger)
+    with pytest.raises(UsageError, match="a hop needs host, user, port"):
+        AgentClient().call("key-work", action="login", hops=[{**hop, "port": 0}])
+    assert blob(stranger) not in sshd.authorized_keys_path.read_text()

@@ -13,7 +13,9 @@ agent to do the login here, with the keys of the vault, and get back only what h
   HOP = {"host", "user", "port", "key_id"}; optional "connect_timeout" (s).
 
 Only the vault: an agent that reads a desktop keyring is not a door into it (as
-`secret-set`). The host keys are this home's known_hosts, as for `up`.
+`secret-set`). `add-line` adds only the line of a key in this home's config (the
+rotation's new key), never a line a client made up. The host keys are this home's
+known_hosts, as for `up`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tunnel_tui.agent.protocol import ProtocolError
+from tunnel_tui.agent.protocol import USAGE, ProtocolError
 from tunnel_tui.core import paths
 from tunnel_tui.core.errors import TunnelTuiError, UsageError
 from tunnel_tui.core.model import SshEndpoint
@@ -81,6 +83,20 @@ def _read_keys(home: Path, store: Any, key_ids: set[str]) -> dict[str, Secret]:
     return {key_id: catalog.private_key(key_id) for key_id in key_ids}
 
 
+def _ours(home: Path, line: str) -> None:
+    """Refuse a line whose key is not one of this home's keys."""
+    from tunnel_tui.core import config
+    from tunnel_tui.core.authorized_keys_file import blob_of
+
+    try:
+        blob = blob_of(line)
+    except ValueError:
+        raise ProtocolError("`line` is not an authorized_keys line") from None
+    keys = config.load(home).keys.values()
+    if not any(blob_of(key.public_key) == blob for key in keys if key.public_key):
+        raise ProtocolError("`line` must hold one of this home's keys", code=USAGE)
+
+
 async def run(home: Path, store: Any, request: dict[str, Any]) -> dict[str, Any]:
     """Do one `key-work` request with the private keys of `store` (the vault)."""
     from tunnel_tui.core.known_hosts import KnownHosts
@@ -103,6 +119,7 @@ async def run(home: Path, store: Any, request: dict[str, Any]) -> dict[str, Any]
     if action == "add-line":
         line = _text(request, "line")
         assert line is not None
+        await asyncio.to_thread(_ours, home, line)
         try:
             method = await key_lines.add_line(
                 hops, keys.__getitem__, known_hosts, line,
