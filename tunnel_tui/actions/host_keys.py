@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tunnel_tui.actions.session import Session
+    from tunnel_tui.core.catalog import Catalog
+    from tunnel_tui.core.client_keys import ClientKey
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,8 @@ async def meet(
     catalog = session.catalog()
     conn = catalog.get(name)
     key_ids = {conn.key_id, *(h.key_id for h in conn.jumps if h.key_id)}
-    keys = {key_id: await asyncio.to_thread(catalog.client_key, key_id) for key_id in key_ids}
+    keys = {key_id: await asyncio.to_thread(_client_key_or_stand_in, catalog, key_id)
+            for key_id in key_ids}
     traces = await meet_host_keys(
         conn.hops, keys, KnownHosts(known_hosts_path(session.home)), key_id=conn.key_id,
         accept_new=accept_new, accept_keys=accept_host_keys,
@@ -67,3 +70,17 @@ async def meet(
         outcome = (trace.host_key if trace is not None else "") or "not reached"
         out.append(HopHostKey(label, trace.fingerprint if trace is not None else "", outcome))
     return out
+
+
+def _client_key_or_stand_in(catalog: Catalog, key_id: str) -> ClientKey:
+    """The key to log in with, or, where this process cannot read it (the vault held by
+    the agent, a locked keyring, an ssh-agent that is gone), a throwaway key that only
+    fails auth: the first hop's host key is decided before that, and hops behind it
+    are reported as not reached."""
+    from tunnel_tui.core.errors import SecretStoreError
+    from tunnel_tui.core.keys import generate
+
+    try:
+        return catalog.client_key(key_id)
+    except SecretStoreError:
+        return generate().private_pem

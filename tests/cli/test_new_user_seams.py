@@ -1,0 +1,28 @@
+"""Seams a new user met going through the README's walkthroughs with the real CLI: a
+real OpenSSH bastion, the real agent (started by the commands, stopped by PID)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.agent.test_agent_tunnels import cli, no_keyring_env
+from tests.fixtures.sshd import fingerprint
+from tunnel_tui.core.known_hosts import KnownHosts
+
+
+def test_add_accept_host_key_with_the_vault_held_by_the_agent(sshd: Any,
+                                                              agent_reaper: None) -> None:
+    """An SSH login: no keyring, the vault unlocked in the agent. add --accept-host-key
+    meets the bastion's host key (decided before auth: our key is not needed) and says
+    what it added, instead of failing on the key it cannot read here."""
+    env = no_keyring_env()
+    env.pop("TUNNEL_TUI_SECRETS", None)
+    assert cli("vault", "unlock", "--passphrase-stdin", env=env,
+               stdin="tr0ub4dor&3\n").returncode == 0
+    added = cli("add", "pg", "--db", "postgresql://app@10.0.0.5:5432/app",
+                "--ssh", f"ssh://{sshd.user}@{sshd.host}:{sshd.port}",
+                "--accept-host-key", fingerprint(sshd.host_public_key), env=env)
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.startswith("Added pg: PostgreSQL 10.0.0.5:5432")
+    assert "matches what you gave: saved" in added.stdout
+    assert KnownHosts().trusted_keys(sshd.host, sshd.port)
