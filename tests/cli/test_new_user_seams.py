@@ -26,3 +26,21 @@ def test_add_accept_host_key_with_the_vault_held_by_the_agent(sshd: Any,
     assert added.stdout.startswith("Added pg: PostgreSQL 10.0.0.5:5432")
     assert "matches what you gave: saved" in added.stdout
     assert KnownHosts().trusted_keys(sshd.host, sshd.port)
+
+
+def test_import_with_the_vault_held_by_the_agent(agent_reaper: None, tmp_path: Any) -> None:
+    """Like add, import stores its new keys through the vault the agent holds (it said
+    'the vault is locked' right after `vault unlock`)."""
+    env = no_keyring_env()
+    env.pop("TUNNEL_TUI_SECRETS", None)
+    assert cli("vault", "unlock", "--passphrase-stdin", env=env,
+               stdin="tr0ub4dor&3\n").returncode == 0
+    exported = tmp_path / "team.toml"
+    exported.write_text('version = 1\n\n[[connection]]\nname = "pg"\n'
+                        'db = "postgresql://app@10.0.0.5:5432/app"\n'
+                        'ssh = "ssh://tunnel@bastion.example.com"\nkey = "team"\n')
+    imported = cli("import", str(exported), env=env)
+    assert imported.returncode == 0, imported.stderr
+    assert "imported 1 connection(s): pg" in imported.stdout
+    shown = cli("key", "show", "pg", env=env)
+    assert shown.returncode == 0 and shown.stdout.startswith("ssh-ed25519 ")

@@ -49,7 +49,7 @@ def import_(file: Path, use_key: str | None, as_json: bool) -> None:
     port already in use gets a free one, and this says which.
     """
     from tunnel_tui.actions.exchange import import_text
-    from tunnel_tui.actions.session import Session
+    from tunnel_tui.commands.prompts import cli_session
     from tunnel_tui.core.errors import UsageError
 
     try:
@@ -59,7 +59,7 @@ def import_(file: Path, use_key: str | None, as_json: bool) -> None:
             text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {file}: {exc}", field="file") from None
-    result = import_text(Session(), text, source=str(file), use_key=use_key)
+    result = import_text(cli_session(), text, source=str(file), use_key=use_key)
     if as_json:
         print_json({
             "added": [connection_json(r.connection, r.key) for r in result.added],
