@@ -22,6 +22,7 @@ from tunnel_tui.core.errors import UsageError
 from tunnel_tui.core.model import KeyType
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.steps import VALIDATION_STEPS
+from tunnel_tui.rotation import CRASH_HOOK_ENV
 
 PASSPHRASE = "tr0ub4dor&3"
 ROTATION_STEPS = ["check", "generate", "store", "install", "verify", "switch", "remove-old",
@@ -129,3 +130,66 @@ def test_key_work_adds_only_lines_of_this_homes_keys(
     with pytest.raises(UsageError, match="a hop needs host, user, port"):
         AgentClient().call("key-work", action="login", hops=[{**hop, "port": 0}])
     assert blob(stranger) not in sshd.authorized_keys_path.read_text()
+
+
+async def test_validate_in_the_agent_asks_this_terminal_about_an_unknown_host_key(
+    sshd: Any, postgres: Any, agent_reaper: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check runs in the agent, the question about the bastion's host key is asked
+    here (the CLI on its terminal, the TUI in its dialog) and the answer goes back."""
+    from tunnel_tui.actions.validate import validate
+    from tunnel_tui.commands.prompts import cli_session
+
+    env = ssh_login_env()
+    assert cli("vault", "unlock", "--passphrase-stdin", env=env,
+               stdin=PASSPHRASE + "\n").returncode == 0
+    db_url = f"postgresql://{postgres.user}@{postgres.host}:{postgres.port}/{postgres.database}"
+    added = cli(
+        "add", "pg", "--db", db_url, "--ssh", f"ssh://{sshd.user}@{sshd.host}:{sshd.port}",
+        "--db-password-stdin", env=env, stdin=postgres.password + "\n",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    sshd.authorize(cli("key", "show", "pg", env=env).stdout.strip())
+    for name in ("DBUS_SESSION_BUS_ADDRESS", "PYTHON_KEYRING_BACKEND", "TUNNEL_TUI_SECRETS"):
+        monkeypatch.delenv(name, raising=False)  # this process too: an SSH login
+    asked: list[tuple[str, str]] = []
+
+    async def answer(hop: str, fingerprint: str) -> bool:
+        asked.append((hop, fingerprint))
+        return True
+
+    rows = [row async for row in validate(cli_session(), "pg", on_host_key=answer)]
+    assert asked == [(f"{sshd.user}@{sshd.host}:{sshd.port}", sshd.host_fingerprint)]
+    assert [(row.step, row.status.value) for row in rows] == [
+        (step, "ok") for step in VALIDATION_STEPS
+    ], rows
+    # Trusted once, saved: the next check asks nothing.
+    again = [row async for row in validate(cli_session(), "pg", on_host_key=answer)]
+    assert len(asked) == 1 and all(row.ok for row in again)
+
+
+def test_rollback_takes_the_new_line_off_through_the_agent(
+    sshd: Any, postgres: Any, agent_reaper: None
+) -> None:
+    """A rotation killed after install, rolled back from the SSH login: the agent logs
+    in with the old key of its vault and removes the new key's line."""
+    env = ssh_login_env()
+    assert cli("vault", "unlock", "--passphrase-stdin", env=env,
+               stdin=PASSPHRASE + "\n").returncode == 0
+    db_url = f"postgresql://{postgres.user}@{postgres.host}:{postgres.port}/{postgres.database}"
+    added = cli("add", "pg", "--db", db_url, "--ssh", f"ssh://{sshd.user}@{sshd.host}:{sshd.port}",
+                "--accept-new-host-key", env=env)
+    assert added.returncode == 0, added.stderr
+    sshd.authorize(cli("key", "show", "pg", env=env).stdout.strip())
+    old = in_the_vault().key(in_the_vault().get("pg").key_id)
+    crashed = cli("rotate-key", "pg", env={**env, CRASH_HOOK_ENV: "installed"}, stdin="")
+    assert crashed.returncode == 137, crashed.stdout + crashed.stderr
+    new = next(k for k in in_the_vault().keys() if k.id != old.id)
+    assert blob(new.public_key) in sshd.authorized_keys_path.read_text()
+
+    rolled = cli("rotate-key", "pg", "--rollback", env=env, stdin="")
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    assert "new line removed" in rolled.stdout
+    lines = sshd.authorized_keys_path.read_text()
+    assert blob(new.public_key) not in lines and blob(old.public_key) in lines
+    assert [k.id for k in in_the_vault().keys()] == [old.id]

@@ -6,7 +6,7 @@ case."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,15 @@ class AgentKeys:
     ) -> list[LineRemoval]:
         reply = await self._call("remove-lines", hops, public_keys=list(public_keys))
         return [LineRemoval.from_json(item) for item in reply["removed"]]
+
+    async def meet_host_keys(
+        self, hops: Sequence[SshEndpoint], *, accept_new: bool, accept_keys: Collection[str]
+    ) -> list[tuple[str, str]]:
+        """engine.ssh.meet_host_keys in the agent: (fingerprint, outcome) per hop met."""
+        reply = await self._call(
+            "meet-host-keys", hops, accept_new=accept_new, accept_keys=list(accept_keys)
+        )
+        return [(str(h["fingerprint"]), str(h["host_key"])) for h in reply["hops"]]
 
     def secret_for_agent(self, key_id: str) -> Secret | None:
         return None  # the agent reads the new key from the vault it holds

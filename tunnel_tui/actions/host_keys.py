@@ -48,27 +48,40 @@ async def meet(
 ) -> list[HopHostKey]:
     """Connect to NAME's hops (closing again) to trust their host keys with consent."""
     import asyncio
+    import dataclasses
 
+    from tunnel_tui.actions.agent_keys import agent_keys
+    from tunnel_tui.core.errors import TunnelTuiError
     from tunnel_tui.core.known_hosts import KnownHosts
     from tunnel_tui.core.paths import known_hosts_path
     from tunnel_tui.engine.ssh import hop_label, meet_host_keys
 
     catalog = session.catalog()
     conn = catalog.get(name)
-    key_ids = {conn.key_id, *(h.key_id for h in conn.jumps if h.key_id)}
-    keys = {key_id: await asyncio.to_thread(_client_key_or_stand_in, catalog, key_id)
-            for key_id in key_ids}
-    traces = await meet_host_keys(
-        conn.hops, keys, KnownHosts(known_hosts_path(session.home)), key_id=conn.key_id,
-        accept_new=accept_new, accept_keys=accept_host_keys,
-    )
     hops = conn.hops
+    in_agent = await asyncio.to_thread(agent_keys, catalog, session.home)
+    met: list[tuple[str, str]] | None = None
+    if in_agent is not None:  # the vault only the agent holds: it logs in (hops 2+)
+        explicit = [dataclasses.replace(h, key_id=h.key_id or conn.key_id) for h in hops]
+        try:
+            met = await in_agent.meet_host_keys(
+                explicit, accept_new=accept_new, accept_keys=accept_host_keys
+            )
+        except TunnelTuiError:  # an older agent, a key it cannot use: the stand-in below
+            met = None
+    if met is None:
+        key_ids = {conn.key_id, *(h.key_id for h in conn.jumps if h.key_id)}
+        keys = {k: await asyncio.to_thread(_client_key_or_stand_in, catalog, k) for k in key_ids}
+        traces = await meet_host_keys(
+            hops, keys, KnownHosts(known_hosts_path(session.home)), key_id=conn.key_id,
+            accept_new=accept_new, accept_keys=accept_host_keys,
+        )
+        met = [(trace.fingerprint, trace.host_key) for trace in traces]
     out = []
     for index, hop in enumerate(hops):
         label = hop_label(hop, index, len(hops))
-        trace = traces[index] if index < len(traces) else None
-        outcome = (trace.host_key if trace is not None else "") or "not reached"
-        out.append(HopHostKey(label, trace.fingerprint if trace is not None else "", outcome))
+        fingerprint, outcome = met[index] if index < len(met) else ("", "")
+        out.append(HopHostKey(label, fingerprint, outcome or "not reached"))
     return out
 
 

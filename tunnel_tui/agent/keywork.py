@@ -10,6 +10,8 @@ agent to do the login here, with the keys of the vault, and get back only what h
            {"action": "add-line", "hops", "line", "like"}    -> {"method": "sftp"|"exec"}
                                                                 | {"manual": {"message", "hint"}}
            {"action": "remove-lines", "hops", "public_keys"} -> {"removed": [LineRemoval]}
+           {"action": "meet-host-keys", "hops", "accept_new", "accept_keys"}
+                                                -> {"hops": [{"fingerprint", "host_key"}]}
   HOP = {"host", "user", "port", "key_id"}; optional "connect_timeout" (s).
 
 Only the vault: an agent that reads a desktop keyring is not a door into it (as
@@ -31,7 +33,7 @@ from tunnel_tui.core.errors import TunnelTuiError, UsageError
 from tunnel_tui.core.model import SshEndpoint
 from tunnel_tui.core.secret import Secret
 
-ACTIONS = ("login", "add-line", "remove-lines")
+ACTIONS = ("login", "add-line", "remove-lines", "meet-host-keys")
 MAX_HOPS = 8
 MAX_LINES = 16
 
@@ -128,6 +130,17 @@ async def run(home: Path, store: Any, request: dict[str, Any]) -> dict[str, Any]
         except ManualInstallRequired as exc:
             return {"manual": {"message": exc.message, "hint": exc.hint}}
         return {"method": method}
+    if action == "meet-host-keys":  # `add --accept-host-key` (actions/host_keys.py)
+        from tunnel_tui.core.known_hosts import parse_fingerprints
+        from tunnel_tui.engine.settings import EngineSettings
+        from tunnel_tui.engine.ssh import meet_host_keys
+
+        traces = await meet_host_keys(
+            hops, keys, known_hosts, accept_new=bool(request.get("accept_new")),
+            accept_keys=parse_fingerprints(request.get("accept_keys") or ()),
+            settings=EngineSettings(connect_timeout=timeout),
+        )
+        return {"hops": [{"fingerprint": t.fingerprint, "host_key": t.host_key} for t in traces]}
     publics = request.get("public_keys")
     if not (isinstance(publics, list) and 0 < len(publics) <= MAX_LINES
             and all(isinstance(p, str) and p for p in publics)):
