@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncssh
 
+from tests.fixtures.pilot import SIZE, main_screen, make_app, settle, wait_until
 from tests.reliability.security_helpers import (
     HostileSsh,
     ResetAtKeyExchange,
     public_line,
     run_cli,
 )
-from tests.ui.test_flows import SIZE, main_screen, make_app, settle, wait_until
 from tunnel_tui.core.known_hosts import KnownHosts
 from tunnel_tui.core.steps import StepStatus
 from tunnel_tui.ui.screens.host_key import HostKeyConfirmScreen

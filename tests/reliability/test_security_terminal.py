@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import asyncssh
 
 from tests.agent.test_agent_tunnels import cli, no_keyring_env
+from tests.fixtures.pilot import main_screen, make_app, wait_until
 from tests.reliability.security_helpers import (
     HOSTILE,
     RAW_CONTROLS,
@@ -22,7 +23,6 @@ from tests.reliability.security_helpers import (
     HostileSsh,
     run_cli,
 )
-from tests.ui.test_flows import main_screen, make_app, wait_until
 from tunnel_tui.core.known_hosts import KnownHosts
 from tunnel_tui.core.sanitize import terminal_text
 from tunnel_tui.core.status import TunnelState, TunnelStatus

@@ -11,10 +11,9 @@ from pathlib import Path
 from textual.widgets import DataTable, Static
 
 from tests.core.test_ssh_agent_catalog import NoKeyring
+from tests.fixtures.pilot import main_screen, make_app, open_keys, wait_until
 from tests.fixtures.ssh_agent import keygen
-from tests.ui.test_flows import main_screen, make_app, wait_until
 from tunnel_tui.core.catalog import AgentKeyChoice, Catalog
-from tunnel_tui.ui.screens.keys import KeysScreen
 from tunnel_tui.ui.services import RealServices
 from tunnel_tui.ui.widgets.detail_pane import describe
 
@@ -36,11 +35,7 @@ async def test_keys_screen_and_detail_mark_an_expiring_certificate(isolated_env,
     app = make_app()
     async with app.run_test(size=(110, 30)) as pilot:
         await main_screen(pilot)
-        await pilot.press("k")
-        await wait_until(pilot, lambda: isinstance(app.screen, KeysScreen), what="keys")
-        keys = app.screen
-        assert isinstance(keys, KeysScreen)
-        await wait_until(pilot, keys.loaded.is_set, what="keys loaded")
+        keys = await open_keys(pilot)
         table = keys.query_one(DataTable)
         names = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
         assert names == ["laptop", "! work"]

@@ -11,8 +11,8 @@ from typing import Any
 
 from textual.widgets import Sparkline, Static
 
+from tests.fixtures.pilot import main_screen, settle, wait_until
 from tests.fixtures.ui import FakeServices, frozen_clock
-from tests.ui.test_flows import main_screen, settle, wait_until
 from tunnel_tui.core.history import Reconnect, TunnelHistory
 from tunnel_tui.ui.app import TunnelTuiApp
 from tunnel_tui.ui.screens.bastion_setup import BastionSetupScreen

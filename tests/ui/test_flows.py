@@ -3,21 +3,26 @@ a private Secret Service (or none: the vault), the agent process."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from textual.pilot import Pilot
-from textual.screen import Screen
 from textual.widgets import Button, Input, Label
-from textual.widgets._footer import FooterKey
 
+from tests.fixtures.pilot import (
+    SIZE,
+    fill,
+    footer_keys,
+    main_screen,
+    make_app,
+    open_form,
+    settle,
+    trust_bastion,
+    wait_for_screen,
+    wait_until,
+)
 from tests.fixtures.waiting import wait_until_async
 from tunnel_tui.core.config import load
 from tunnel_tui.core.known_hosts import KnownHosts
 from tunnel_tui.core.status import TunnelState
 from tunnel_tui.core.steps import StepStatus
 from tunnel_tui.ui.app import TunnelTuiApp
-from tunnel_tui.ui.screens.connections import ConnectionsScreen
 from tunnel_tui.ui.screens.host_key import HostKeyChangedScreen, HostKeyConfirmScreen
 from tunnel_tui.ui.screens.public_key import PublicKeyScreen
 from tunnel_tui.ui.screens.rotation import RotationScreen
@@ -28,14 +33,6 @@ from tunnel_tui.ui.services import RealServices
 from tunnel_tui.ui.widgets.connection_table import ConnectionTable
 from tunnel_tui.ui.widgets.step_log import StepRow
 
-SIZE = (120, 40)
-
-
-def footer_keys(screen: Screen[Any]) -> list[str]:
-    """What the footer of `screen` offers: descriptions of its enabled, shown keys."""
-    return [k.description for k in screen.query(FooterKey) if not k.has_class("-disabled")
-            and k.display and k.parent is not None and k.parent.display]
-
 
 def paths_vault_exists() -> bool:
     from tunnel_tui.core import paths
@@ -43,62 +40,17 @@ def paths_vault_exists() -> bool:
     return paths.vault_path().exists()
 
 
-def make_app() -> TunnelTuiApp:
-    return TunnelTuiApp(RealServices(), refresh_seconds=0.3)
-
-
-async def wait_until(pilot: Pilot[None], check: Callable[[], bool], timeout: float = 30.0,
-                     what: str = "condition") -> None:
-    """Poll a condition the user would see, bounded in time (the shared helper,
-    pausing through the pilot so the app handles its messages in between)."""
-    await wait_until_async(check, timeout, what, interval=0.05, sleep=pilot.pause)
-
-
-async def settle(pilot: Pilot[None]) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-def fill(screen: TunnelFormScreen, **values: str) -> None:
-    for field, value in values.items():
-        screen.query_one(f"#{field.replace('_', '-')}", Input).value = value
-
-
-def trust_bastion(server) -> None:
-    KnownHosts().add(server.host, server.port, server.host_public_key)
-
-
-async def main_screen(pilot: Pilot[None]) -> ConnectionsScreen:
-    def find() -> ConnectionsScreen | None:
-        return next(
-            (s for s in pilot.app.screen_stack if isinstance(s, ConnectionsScreen)), None
-        )
-
-    await wait_until(pilot, lambda: find() is not None, what="list")
-    screen = find()
-    assert screen is not None
-    await wait_until(pilot, screen.loaded.is_set, what="connections loaded")
-    await settle(pilot)
-    return screen
-
-
 async def test_add_with_generated_key_then_validate_ok(sshd, postgres, secret_service) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await main_screen(pilot)
-        await pilot.press("a")
-        await wait_until(pilot, lambda: isinstance(app.screen, TunnelFormScreen), what="form")
-        form = app.screen
-        assert isinstance(form, TunnelFormScreen)
+        form = await open_form(pilot)
         fill(form, name="app-pg", host=postgres.host, port=str(postgres.port),
              database=postgres.database, user=postgres.user, password=postgres.password,
              ssh_host=sshd.host, ssh_port=str(sshd.port), ssh_user=sshd.user)
         await pilot.click("#save-validate")
         # Generated key: the public line to install, then "Validate now".
-        await wait_until(pilot, lambda: isinstance(app.screen, PublicKeyScreen), what="key panel")
-        panel = app.screen
-        assert isinstance(panel, PublicKeyScreen)
+        panel = await wait_for_screen(pilot, PublicKeyScreen, "key panel")
         await wait_until(pilot, lambda: bool(panel.line), what="public key line")
         assert panel.line.startswith("ssh-ed25519 ") and "tunnel-tui:app-pg" in panel.line
         where = str(panel.query_one("#pubkey-where").render())
@@ -106,15 +58,10 @@ async def test_add_with_generated_key_then_validate_ok(sshd, postgres, secret_se
         sshd.authorize(panel.key.public_key)
         await pilot.click("#validate")
         # First contact with the bastion: its fingerprint, and consent.
-        await wait_until(pilot, lambda: isinstance(app.screen, HostKeyConfirmScreen),
-                         what="host key question")
-        question = app.screen
-        assert isinstance(question, HostKeyConfirmScreen)
+        question = await wait_for_screen(pilot, HostKeyConfirmScreen, "host key question")
         assert question.fingerprint == sshd.host_fingerprint
         await pilot.click("#accept")
-        await wait_until(pilot, lambda: isinstance(app.screen, ValidationScreen), what="log")
-        log = app.screen
-        assert isinstance(log, ValidationScreen)
+        log = await wait_for_screen(pilot, ValidationScreen, "log")
         await wait_until(pilot, log.finished.is_set, timeout=60, what="validation")
         results = log.step_log.results
         assert log.succeeded, [(r.step, r.status, r.detail, r.hint) for r in results]
@@ -132,10 +79,7 @@ async def test_form_shows_inline_errors_and_refuses_to_save(secret_service) -> N
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await main_screen(pilot)
-        await pilot.press("a")
-        await wait_until(pilot, lambda: isinstance(app.screen, TunnelFormScreen), what="form")
-        form = app.screen
-        assert isinstance(form, TunnelFormScreen)
+        form = await open_form(pilot)
         await pilot.press(*"db1")
         form.query_one("#host", Input).focus()
         await pilot.press(*"bad", "space", *"host")
@@ -172,9 +116,7 @@ async def test_validation_log_shows_failed_step_with_hint(sshd, secret_service,
     async with app.run_test(size=SIZE) as pilot:
         await main_screen(pilot)
         await pilot.press("v")
-        await wait_until(pilot, lambda: isinstance(app.screen, ValidationScreen), what="log")
-        log = app.screen
-        assert isinstance(log, ValidationScreen)
+        log = await wait_for_screen(pilot, ValidationScreen, "log")
         await wait_until(pilot, log.finished.is_set, timeout=60, what="validation")
         failed = log.step_log.failed
         assert failed is not None and failed.step == "ssh-auth"
@@ -228,18 +170,13 @@ async def test_vault_passphrase_when_no_keyring(sshd) -> None:
         await wait_until(pilot, lambda: "vault locked" in str(facts.render()),
                          what="header names the locked vault")
         assert not isinstance(app.screen, VaultScreen)  # nothing to unlock on a first start
-        await pilot.press("a")
-        await wait_until(pilot, lambda: isinstance(app.screen, TunnelFormScreen), what="form")
-        form = app.screen
-        assert isinstance(form, TunnelFormScreen)
+        form = await open_form(pilot)
         fill(form, name="via-vault", host="10.0.0.5", user="reader", ssh_host=sshd.host,
              ssh_port=str(sshd.port), ssh_user=sshd.user)
         await pilot.click("#save")
         # The generated key must be stored: the vault passphrase is asked now, twice as
         # it creates the vault; two different ones are refused.
-        await wait_until(pilot, lambda: isinstance(app.screen, VaultScreen), what="vault modal")
-        vault = app.screen
-        assert isinstance(vault, VaultScreen)
+        vault = await wait_for_screen(pilot, VaultScreen, "vault modal")
         await wait_until(pilot, lambda: vault.query_one("#again").display, what="asked twice")
         assert "Create the vault" in str(vault.query_one("#vault-title").render())
         await pilot.press(*"correct", "space", *"horse", "enter", *"correct", "enter")
@@ -262,10 +199,7 @@ async def test_vault_is_asked_at_start_when_connections_exist(sshd) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await main_screen(pilot)
-        await pilot.press("a")
-        await wait_until(pilot, lambda: isinstance(app.screen, TunnelFormScreen), what="form")
-        form = app.screen
-        assert isinstance(form, TunnelFormScreen)
+        form = await open_form(pilot)
         fill(form, name="first", host="10.0.0.5", user="reader", ssh_host=sshd.host,
              ssh_user=sshd.user)
         await pilot.click("#save")
@@ -296,9 +230,7 @@ async def test_rotate_key_from_the_list(secret_service, sshd, add_tunnel_connect
         await pilot.press("r")  # asks first; Rotate confirms
         await wait_until(pilot, lambda: bool(app.screen.query("#rotate")), what="confirmation")
         await pilot.click("#rotate")
-        await wait_until(pilot, lambda: isinstance(app.screen, RotationScreen), what="rotation")
-        rotation = app.screen
-        assert isinstance(rotation, RotationScreen)
+        rotation = await wait_for_screen(pilot, RotationScreen, "rotation")
         await wait_until(pilot, rotation.finished.is_set, timeout=90, what="rotation done")
         results = rotation.query_one("StepLog").results  # type: ignore[attr-defined]
         assert rotation.succeeded, [(r.step, r.status, r.detail, r.hint) for r in results]
@@ -323,9 +255,7 @@ async def test_wait_for_my_key_is_handed_to_the_agent_until_it_is_installed(
     async with app.run_test(size=SIZE) as pilot:
         await main_screen(pilot)
         await pilot.press("v")
-        await wait_until(pilot, lambda: isinstance(app.screen, ValidationScreen), what="log")
-        log = app.screen
-        assert isinstance(log, ValidationScreen)
+        log = await wait_for_screen(pilot, ValidationScreen, "log")
         await wait_until(pilot, log.finished.is_set, timeout=60, what="first run")
         assert log.step_log.failed is not None and log.step_log.failed.step == "ssh-auth"
         await pilot.press("w")
@@ -352,9 +282,7 @@ async def test_closing_the_app_keeps_the_wait_going(
     async with app.run_test(size=SIZE) as pilot:
         await main_screen(pilot)
         await pilot.press("v")
-        await wait_until(pilot, lambda: isinstance(app.screen, ValidationScreen), what="log")
-        log = app.screen
-        assert isinstance(log, ValidationScreen)
+        log = await wait_for_screen(pilot, ValidationScreen, "log")
         await wait_until(pilot, log.finished.is_set, timeout=60, what="first run")
         await pilot.press("w")
         countdown = log.query_one("#countdown", Label)
@@ -399,11 +327,7 @@ async def test_pasted_pem_and_key_file_are_imported(sshd, client_keypair, secret
     async with app.run_test(size=SIZE) as pilot:
         await main_screen(pilot)
         for name, source in (("pasted", 1), ("from-file", 2)):
-            await pilot.press("a")
-            await wait_until(pilot, lambda: isinstance(app.screen, TunnelFormScreen),
-                             what="form")
-            form = app.screen
-            assert isinstance(form, TunnelFormScreen)
+            form = await open_form(pilot)
             fill(form, name=name, host="10.0.0.5", user="reader", ssh_host=sshd.host,
                  ssh_port=str(sshd.port), ssh_user=sshd.user)
             buttons = list(form.query_one("#key-source", RadioSet).query("RadioButton"))
@@ -429,10 +353,7 @@ async def test_the_form_marks_a_connection_autostart(secret_service) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await main_screen(pilot)
-        await pilot.press("a")
-        await wait_until(pilot, lambda: isinstance(app.screen, TunnelFormScreen), what="form")
-        form = app.screen
-        assert isinstance(form, TunnelFormScreen)
+        form = await open_form(pilot)
         fill(form, name="always-pg", host="10.0.0.5", database="app", user="app",
              ssh_host="bastion.example.com", ssh_user="tunnel")
         box = form.query_one("#autostart")

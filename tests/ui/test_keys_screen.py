@@ -7,10 +7,9 @@ from types import SimpleNamespace
 
 from textual.widgets import DataTable
 
-from tests.ui.test_flows import main_screen, make_app, wait_until
+from tests.fixtures.pilot import main_screen, make_app, open_keys, wait_for_screen, wait_until
 from tunnel_tui.core.catalog import Catalog
 from tunnel_tui.ui.screens.confirm import ConfirmScreen, PromptScreen
-from tunnel_tui.ui.screens.keys import KeysScreen
 from tunnel_tui.ui.screens.public_key import PublicKeyScreen
 
 
@@ -20,11 +19,7 @@ async def test_generate_show_and_delete_keys(secret_service, add_tunnel_connecti
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await main_screen(pilot)
-        await pilot.press("k")
-        await wait_until(pilot, lambda: isinstance(app.screen, KeysScreen), what="keys")
-        keys = app.screen
-        assert isinstance(keys, KeysScreen)
-        await wait_until(pilot, keys.loaded.is_set, what="keys loaded")
+        keys = await open_keys(pilot)
         table = keys.query_one(DataTable)
         assert table.row_count == 1
         assert "uses-key" in str(table.get_row_at(0)[4])
@@ -38,9 +33,7 @@ async def test_generate_show_and_delete_keys(secret_service, add_tunnel_connecti
         # Its public key, ready for authorized_keys.
         table.move_cursor(row=row)
         await pilot.press("p")
-        await wait_until(pilot, lambda: isinstance(app.screen, PublicKeyScreen), what="pubkey")
-        panel = app.screen
-        assert isinstance(panel, PublicKeyScreen)
+        panel = await wait_for_screen(pilot, PublicKeyScreen, "pubkey")
         await wait_until(pilot, lambda: bool(panel.line), what="line")
         assert panel.line.startswith("ssh-ed25519 ") and panel.line.endswith("tunnel-tui:spare")
         await pilot.press("escape")

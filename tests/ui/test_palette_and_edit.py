@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from textual.command import CommandPalette
 from textual.widgets import Input
 
-from tests.ui.test_flows import main_screen, make_app, wait_until
+from tests.fixtures.pilot import main_screen, make_app, wait_for_screen, wait_until
 from tunnel_tui.core.config import load
 from tunnel_tui.ui.screens.tunnel_form import TunnelFormScreen
 from tunnel_tui.ui.screens.validation import ValidationScreen
@@ -41,9 +41,7 @@ async def test_edit_changes_the_database_host_and_keeps_the_key(secret_service,
     async with app.run_test(size=(100, 30)) as pilot:
         await main_screen(pilot)
         await pilot.press("e")
-        await wait_until(pilot, lambda: isinstance(app.screen, TunnelFormScreen), what="form")
-        form = app.screen
-        assert isinstance(form, TunnelFormScreen)
+        form = await wait_for_screen(pilot, TunnelFormScreen, "form")
         host = form.query_one("#host", Input)
         assert host.value == before.connection.database.host  # prefilled
         assert form.query_one("#ssh-port", Input).value == "9"

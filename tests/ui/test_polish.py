@@ -11,7 +11,15 @@ from textual.command import CommandPalette
 from textual.widgets import Input, Label, Select
 from textual.widgets._footer import FooterKey
 
-from tests.ui.test_flows import footer_keys, main_screen, make_app, settle, wait_until
+from tests.fixtures.pilot import (
+    footer_keys,
+    main_screen,
+    make_app,
+    settle,
+    wait_for_screen,
+    wait_until,
+)
+from tests.fixtures.pilot import open_form as open_new_form
 from tunnel_tui.core.model import DbKind
 from tunnel_tui.ui.screens.confirm import ConfirmScreen
 from tunnel_tui.ui.screens.public_key import PublicKeyScreen
@@ -23,10 +31,7 @@ CLOSED_PORT = SimpleNamespace(host="127.0.0.1", port=9, user="tunnel")  # nothin
 
 
 async def open_form(pilot: Any) -> TunnelFormScreen:
-    await pilot.press("a")
-    await wait_until(pilot, lambda: isinstance(pilot.app.screen, TunnelFormScreen), what="form")
-    form = pilot.app.screen
-    assert isinstance(form, TunnelFormScreen)
+    form = await open_new_form(pilot)
     await settle(pilot)
     return form
 
@@ -101,9 +106,7 @@ async def test_public_key_dialog_footer_and_one_line(secret_service: Any,
     async with app.run_test(size=(80, 24)) as pilot:
         await main_screen(pilot)
         app.push_screen(PublicKeyScreen(app.services, setup.result.key))
-        await wait_until(pilot, lambda: isinstance(app.screen, PublicKeyScreen), what="panel")
-        panel = app.screen
-        assert isinstance(panel, PublicKeyScreen)
+        panel = await wait_for_screen(pilot, PublicKeyScreen, "panel")
         await wait_until(pilot, lambda: bool(panel.line), what="line")
         await settle(pilot)
         assert footer_keys(panel) == ["Copy", "Restricted", "Bastion setup", "Close"]

@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 from textual.widgets import Button, Static
 
-from tests.ui.test_flows import (
+from tests.fixtures.pilot import (
     footer_keys,
     main_screen,
     make_app,
     settle,
     trust_bastion,
+    wait_for_screen,
     wait_until,
 )
 from tunnel_tui.core.config import load
@@ -31,15 +32,10 @@ NOWHERE = SimpleNamespace(host="bastion.does-not-exist.invalid", port=22, user="
 
 
 async def confirm(pilot: Any, choice: str) -> RotationScreen:
-    app = pilot.app
-    await wait_until(pilot, lambda: isinstance(app.screen, RotationConfirmScreen),
-                     what="confirmation")
-    dialog = app.screen
+    dialog = await wait_for_screen(pilot, RotationConfirmScreen, "confirmation")
     await wait_until(pilot, lambda: bool(dialog.query(f"#{choice}")), what=choice)
     await pilot.click(f"#{choice}")
-    await wait_until(pilot, lambda: isinstance(app.screen, RotationScreen), what="rotation")
-    screen = app.screen
-    assert isinstance(screen, RotationScreen)
+    screen = await wait_for_screen(pilot, RotationScreen, "rotation")
     await wait_until(pilot, screen.finished.is_set, timeout=90, what="rotation done")
     await settle(pilot)
     return screen
@@ -57,9 +53,7 @@ async def test_rotation_asks_first_and_cancel_is_the_default(
     async with app.run_test(size=(80, 24)) as pilot:
         await main_screen(pilot)
         await pilot.press("r")
-        await wait_until(pilot, lambda: isinstance(app.screen, RotationConfirmScreen),
-                         what="confirmation")
-        dialog = app.screen
+        dialog = await wait_for_screen(pilot, RotationConfirmScreen, "confirmation")
         await wait_until(pilot, lambda: bool(dialog.query("#rotate")), what="plan")
         plan = str(dialog.query_one("#rotate-plan", Static).render())
         assert "new ed25519 key" in plan and sshd.host in plan
@@ -116,9 +110,7 @@ async def test_a_stopped_rotation_is_rolled_back_or_resumed_in_the_app(
     async with app.run_test(size=(120, 36)) as pilot:
         await main_screen(pilot)
         await pilot.press("r")
-        await wait_until(pilot, lambda: isinstance(app.screen, RotationConfirmScreen),
-                         what="confirmation")
-        dialog = app.screen
+        dialog = await wait_for_screen(pilot, RotationConfirmScreen, "confirmation")
         await wait_until(pilot, lambda: bool(dialog.query("#roll-back")), what="choices")
         assert "stopped" in str(dialog.query_one("#rotate-question").render())
         assert "stopped after install" in str(dialog.query_one("#rotate-plan").render())

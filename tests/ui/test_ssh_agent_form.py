@@ -8,16 +8,22 @@ from pathlib import Path
 
 from textual.widgets import Button, RadioButton, Select
 
+from tests.fixtures.pilot import (
+    SIZE,
+    fill,
+    main_screen,
+    make_app,
+    open_form,
+    trust_bastion,
+    wait_for_screen,
+    wait_until,
+)
 from tests.fixtures.ssh_agent import keygen
-from tests.ui.test_flows import fill, main_screen, make_app, trust_bastion, wait_until
 from tunnel_tui.core.config import load
 from tunnel_tui.core.keys import fingerprint
 from tunnel_tui.core.model import KeySource
 from tunnel_tui.core.steps import StepStatus
-from tunnel_tui.ui.screens.tunnel_form import TunnelFormScreen
 from tunnel_tui.ui.screens.validation import ValidationScreen
-
-SIZE = (120, 40)
 
 
 async def test_add_with_a_key_from_the_ssh_agent_then_validate_ok(
@@ -37,10 +43,7 @@ async def test_add_with_a_key_from_the_ssh_agent_then_validate_ok(
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await main_screen(pilot)
-        await pilot.press("a")
-        await wait_until(pilot, lambda: isinstance(app.screen, TunnelFormScreen), what="form")
-        form = app.screen
-        assert isinstance(form, TunnelFormScreen)
+        form = await open_form(pilot)
         fill(form, name="agent-pg", host=postgres.host, port=str(postgres.port),
              database=postgres.database, user=postgres.user, password=postgres.password,
              ssh_host=sshd.host, ssh_port=str(sshd.port), ssh_user=sshd.user)
@@ -56,9 +59,7 @@ async def test_add_with_a_key_from_the_ssh_agent_then_validate_ok(
         save = form.query_one("#save-validate", Button)
         save.focus()  # tab order, as a person reaches it below the fields
         await pilot.press("enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, ValidationScreen), what="log")
-        log = app.screen
-        assert isinstance(log, ValidationScreen)
+        log = await wait_for_screen(pilot, ValidationScreen, "log")
         await wait_until(pilot, log.finished.is_set, timeout=60, what="validation")
         results = log.step_log.results
         assert log.succeeded, [(r.step, r.status, r.detail, r.hint) for r in results]

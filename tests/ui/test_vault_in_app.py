@@ -10,7 +10,14 @@ from typing import Any
 
 from textual.widgets import Label
 
-from tests.ui.test_flows import main_screen, make_app, settle, trust_bastion, wait_until
+from tests.fixtures.pilot import (
+    main_screen,
+    make_app,
+    settle,
+    trust_bastion,
+    wait_for_screen,
+    wait_until,
+)
 from tunnel_tui.ui.screens.tunnel_form import TunnelFormScreen
 from tunnel_tui.ui.screens.validation import ValidationScreen
 from tunnel_tui.ui.screens.vault import VaultScreen
@@ -61,9 +68,7 @@ async def test_vault_held_by_the_agent_and_unlock_in_the_app(
         error = dialog.query_one("#vault-error", Label)
         await wait_until(pilot, lambda: "✕" in str(error.render()), what="refused")
         await pilot.press(*[("space" if c == " " else c) for c in PASSPHRASE], "enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, ValidationScreen), what="log")
-        log = app.screen
-        assert isinstance(log, ValidationScreen)
+        log = await wait_for_screen(pilot, ValidationScreen, "log")
         await wait_until(pilot, lambda: log.finished.is_set() and any(
             r.step == "keyring" for r in log.step_log.results), timeout=60, what="run again")
         keyring = next(r for r in log.step_log.results if r.step == "keyring")
