@@ -118,19 +118,25 @@ def runner_spec(server: Any, key_pem: str, target: tuple[str, int], **extra: Any
     return spec
 
 
+def socket_inodes(pid: int) -> set[str]:
+    """Inodes of the sockets among `pid`'s open file descriptors."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
 def connections_to(port: int, pid: int | None = None) -> set[str]:
     """Socket inodes of `pid`'s (default: this process's) ESTABLISHED TCP connections
     to `port`. A connection to a SIGSTOPped server is established by its kernel, so
     this sees an attempt the server itself cannot log."""
     pid = os.getpid() if pid is None else pid
-    ours = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            ours.add(target[8:-1])
+    ours = socket_inodes(pid)
     found = set()
     for table in ("tcp", "tcp6"):
         for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
@@ -148,14 +154,7 @@ def connection_attempts(server: Any) -> int:
 
 def listening_sockets(pid: int) -> list[tuple[str, int]]:
     """(address, port) of every TCP socket in LISTEN state that `pid` holds."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
+    inodes = socket_inodes(pid)
     found = []
     for table, v6 in (("tcp", False), ("tcp6", True)):
         lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
