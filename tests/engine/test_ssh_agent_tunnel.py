@@ -6,12 +6,11 @@ comes back with `start` given a live agent."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
 from tests.fixtures.engine import FAST, make_conn, trust
-from tests.fixtures.ssh_agent import keygen, running_agent
+from tests.fixtures.ssh_agent import running_agent
 from tests.fixtures.waiting import wait_until_async
 from tunnel_tui.core.keys import fingerprint
 from tunnel_tui.core.ssh_agent import AgentKey
@@ -32,18 +31,10 @@ async def select_one(port: int, pg) -> int:
         await conn.close()
 
 
-@pytest.fixture
-def agent_only_key(isolated_env) -> tuple[Path, str]:
-    keydir = Path(isolated_env.root) / "agent-keys"
-    keydir.mkdir(mode=0o700, exist_ok=True)
-    path = keydir / "id_ed25519"
-    return path, keygen(path, "me@laptop")
-
-
 async def test_agent_key_tunnel_select_one_then_agent_gone_waits_without_a_loop(
-    sshd_factory, postgres, engine_known_hosts, agent_only_key,
+    sshd_factory, postgres, engine_known_hosts, key_file,
 ):
-    path, public = agent_only_key
+    path, public = key_file
     server = sshd_factory()
     server.authorize(public)
     trust(engine_known_hosts, server.host, server.port, server.host_public_key)
@@ -89,9 +80,9 @@ async def test_agent_key_tunnel_select_one_then_agent_gone_waits_without_a_loop(
 
 
 async def test_up_with_an_emptied_agent_fails_with_the_ssh_add_hint(
-    sshd, postgres, engine_known_hosts, agent_only_key, ssh_agent,
+    sshd, postgres, engine_known_hosts, key_file, ssh_agent,
 ):
-    path, public = agent_only_key
+    path, public = key_file
     ssh_agent.add(path)
     ssh_agent.delete_all()
     conn = make_conn("agentdb", [(sshd.host, sshd.port, sshd.user)],

@@ -27,6 +27,16 @@ async def _run(world: RotationWorld, name: str, **kwargs: Any) -> list[StepResul
     ]
 
 
+def _rotating(world: RotationWorld, seen: list[StepResult], **kwargs: Any) -> asyncio.Task[None]:
+    """Rotate "prod" in a task that appends each row to `seen` as it comes."""
+
+    async def consume() -> None:
+        async for row in rotate(world.catalog, "prod", known_hosts=world.known_hosts, **kwargs):
+            seen.append(row)
+
+    return asyncio.create_task(consume())
+
+
 def _final(rows: list[StepResult]) -> list[tuple[str, str]]:
     return [(r.step, r.status.value) for r in rows if r.status is not StepStatus.RUNNING]
 
@@ -119,18 +129,7 @@ async def test_manual_install_waits_until_the_key_is_added(
     old_identity = _identity(world, old.id, tmp_path, "old")
     seen: list[StepResult] = []
 
-    async def consume() -> None:
-        async for row in rotate(
-            world.catalog,
-            "prod",
-            known_hosts=world.known_hosts,
-            manual=True,
-            wait_seconds=30,
-            poll_interval=0.2,
-        ):
-            seen.append(row)
-
-    task = asyncio.create_task(consume())
+    task = _rotating(world, seen, manual=True, wait_seconds=30, poll_interval=0.2)
     try:
         await wait_until_async(
             lambda: any(r.status is StepStatus.RUNNING and "s left" in r.detail for r in seen),
@@ -197,13 +196,7 @@ async def test_forced_command_account_falls_back_to_waiting(
     old_identity = _identity(world, old.id, tmp_path, "old")
     seen: list[StepResult] = []
 
-    async def consume() -> None:
-        async for row in rotate(
-            world.catalog, "prod", known_hosts=world.known_hosts, wait_seconds=30, poll_interval=0.2
-        ):
-            seen.append(row)
-
-    task = asyncio.create_task(consume())
+    task = _rotating(world, seen, wait_seconds=30, poll_interval=0.2)
     try:
         shown = await _row_shown(seen, task, "install", "add this line")
         assert any("neither SFTP nor a shell" in r.detail for r in seen)
@@ -231,13 +224,7 @@ async def test_restricted_key_goes_manual_and_waits_for_the_old_line_to_go(
     old_pem = world.catalog.private_key(old.id).reveal()
     seen: list[StepResult] = []
 
-    async def consume() -> None:
-        async for row in rotate(
-            world.catalog, "prod", known_hosts=world.known_hosts, wait_seconds=30, poll_interval=0.2
-        ):
-            seen.append(row)
-
-    task = asyncio.create_task(consume())
+    task = _rotating(world, seen, wait_seconds=30, poll_interval=0.2)
     try:
         why = await _row_shown(seen, task, "install", "continuing as --manual")
         assert why.status is StepStatus.RUNNING
@@ -273,17 +260,7 @@ async def test_old_line_not_removed_in_time_fails_and_rerun_resumes(
     old_pem = world.catalog.private_key(old.id).reveal()
     seen: list[StepResult] = []
 
-    async def consume(wait: float) -> None:
-        async for row in rotate(
-            world.catalog,
-            "prod",
-            known_hosts=world.known_hosts,
-            wait_seconds=wait,
-            poll_interval=0.2,
-        ):
-            seen.append(row)
-
-    task = asyncio.create_task(consume(3))
+    task = _rotating(world, seen, wait_seconds=3, poll_interval=0.2)
     try:
         shown = await _row_shown(seen, task, "install", "add this line")
         server.authorize(shown.detail.split(": ", 1)[1])

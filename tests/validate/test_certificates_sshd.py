@@ -7,19 +7,16 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-from tests.fixtures.engine import FAST, make_conn, trust
-from tests.fixtures.ssh_agent import keygen
-from tests.validate.test_ssh_agent_validate import AgentCatalog, agent_key
+from tests.fixtures.engine import trust
+from tests.validate.test_ssh_agent_validate import AgentCatalog, agent_key, collect, pg_conn
 from tests.validate.test_validate_sshd import assert_failed_at, by_step
 from tunnel_tui.core.keys import fingerprint, parse_public_line
 from tunnel_tui.core.model import Key
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.steps import StepStatus
-from tunnel_tui.validate import run
 
 
 class KeyringCatalog(AgentCatalog):
@@ -40,14 +37,6 @@ def ca_bastion(sshd_factory, user_ca, engine_known_hosts):
     return server
 
 
-@pytest.fixture
-def user_key(isolated_env) -> tuple[Path, str]:
-    keydir = Path(isolated_env.root) / "cert-keys"
-    keydir.mkdir(mode=0o700, exist_ok=True)
-    path = keydir / "id_ed25519"
-    return path, keygen(path, "me@laptop")
-
-
 def keyring_key(public: str, certificate: str = "") -> Key:
     key_type, _ = parse_public_line(public)
     return Key(id="k-test", name="work", type=key_type, public_key=public,
@@ -55,24 +44,14 @@ def keyring_key(public: str, certificate: str = "") -> Key:
                certificate=" ".join(certificate.split()[:2]))
 
 
-def pg_conn(server, pg):
-    return make_conn("certconn", [(server.host, server.port, server.user)], (pg.host, pg.port),
-                     database=pg.database, db_user=pg.user)
-
-
-async def validate(conn, catalog, kh, sock=None):
-    return [r async for r in run(conn, catalog, known_hosts=kh, settings=FAST,
-                                 ssh_auth_sock=sock)]
-
-
-async def test_imported_certificate_valid_works(ca_bastion, postgres, user_ca, user_key,
+async def test_imported_certificate_valid_works(ca_bastion, postgres, user_ca, key_file,
                                                 engine_known_hosts):
-    path, public = user_key
+    path, public = key_file
     cert = user_ca.sign(path.with_name(path.name + ".pub"), [ca_bastion.user], "-5m:+2d")
     catalog = KeyringCatalog({"k-test": keyring_key(public, cert.read_text())},
                              {"k-test": path.read_text()}, postgres.password)
 
-    results = await validate(pg_conn(ca_bastion, postgres), catalog, engine_known_hosts)
+    results = await collect(pg_conn(ca_bastion, postgres), catalog, engine_known_hosts)
 
     steps, final = by_step(results)
     assert all(r.ok for r in final), [(r.step, r.status, r.detail, r.hint) for r in final]
@@ -84,14 +63,14 @@ async def test_imported_certificate_valid_works(ca_bastion, postgres, user_ca, u
 
 
 async def test_expired_certificate_fails_with_a_clear_hint(ca_bastion, postgres, user_ca,
-                                                           user_key, engine_known_hosts):
-    path, public = user_key
+                                                           key_file, engine_known_hosts):
+    path, public = key_file
     cert = user_ca.sign(path.with_name(path.name + ".pub"), [ca_bastion.user],
                         "20200101:20200102")
     catalog = KeyringCatalog({"k-test": keyring_key(public, cert.read_text())},
                              {"k-test": path.read_text()}, postgres.password)
 
-    results = await validate(pg_conn(ca_bastion, postgres), catalog, engine_known_hosts)
+    results = await collect(pg_conn(ca_bastion, postgres), catalog, engine_known_hosts)
 
     failed = assert_failed_at(results, "keyring")
     assert "expired" in failed.detail and "2020-01-02" in failed.detail
@@ -99,13 +78,13 @@ async def test_expired_certificate_fails_with_a_clear_hint(ca_bastion, postgres,
 
 
 async def test_nearly_expired_certificate_warns_and_passes(ca_bastion, postgres, user_ca,
-                                                           user_key, engine_known_hosts):
-    path, public = user_key
+                                                           key_file, engine_known_hosts):
+    path, public = key_file
     cert = user_ca.sign(path.with_name(path.name + ".pub"), [ca_bastion.user], "-5m:+1h")
     catalog = KeyringCatalog({"k-test": keyring_key(public, cert.read_text())},
                              {"k-test": path.read_text()}, postgres.password)
 
-    results = await validate(pg_conn(ca_bastion, postgres), catalog, engine_known_hosts)
+    results = await collect(pg_conn(ca_bastion, postgres), catalog, engine_known_hosts)
 
     steps, final = by_step(results)
     assert all(r.ok for r in final), [(r.step, r.status, r.detail) for r in final]
@@ -115,15 +94,15 @@ async def test_nearly_expired_certificate_warns_and_passes(ca_bastion, postgres,
 
 
 async def test_certificate_held_by_the_agent_works_and_is_shown(
-    ca_bastion, postgres, user_ca, user_key, engine_known_hosts, ssh_agent,
+    ca_bastion, postgres, user_ca, key_file, engine_known_hosts, ssh_agent,
 ):
-    path, public = user_key
+    path, public = key_file
     user_ca.sign(path.with_name(path.name + ".pub"), [ca_bastion.user, "deploy"], "-5m:+3h")
     ssh_agent.add(path)  # ssh-add loads id_ed25519-cert.pub along with the key
     assert ssh_agent.listing().count("SHA256:") == 2
     catalog = AgentCatalog({"k-test": agent_key(public)}, postgres.password)
 
-    results = await validate(pg_conn(ca_bastion, postgres), catalog, engine_known_hosts,
+    results = await collect(pg_conn(ca_bastion, postgres), catalog, engine_known_hosts,
                              ssh_agent.socket)
 
     steps, final = by_step(results)
@@ -133,14 +112,14 @@ async def test_certificate_held_by_the_agent_works_and_is_shown(
     assert keyring.hint and "expires soon" in keyring.hint
 
 
-async def test_agent_certificate_expired_fails(ca_bastion, postgres, user_ca, user_key,
+async def test_agent_certificate_expired_fails(ca_bastion, postgres, user_ca, key_file,
                                                engine_known_hosts, ssh_agent):
-    path, public = user_key
+    path, public = key_file
     user_ca.sign(path.with_name(path.name + ".pub"), [ca_bastion.user], "20200101:20200102")
     ssh_agent.add(path)
     catalog = AgentCatalog({"k-test": agent_key(public)}, postgres.password)
 
-    results = await validate(pg_conn(ca_bastion, postgres), catalog, engine_known_hosts,
+    results = await collect(pg_conn(ca_bastion, postgres), catalog, engine_known_hosts,
                              ssh_agent.socket)
 
     failed = assert_failed_at(results, "keyring")
@@ -148,14 +127,14 @@ async def test_agent_certificate_expired_fails(ca_bastion, postgres, user_ca, us
 
 
 async def test_certificate_for_another_user_fails_at_ssh_auth(
-    ca_bastion, postgres, user_ca, user_key, engine_known_hosts,
+    ca_bastion, postgres, user_ca, key_file, engine_known_hosts,
 ):
-    path, public = user_key
+    path, public = key_file
     cert = user_ca.sign(path.with_name(path.name + ".pub"), ["someone-else"], "-5m:+2d")
     key = dataclasses.replace(keyring_key(public, cert.read_text()))
     catalog = KeyringCatalog({"k-test": key}, {"k-test": path.read_text()}, postgres.password)
 
-    results = await validate(pg_conn(ca_bastion, postgres), catalog, engine_known_hosts)
+    results = await collect(pg_conn(ca_bastion, postgres), catalog, engine_known_hosts)
 
     failed = assert_failed_at(results, "ssh-auth")
     assert "principals" in failed.hint and "TrustedUserCAKeys" in failed.hint

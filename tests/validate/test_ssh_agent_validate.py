@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
-from pathlib import Path
-
-import pytest
 
 from tests.fixtures.engine import FAST, make_conn, trust
 from tests.fixtures.ssh_agent import keygen, running_agent
@@ -45,15 +42,7 @@ def agent_key(public_line: str, key_id: str = "k-test") -> Key:
                source=KeySource.SSH_AGENT)
 
 
-@pytest.fixture
-def agent_keyfile(isolated_env) -> tuple[Path, str]:
-    keydir = Path(isolated_env.root) / "agent-keys"
-    keydir.mkdir(mode=0o700, exist_ok=True)
-    path = keydir / "id_ed25519"
-    return path, keygen(path, "me@laptop")
-
-
-async def collect(conn, catalog, kh, sock, settings=FAST):
+async def collect(conn, catalog, kh, sock=None, settings=FAST):
     return [r async for r in run(conn, catalog, known_hosts=kh, settings=settings,
                                  ssh_auth_sock=sock)]
 
@@ -64,9 +53,9 @@ def pg_conn(server, pg):
 
 
 async def test_key_only_in_the_agent_validates_through_to_the_database(
-    sshd, postgres, engine_known_hosts, ssh_agent, agent_keyfile,
+    sshd, postgres, engine_known_hosts, ssh_agent, key_file,
 ):
-    path, public = agent_keyfile
+    path, public = key_file
     ssh_agent.add(path)
     path.unlink()  # the key exists only in the agent from here on
     sshd.authorize(public)
@@ -87,9 +76,9 @@ async def test_key_only_in_the_agent_validates_through_to_the_database(
 
 
 async def test_emptied_agent_fails_at_keyring_with_ssh_add_hint(
-    sshd, postgres, engine_known_hosts, ssh_agent, agent_keyfile,
+    sshd, postgres, engine_known_hosts, ssh_agent, key_file,
 ):
-    path, public = agent_keyfile
+    path, public = key_file
     ssh_agent.add(path)
     ssh_agent.delete_all()  # ssh-add -D
     assert "no identities" in ssh_agent.listing().lower() or not ssh_agent.listing().strip()
@@ -105,9 +94,9 @@ async def test_emptied_agent_fails_at_keyring_with_ssh_add_hint(
 
 
 async def test_unreachable_or_unset_agent_fails_at_keyring(
-    sshd, postgres, engine_known_hosts, agent_keyfile, monkeypatch,
+    sshd, postgres, engine_known_hosts, key_file, monkeypatch,
 ):
-    _, public = agent_keyfile
+    _, public = key_file
     catalog = AgentCatalog({"k-test": agent_key(public)}, postgres.password)
     with running_agent() as agent:
         gone = agent.socket
@@ -122,9 +111,9 @@ async def test_unreachable_or_unset_agent_fails_at_keyring(
 
 
 async def test_agent_key_the_bastion_rejects_fails_at_ssh_auth_with_the_line(
-    sshd, postgres, engine_known_hosts, ssh_agent, agent_keyfile,
+    sshd, postgres, engine_known_hosts, ssh_agent, key_file,
 ):
-    path, public = agent_keyfile
+    path, public = key_file
     ssh_agent.add(path)
     trust(engine_known_hosts, sshd.host, sshd.port, sshd.host_public_key)
     catalog = AgentCatalog({"k-test": agent_key(public)}, postgres.password)
@@ -138,11 +127,11 @@ async def test_agent_key_the_bastion_rejects_fails_at_ssh_auth_with_the_line(
 
 
 async def test_only_the_stored_key_is_offered_among_several(
-    sshd, postgres, engine_known_hosts, ssh_agent, agent_keyfile,
+    sshd, postgres, engine_known_hosts, ssh_agent, key_file,
 ):
     """The agent holds an authorized key too, but the connection's key is another one:
     using the agent's other keys would hide a wrong setup (and try keys at random)."""
-    path, public = agent_keyfile
+    path, public = key_file
     other = path.with_name("authorized_other")
     other_public = keygen(other, "other")
     ssh_agent.add(other)
@@ -159,12 +148,12 @@ async def test_only_the_stored_key_is_offered_among_several(
 
 
 async def test_a_slow_signature_says_it_waits_for_a_touch(
-    sshd, postgres, engine_known_hosts, agent_keyfile,
+    sshd, postgres, engine_known_hosts, key_file,
 ):
     """`ssh-add -c` makes the real agent ask (through SSH_ASKPASS, answering after
     1.5 s) before it signs: the same wait as a security key's touch, and longer than
     the connect timeout (1 s here)."""
-    path, public = agent_keyfile
+    path, public = key_file
     sshd.authorize(public)
     trust(engine_known_hosts, sshd.host, sshd.port, sshd.host_public_key)
     catalog = AgentCatalog({"k-test": agent_key(public)}, postgres.password)
