@@ -167,6 +167,12 @@ async def test_validate_in_the_agent_asks_this_terminal_about_an_unknown_host_ke
     again = [row async for row in validate(cli_session(), "pg", on_host_key=answer)]
     assert len(asked) == 1 and all(row.ok for row in again)
 
+    # A rename moves the stored database password along, inside the agent's vault.
+    renamed = cli("edit", "pg", "--rename", "pg2", env=env)
+    assert renamed.returncode == 0, renamed.stderr
+    assert in_the_vault().db_password("pg2") == Secret(postgres.password)
+    assert in_the_vault().store.get("db-password:pg") is None
+
 
 def test_rollback_takes_the_new_line_off_through_the_agent(
     sshd: Any, postgres: Any, agent_reaper: None

@@ -91,3 +91,8 @@ class _LazyStore:
 
     def delete(self, name: str) -> None:
         self._session.secret_store().delete(name)
+
+    def copy(self, name: str, to: str) -> bool:
+        """Only for a write-only store (the vault the agent holds): copied in there."""
+        copied: bool = self._session.secret_store().copy(name, to)  # type: ignore[attr-defined]
+        return copied

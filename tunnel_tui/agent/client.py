@@ -285,6 +285,9 @@ class AgentClient:
     def secret_delete(self, name: str) -> None:
         self.call("secret-delete", timeout=30.0, name=name)
 
+    def secret_copy(self, name: str, to: str) -> bool:
+        return bool(self.call("secret-copy", timeout=30.0, name=name, to=to).get("copied"))
+
     def events(self, *, interval: float = 1.0) -> Iterator[TunnelStatus]:
         """Every tunnel's status now, then each change (and byte counters every
         `interval` seconds while they move), until the agent stops. Subscribed when
@@ -348,6 +351,10 @@ class AgentVaultStore:
 
     def delete(self, name: str) -> None:
         self._client.secret_delete(name)
+
+    def copy(self, name: str, to: str) -> bool:
+        """Copy an entry inside the vault, which never hands it out; False if absent."""
+        return self._client.secret_copy(name, to)
 
 
 class AsyncAgentClient:

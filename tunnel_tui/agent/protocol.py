@@ -50,7 +50,9 @@ Version 2 (secrets come from the caller, DESIGN.md):
               the check run in the agent, with the vault it holds. agent/validation.py.
   secret-get  gone: no reply ever carries a secret. secret-set/secret-delete stay
               (write-only, vault only, see SECRET_PREFIXES); secret-exists {"name"} ->
-              {"exists": bool} lets a writer know whether it would overwrite.
+              {"exists": bool} lets a writer know whether it would overwrite;
+              secret-copy {"name", "to"} -> {"copied": bool} copies an entry inside
+              the vault (same prefix: `edit --rename` moves a db password along).
 
 Pure Python (no asyncio, no asyncssh): both the light CLI client and the agent use it.
 """
@@ -91,6 +93,7 @@ OPS = frozenset(
         "secret-exists",
         "secret-set",
         "secret-delete",
+        "secret-copy",
         "lease",
         "release",
         "history",

@@ -60,6 +60,7 @@ class AgentServer:
             "secret-exists": self._secret_exists,
             "secret-set": self._secret_set,
             "secret-delete": self._secret_delete,
+            "secret-copy": self._secret_copy,
             "rotation-wait": self._rotation_wait,
             "lease": self._lease,
             "release": self._release,
@@ -347,6 +348,13 @@ class AgentServer:
         request.pop("value", None)
         await self.service.secret_set(_secret_name(request), value)
         return {}
+
+    async def _secret_copy(self, request: dict[str, Any]) -> dict[str, Any]:
+        source, target = _secret_name(request), _secret_name({"name": request.get("to")})
+        if source.split(":", 1)[0] != target.split(":", 1)[0]:
+            raise protocol.ProtocolError("`to` must be the same kind of entry as `name`",
+                                         code=protocol.USAGE)
+        return {"copied": await self.service.secret_copy(source, target)}
 
     async def _secret_delete(self, request: dict[str, Any]) -> dict[str, Any]:
         await self.service.secret_delete(_secret_name(request))

@@ -572,6 +572,19 @@ class TunnelService:
         store = self._store_for_cli()
         await asyncio.to_thread(store.set, name, value)
 
+    async def secret_copy(self, name: str, to: str) -> bool:
+        """Copy an entry inside the vault (nothing leaves the agent); False if absent."""
+        store = self._store_for_cli()
+
+        def copy() -> bool:
+            value = store.get(name)
+            if value is None:
+                return False
+            store.set(to, value)
+            return True
+
+        return await asyncio.to_thread(copy)
+
     async def secret_delete(self, name: str) -> None:
         store = self._store_for_cli()
         await asyncio.to_thread(store.delete, name)

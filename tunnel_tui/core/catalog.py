@@ -403,8 +403,11 @@ class Catalog:
         if pending is not None:
             pending.store(txn)
         clear = clear_db_password and db_password is None
-        if db_password is None and renamed and not clear:
-            db_password = self.store.get(secret_name_for_db_password(name))  # moves along
+        if db_password is None and renamed and not clear:  # the password moves along
+            if getattr(self.store, "write_only", False):  # the vault the agent holds
+                txn.copy(secret_name_for_db_password(name), secret_name_for_db_password(new_name))
+            else:
+                db_password = self.store.get(secret_name_for_db_password(name))
         if db_password is not None:
             txn.set(secret_name_for_db_password(new_name), db_password)
         result = self._commit(mutate, txn)
@@ -734,6 +737,13 @@ class _SecretTxn:
             previous = self._store.get(name)
         self._before.append((name, previous))
         self._store.set(name, value)
+
+    def copy(self, name: str, to: str) -> None:
+        """Copy an entry inside a write-only store (it never hands the value out)."""
+        assert self._store is not None
+        if not secret_exists(self._store, to):
+            self._before.append((to, None))  # rollback: delete the copy
+        self._store.copy(name, to)  # type: ignore[attr-defined]
 
     def rollback(self) -> None:
         if self._store is None:
