@@ -44,3 +44,16 @@ def test_import_with_the_vault_held_by_the_agent(agent_reaper: None, tmp_path: A
     assert "imported 1 connection(s): pg" in imported.stdout
     shown = cli("key", "show", "pg", env=env)
     assert shown.returncode == 0 and shown.stdout.startswith("ssh-ed25519 ")
+
+
+def test_add_says_why_a_bastion_was_not_reached(secret_service: Any) -> None:
+    """add --accept-new-host-key to a bastion nothing answers on: the reason (refused),
+    not 'log in works after the key is installed'."""
+    from tests.fixtures.ports import free_port
+
+    port = free_port()
+    added = cli("add", "pg", "--db", "postgresql://app@10.0.0.5:5432/app",
+                "--ssh", f"ssh://tunnel@127.0.0.1:{port}", "--accept-new-host-key")
+    assert added.returncode == 0, added.stderr
+    assert (f"Host key of bastion tunnel@127.0.0.1:{port}: not reached: cannot connect: "
+            "connection refused") in added.stdout.splitlines()

@@ -25,12 +25,15 @@ class HopHostKey:
     label: str  # "bastion user@host:port", "jump host 1 ..."
     fingerprint: str  # "" when the hop was not reached
     outcome: str  # "trusted", "accepted", "unknown", "changed", "not reached"
+    why: str = ""  # for "not reached": what stopped us before its host key (DNS, TCP, ...)
 
     @property
     def refused(self) -> bool:
         return self.outcome in ("unknown", "changed")
 
     def describe(self) -> str:
+        if self.outcome == "not reached" and self.why:
+            return f"{self.label}: not reached: {self.why.removeprefix(self.label + ': ')}"
         if self.outcome == "not reached":
             return f"{self.label}: not reached yet (log in works after the key is installed)"
         what = {
@@ -60,13 +63,13 @@ async def meet(
     conn = catalog.get(name)
     hops = conn.hops
     in_agent = await asyncio.to_thread(agent_keys, catalog, session.home)
-    met: list[tuple[str, str]] | None = None
+    met: list[tuple[str, str, str]] | None = None  # fingerprint, outcome, why not reached
     if in_agent is not None:  # the vault only the agent holds: it logs in (hops 2+)
         explicit = [dataclasses.replace(h, key_id=h.key_id or conn.key_id) for h in hops]
         try:
-            met = await in_agent.meet_host_keys(
-                explicit, accept_new=accept_new, accept_keys=accept_host_keys
-            )
+            met = [(fingerprint, outcome, "") for fingerprint, outcome in
+                   await in_agent.meet_host_keys(
+                       explicit, accept_new=accept_new, accept_keys=accept_host_keys)]
         except TunnelTuiError:  # an older agent, a key it cannot use: the stand-in below
             met = None
     if met is None:
@@ -76,12 +79,14 @@ async def meet(
             hops, keys, KnownHosts(known_hosts_path(session.home)), key_id=conn.key_id,
             accept_new=accept_new, accept_keys=accept_host_keys,
         )
-        met = [(trace.fingerprint, trace.host_key) for trace in traces]
+        # A hop whose host key was never decided stopped before it (DNS, TCP, ...): say why.
+        met = [(trace.fingerprint, trace.host_key, "" if trace.host_key else trace.error)
+               for trace in traces]
     out = []
     for index, hop in enumerate(hops):
         label = hop_label(hop, index, len(hops))
-        fingerprint, outcome = met[index] if index < len(met) else ("", "")
-        out.append(HopHostKey(label, fingerprint, outcome or "not reached"))
+        fingerprint, outcome, why = met[index] if index < len(met) else ("", "", "")
+        out.append(HopHostKey(label, fingerprint, outcome or "not reached", why))
     return out
 
 

@@ -87,6 +87,7 @@ class HopTrace:
     public_line: str = ""
     host_key: str = ""  # "trusted", "accepted", "unknown", "changed"
     slow_signature: bool = False  # the ssh-agent took long to sign (a touch, a confirm)
+    error: str = ""  # why meet_host_keys could not pass this hop
 
 
 def hop_label(hop: SshEndpoint, index: int, count: int) -> str:
@@ -617,7 +618,8 @@ async def meet_host_keys(
                     via=conns[-1] if conns else None, accept_new=accept_new,
                     accept_keys=accept_keys, settings=settings, trace=trace,
                 )
-            except HopError:
+            except HopError as exc:
+                trace.error = exc.message
                 break
             conns.append(conn)
     finally:
