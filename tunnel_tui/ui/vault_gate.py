@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from tunnel_tui.ui.hints import app_hint
 
 if TYPE_CHECKING:
     from textual.app import App
+    from textual.screen import Screen
 
+    from tunnel_tui.core.errors import TunnelTuiError
     from tunnel_tui.ui.services import Services
 
 
@@ -31,3 +35,13 @@ def unlock_then(app: App[object], services: Services, what: str,
             otherwise()
 
     app.push_screen(VaultScreen(services, reason=f"{what} needs the vault."), done)
+
+
+def unlock_or_report(screen: Screen[Any], services: Services, exc: TunnelTuiError,
+                     what: str, again: Callable[[], object]) -> None:
+    """An action on `screen` failed with `exc`: when it needed the vault, the unlock
+    dialog (then `again`); otherwise the error and its hint as an error toast."""
+    if needs_vault(exc.message, exc.hint):
+        unlock_then(screen.app, services, what, again)
+    else:
+        screen.notify(app_hint(exc.hint or ""), title=exc.message, severity="error")

@@ -20,10 +20,9 @@ from tunnel_tui.core.model import Connection
 from tunnel_tui.core.status import TunnelState, TunnelStatus
 from tunnel_tui.ui import display
 from tunnel_tui.ui.clipboard import copy_reaches_clipboard
-from tunnel_tui.ui.hints import app_hint
 from tunnel_tui.ui.messages import OpenSandbox, ShowKeys, StartRotation, StartValidation
 from tunnel_tui.ui.services import ConnectionDetail, Services
-from tunnel_tui.ui.vault_gate import needs_vault, unlock_then
+from tunnel_tui.ui.vault_gate import needs_vault, unlock_or_report, unlock_then
 from tunnel_tui.ui.widgets.connection_table import ConnectionTable
 from tunnel_tui.ui.widgets.detail_pane import DetailPane
 from tunnel_tui.ui.widgets.footer import FooterYieldsToDialogs, WrappingFooter
@@ -490,11 +489,8 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
         try:
             plan = await asyncio.to_thread(self.services.removal_plan, name)
         except TunnelTuiError as exc:
-            if needs_vault(exc.message, exc.hint):
-                unlock_then(self.app, self.services, f"Deleting {name}",
-                            lambda: self.ask_delete(name))
-                return
-            self.notify(app_hint(exc.hint or ""), title=exc.message, severity="error")
+            unlock_or_report(self, self.services, exc, f"Deleting {name}",
+                             lambda: self.ask_delete(name))
             return
         # The key's line would stay on the bastion, a door left open: offer to remove it.
         option = f"Also remove its key's line from {plan.where}" if plan.servers else None
@@ -518,11 +514,8 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
                 self.services.remove, name, clean_bastion=clean_bastion
             )
         except TunnelTuiError as exc:
-            if needs_vault(exc.message, exc.hint):
-                unlock_then(self.app, self.services, f"Deleting {name}",
-                            lambda: self.delete_connection(name, clean_bastion=clean_bastion))
-                return
-            self.notify(app_hint(exc.hint or ""), title=exc.message, severity="error")
+            unlock_or_report(self, self.services, exc, f"Deleting {name}",
+                             lambda: self.delete_connection(name, clean_bastion=clean_bastion))
             return
         for warning in outcome.warnings:
             self.notify(warning, title="Warning", severity="warning")

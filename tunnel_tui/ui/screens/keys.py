@@ -23,10 +23,9 @@ from tunnel_tui.core.certificates import needs_attention, stored_certificate
 from tunnel_tui.core.errors import TunnelTuiError
 from tunnel_tui.core.model import Key, KeyType, SshEndpoint
 from tunnel_tui.ui import display
-from tunnel_tui.ui.hints import app_hint
 from tunnel_tui.ui.messages import StartRotation
 from tunnel_tui.ui.services import Services
-from tunnel_tui.ui.vault_gate import needs_vault, unlock_then
+from tunnel_tui.ui.vault_gate import unlock_or_report
 from tunnel_tui.ui.widgets.footer import FooterYieldsToDialogs, WrappingFooter
 
 KEYS_NOTE = "Private keys live only in the secret store; several connections may share one."
@@ -136,10 +135,7 @@ class KeysScreen(FooterYieldsToDialogs, Screen[None]):
         try:
             key = await asyncio.to_thread(self.services.generate_key, name, KeyType.ED25519)
         except TunnelTuiError as exc:
-            if needs_vault(exc.message, exc.hint):
-                unlock_then(self.app, self.services, "A new key", lambda: self.generate(name))
-                return
-            self.notify(app_hint(exc.hint or ""), title=exc.message, severity="error")
+            unlock_or_report(self, self.services, exc, "A new key", lambda: self.generate(name))
             return
         self.notify(f"Generated {key.name} ({key.fingerprint})")
         self.reload()
@@ -190,11 +186,8 @@ class KeysScreen(FooterYieldsToDialogs, Screen[None]):
         try:
             await asyncio.to_thread(self.services.delete_key, key.id)
         except TunnelTuiError as exc:
-            if needs_vault(exc.message, exc.hint):
-                unlock_then(self.app, self.services, f"Deleting {key.name}",
-                            lambda: self.delete(key))
-                return
-            self.notify(app_hint(exc.hint or ""), title=exc.message, severity="error")
+            unlock_or_report(self, self.services, exc, f"Deleting {key.name}",
+                             lambda: self.delete(key))
             return
         self.notify(f"Deleted key {key.name}")
         self.reload()
