@@ -65,15 +65,21 @@ rng = random.Random(1234)
 changed = mid_write = 0
 previous = config.load(home).settings.get("n")
 for round_ in range(rounds):
+    ready_r, ready_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the writer: rewrite the file as fast as it can until killed
         try:
+            os.close(ready_r)
+            os.write(ready_w, b"1")  # running: the random delay below is time spent writing
             for i in range(1_000_000):
                 with config.update(home, lock_timeout=5) as cfg:
                     cfg.settings["n"] = round_ * 1_000_000 + i
                     cfg.settings["pad"] = "x" * rng.randrange(1, 20_000)
         finally:
             os._exit(0)
+    os.close(ready_w)
+    os.read(ready_r, 1)  # a loaded machine may not run the child for a while after fork
+    os.close(ready_r)
     time.sleep(rng.random() * 0.01)  # the fault: SIGKILL at a random moment
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
