@@ -8,6 +8,7 @@ from textual.widgets import Button, Input, Label
 from tests.fixtures.pilot import (
     SIZE,
     fill,
+    fill_connection,
     footer_keys,
     main_screen,
     make_app,
@@ -45,9 +46,7 @@ async def test_add_with_generated_key_then_validate_ok(sshd, postgres, secret_se
     async with app.run_test(size=SIZE) as pilot:
         await main_screen(pilot)
         form = await open_form(pilot)
-        fill(form, name="app-pg", host=postgres.host, port=str(postgres.port),
-             database=postgres.database, user=postgres.user, password=postgres.password,
-             ssh_host=sshd.host, ssh_port=str(sshd.port), ssh_user=sshd.user)
+        fill_connection(form, "app-pg", postgres, sshd)
         await pilot.click("#save-validate")
         # Generated key: the public line to install, then "Validate now".
         panel = await wait_for_screen(pilot, PublicKeyScreen, "key panel")

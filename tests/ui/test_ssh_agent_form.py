@@ -10,7 +10,7 @@ from textual.widgets import Button, RadioButton, Select
 
 from tests.fixtures.pilot import (
     SIZE,
-    fill,
+    fill_connection,
     main_screen,
     make_app,
     open_form,
@@ -44,9 +44,7 @@ async def test_add_with_a_key_from_the_ssh_agent_then_validate_ok(
     async with app.run_test(size=SIZE) as pilot:
         await main_screen(pilot)
         form = await open_form(pilot)
-        fill(form, name="agent-pg", host=postgres.host, port=str(postgres.port),
-             database=postgres.database, user=postgres.user, password=postgres.password,
-             ssh_host=sshd.host, ssh_port=str(sshd.port), ssh_user=sshd.user)
+        fill_connection(form, "agent-pg", postgres, sshd)
         button = next(b for b in form.query(RadioButton) if b.name == "ssh-agent")
         button.value = True
         select = form.query_one("#key-agent", Select)
