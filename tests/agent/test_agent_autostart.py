@@ -6,16 +6,23 @@ when it has none)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.agent.test_agent_tunnels import cli, no_keyring_env, pg_query, status_json, trust_host
+from tests.agent.test_agent_tunnels import (
+    add_connection,
+    cli,
+    no_keyring_env,
+    pg_query,
+    status_json,
+    trust_host,
+)
 from tests.fixtures.agent import start_agent_process
 from tests.fixtures.waiting import wait_until
 from tunnel_tui.core import paths
 from tunnel_tui.core.catalog import Catalog, ImportKey
-from tunnel_tui.core.secret import Secret
 
 
 @pytest.fixture(autouse=True)
@@ -24,19 +31,18 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def add_autostart(name: str, sshd: Any, db: Any, keypair: Any) -> None:
-    Catalog().add(
-        name,
-        f"postgresql://{db.user}@{db.host}:{db.port}/{db.database}",
-        f"ssh://{sshd.user}@{sshd.host}:{sshd.port}",
-        key=ImportKey(keypair.private_pem.encode()),
-        db_password=Secret(db.password),
-        autostart=True,
-    )
+    add_connection(name, "postgresql", db, sshd, keypair, autostart=True)
 
 
 def one(name: str) -> dict[str, Any]:
     (status,) = status_json(name)
     return status
+
+
+def pg_in_state(state: str, also: Callable[[dict[str, Any]], object] = bool) -> dict[str, Any]:
+    """The status of "pg" once it is in `state` (and `also` holds), waited for (20 s)."""
+    return wait_until(lambda: (s := one("pg"))["state"] == state and also(s) and s, 20,
+                      lambda: str(one("pg")))
 
 
 def test_autostart_tunnels_come_up_when_the_agent_starts_and_after_a_restart(
@@ -55,9 +61,7 @@ def test_autostart_tunnels_come_up_when_the_agent_starts_and_after_a_restart(
     for round_ in (1, 2):  # the first start, then a restart
         agent = start_agent_process(home)
         try:
-            up = wait_until(
-                lambda: (s := one("pg"))["state"] == "up" and s, 20, lambda: str(one("pg"))
-            )
+            up = pg_in_state("up")
             assert asyncio.run(pg_query(up["local_port"], postgres, "SELECT 1")) == 1
             assert one("other")["state"] == "down"
         finally:
@@ -73,13 +77,10 @@ def test_an_unreachable_bastion_is_retried_until_it_answers(
     sshd.stop()
     agent = start_agent_process(paths.home_dir())
     try:
-        retrying = wait_until(
-            lambda: (s := one("pg"))["state"] == "connecting" and s["last_error"] and s,
-            20, lambda: str(one("pg")),
-        )
+        retrying = pg_in_state("connecting", also=lambda s: s["last_error"])
         assert "keeps trying" in retrying["hint"]
         sshd.start()
-        up = wait_until(lambda: (s := one("pg"))["state"] == "up" and s, 20, lambda: str(one("pg")))
+        up = pg_in_state("up")
         assert asyncio.run(pg_query(up["local_port"], postgres, "SELECT 1")) == 1
     finally:
         agent.stop()
@@ -94,10 +95,7 @@ def test_no_secret_in_the_agent_waits_for_one_with_a_hint(
     # An agent started with no keyring at all (no D-Bus, no vault).
     agent = start_agent_process(paths.home_dir(), env=no_keyring_env())
     try:
-        waiting = wait_until(
-            lambda: (s := one("pg"))["state"] == "waiting-for-secret" and s,
-            20, lambda: str(one("pg")),
-        )
+        waiting = pg_in_state("waiting-for-secret")
         assert "tunnel-tui up pg" in waiting["hint"]
         assert "tunnel-tui vault unlock" in waiting["hint"]
         assert waiting["last_error"].startswith("autostart:")

@@ -82,13 +82,16 @@ class Setup:
     db: Any
 
 
-def add_connection(name: str, scheme: str, db: Any, sshd: Any, keypair: Any) -> Setup:
+def add_connection(
+    name: str, scheme: str, db: Any, sshd: Any, keypair: Any, *, autostart: bool = False
+) -> Setup:
     Catalog().add(
         name,
         f"{scheme}://{db.user}@{db.host}:{db.port}/{db.database}",
         f"ssh://{sshd.user}@{sshd.host}:{sshd.port}",
         key=ImportKey(keypair.private_pem.encode()),
         db_password=Secret(db.password),
+        autostart=autostart,
     )
     return Setup(name, sshd, db)
 
