@@ -6,7 +6,6 @@ when it has none)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,11 +15,11 @@ from tests.agent.test_agent_tunnels import (
     cli,
     no_keyring_env,
     pg_query,
-    status_json,
+    status_of,
     trust_host,
+    wait_for_state,
 )
 from tests.fixtures.agent import start_agent_process
-from tests.fixtures.waiting import wait_until
 from tunnel_tui.core import paths
 from tunnel_tui.core.catalog import Catalog, ImportKey
 
@@ -32,17 +31,6 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def add_autostart(name: str, sshd: Any, db: Any, keypair: Any) -> None:
     add_connection(name, "postgresql", db, sshd, keypair, autostart=True)
-
-
-def one(name: str) -> dict[str, Any]:
-    (status,) = status_json(name)
-    return status
-
-
-def pg_in_state(state: str, also: Callable[[dict[str, Any]], object] = bool) -> dict[str, Any]:
-    """The status of "pg" once it is in `state` (and `also` holds), waited for (20 s)."""
-    return wait_until(lambda: (s := one("pg"))["state"] == state and also(s) and s, 20,
-                      lambda: str(one("pg")))
 
 
 def test_autostart_tunnels_come_up_when_the_agent_starts_and_after_a_restart(
@@ -61,9 +49,9 @@ def test_autostart_tunnels_come_up_when_the_agent_starts_and_after_a_restart(
     for round_ in (1, 2):  # the first start, then a restart
         agent = start_agent_process(home)
         try:
-            up = pg_in_state("up")
+            up = wait_for_state("up")
             assert asyncio.run(pg_query(up["local_port"], postgres, "SELECT 1")) == 1
-            assert one("other")["state"] == "down"
+            assert status_of("other")["state"] == "down"
         finally:
             assert agent.stop() == 0, round_
 
@@ -77,10 +65,10 @@ def test_an_unreachable_bastion_is_retried_until_it_answers(
     sshd.stop()
     agent = start_agent_process(paths.home_dir())
     try:
-        retrying = pg_in_state("connecting", also=lambda s: s["last_error"])
+        retrying = wait_for_state("connecting", also=lambda s: s["last_error"])
         assert "keeps trying" in retrying["hint"]
         sshd.start()
-        up = pg_in_state("up")
+        up = wait_for_state("up")
         assert asyncio.run(pg_query(up["local_port"], postgres, "SELECT 1")) == 1
     finally:
         agent.stop()
@@ -95,14 +83,14 @@ def test_no_secret_in_the_agent_waits_for_one_with_a_hint(
     # An agent started with no keyring at all (no D-Bus, no vault).
     agent = start_agent_process(paths.home_dir(), env=no_keyring_env())
     try:
-        waiting = pg_in_state("waiting-for-secret")
+        waiting = wait_for_state("waiting-for-secret")
         assert "tunnel-tui up pg" in waiting["hint"]
         assert "tunnel-tui vault unlock" in waiting["hint"]
         assert waiting["last_error"].startswith("autostart:")
         # `up` from a terminal with a keyring brings it up (the key goes with the request).
         result = cli("up", "pg")
         assert result.returncode == 0, result.stderr
-        assert one("pg")["state"] == "up"
+        assert status_of()["state"] == "up"
     finally:
         agent.stop()
 

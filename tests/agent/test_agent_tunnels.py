@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,24 @@ def status_json(name: str | None = None) -> list[dict[str, Any]]:
     data = json.loads(result.stdout)
     assert isinstance(data, list)
     return data
+
+
+def status_of(name: str = "pg") -> dict[str, Any]:
+    """`status NAME --json`'s one row."""
+    (status,) = status_json(name)
+    return status
+
+
+def wait_for_state(
+    state: str, timeout: float = 20, name: str = "pg",
+    also: Callable[[dict[str, Any]], object] = bool,
+) -> dict[str, Any]:
+    """`name`'s status once it is in `state` (and `also(status)` holds), polled for at
+    most `timeout` seconds."""
+    return wait_until(
+        lambda: (s := status_of(name))["state"] == state and also(s) and s, timeout,
+        lambda: f"{name} {state} (is {status_of(name)})",
+    )
 
 
 def refused(port: int) -> bool:

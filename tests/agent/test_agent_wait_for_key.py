@@ -25,7 +25,9 @@ from tests.agent.test_agent_tunnels import (
     no_keyring_env,
     pg_query,
     status_json,
+    status_of,
     trust_host,
+    wait_for_state,
 )
 from tests.fixtures.agent import reap_home_agent, start_agent_process
 from tests.fixtures.waiting import wait_until
@@ -57,11 +59,6 @@ def pending(
     return add_connection("pg", "postgresql", postgres, sshd, client_keypair)
 
 
-def one(name: str = "pg") -> dict[str, Any]:
-    (status,) = status_json(name)
-    return status
-
-
 def key_line(name: str = "pg") -> str:
     result = cli("key", "show", name)
     assert result.returncode == 0, result.stderr
@@ -81,7 +78,7 @@ def test_key_arrives_while_waiting_and_the_tunnel_comes_up(pending: Setup) -> No
     assert match["bastion"] == f"{pending.sshd.user}@127.0.0.1:{pending.sshd.port}"
 
     # From a plain SSH login (no D-Bus, no keyring): waiting, with its deadline.
-    waiting_now = one()
+    waiting_now = status_of()
     assert waiting_now["state"] == "waiting-for-key"
     until = until_of(waiting_now)
     assert timedelta(minutes=4, seconds=50) < until - started < timedelta(minutes=5, seconds=10)
@@ -93,11 +90,7 @@ def test_key_arrives_while_waiting_and_the_tunnel_comes_up(pending: Setup) -> No
     assert "authorized_keys" in table.stdout  # the line to add, under the table
 
     pending.sshd.authorize(key_line())
-    up = wait_until(
-        lambda: (s := one())["state"] == "up" and s,
-        20,
-        lambda: f"the tunnel up by itself (is {one()})",
-    )
+    up = wait_for_state("up")
     assert up["wait_until"] is None and up["last_error"] is None
     assert asyncio.run(pg_query(up["local_port"], pending.db, "SELECT 1")) == 1
     assert Catalog().get("pg").local_port == up["local_port"]
@@ -119,9 +112,7 @@ def test_the_window_ends_failed_naming_the_line_to_add(pending: Setup) -> None:
     # 1-60 minutes on the command line; the agent's op takes seconds (3 s here).
     status = waiting.up_wait_for_key(Session(), "pg", seconds=3)
     assert status.state.value == "waiting-for-key"
-    failed = wait_until(
-        lambda: (s := one())["state"] == "failed" and s, 20, lambda: f"failed (is {one()})"
-    )
+    failed = wait_for_state("failed")
     assert "not accepted" in failed["last_error"]
     assert key_line() in failed["last_error"]
     assert f"~{pending.sshd.user}/.ssh/authorized_keys" in failed["last_error"]
@@ -132,11 +123,9 @@ def test_the_window_ends_failed_naming_the_line_to_add(pending: Setup) -> None:
 
 def test_a_changed_host_key_ends_the_wait_early(pending: Setup) -> None:
     assert cli("up", "pg", "--wait-for-key", "30").returncode == 0
-    assert one()["state"] == "waiting-for-key"
+    assert status_of()["state"] == "waiting-for-key"
     pending.sshd.restart(new_host_key=True)
-    failed = wait_until(
-        lambda: (s := one())["state"] == "failed" and s, 20, lambda: f"failed (is {one()})"
-    )
+    failed = wait_for_state("failed")
     assert "stopped waiting" in failed["last_error"]
     assert "HOST KEY CHANGED" in failed["last_error"]
     assert "hosts forget" in failed["hint"]
@@ -147,7 +136,7 @@ def test_down_and_remove_end_the_wait(pending: Setup, client_keypair: Any) -> No
     assert cli("up", "pg", "--wait-for-key", "30").returncode == 0
     result = cli("down", "pg")
     assert result.returncode == 0 and result.stdout.strip() == "pg down"
-    assert one()["state"] == "down"
+    assert status_of()["state"] == "down"
     assert wait_records.load(paths.home_dir()) == {}
     log = paths.log_dir() / "agent.log"
     assert "stopped waiting for its key (tunnel-tui down pg)" in log.read_text()
@@ -174,7 +163,7 @@ def test_an_untrusted_host_key_is_refused_naming_its_fingerprint(
     assert result.returncode == 1, result.stdout
     assert sshd.host_fingerprint in result.stderr
     assert f"--accept-host-key {sshd.host_fingerprint}" in result.stderr
-    assert one()["state"] != "waiting-for-key"
+    assert status_of()["state"] != "waiting-for-key"
     # With the fingerprint the user checked, it waits (and the key is trusted now).
     result = cli("up", "pg", "--wait-for-key", "5", "--accept-host-key", sshd.host_fingerprint)
     assert result.returncode == 0, result.stderr
@@ -205,7 +194,7 @@ def test_add_with_wait_for_key_then_the_agent_brings_it_up(
     line = next(item for item in lines if item.startswith("ssh-ed25519 "))
     assert "the agent brings pg up once it is in" in result.stdout
     sshd.authorize(line)
-    up = wait_until(lambda: (s := one())["state"] == "up" and s, 20, lambda: f"up ({one()})")
+    up = wait_for_state("up")
     assert up["last_error"] is None
     assert asyncio.run(pg_query(up["local_port"], db, "SELECT 1")) == 1
 
@@ -235,7 +224,7 @@ def test_the_database_refusing_the_login_leaves_the_tunnel_up_with_the_error(
     )
     assert cli("up", "pg", "--wait-for-key", "5").returncode == 0
     sshd.authorize(client_keypair.public_line)
-    up = wait_until(lambda: (s := one())["state"] == "up" and s, 20, lambda: f"up ({one()})")
+    up = wait_for_state("up")
     assert up["last_error"] and "password" in up["last_error"].lower()
     assert up["hint"]
     # The tunnel itself works: with the right password the query runs through it.
@@ -245,7 +234,7 @@ def test_the_database_refusing_the_login_leaves_the_tunnel_up_with_the_error(
 def test_agent_restart_resumes_the_wait_with_its_original_deadline(pending: Setup) -> None:
     home = paths.home_dir()
     assert cli("up", "pg", "--wait-for-key", "30").returncode == 0
-    before = one()
+    before = status_of()
     (record,) = wait_records.load(home).values()
     assert record.until == until_of(before)
     assert oct(wait_records.path(home).stat().st_mode & 0o777) == "0o600"
@@ -254,13 +243,11 @@ def test_agent_restart_resumes_the_wait_with_its_original_deadline(pending: Setu
     assert wait_records.load(home)["key:pg"].until == record.until
     agent = start_agent_process(home)
     try:
-        resumed = wait_until(
-            lambda: (s := one())["state"] == "waiting-for-key" and s, 10, lambda: str(one())
-        )
+        resumed = wait_for_state("waiting-for-key", 10)
         assert until_of(resumed) == record.until
         assert AgentClient(home).ping()["pid"] == agent.pid
         pending.sshd.authorize(key_line())
-        up = wait_until(lambda: (s := one())["state"] == "up" and s, 20, lambda: f"up ({one()})")
+        up = wait_for_state("up")
         assert asyncio.run(pg_query(up["local_port"], pending.db, "SELECT 1")) == 1
     finally:
         agent.stop()
@@ -280,13 +267,13 @@ def test_an_unknown_bastion_user_keeps_waiting_like_an_unknown_key(
     )
     sshd.authorize(client_keypair.public_line)  # the key is there, for another user
     assert cli("up", "pg", "--wait-for-key", "5").returncode == 0
-    waiting = one()
+    waiting = status_of()
     assert waiting["state"] == "waiting-for-key"
     assert "does not accept the key yet" in waiting["last_error"]
     # Fixing the user (an edit the agent picks up) lets the very same wait succeed.
     result = cli("edit", "pg", "--ssh", f"ssh://{sshd.user}@{sshd.host}:{sshd.port}")
     assert result.returncode == 0, result.stderr
-    up = wait_until(lambda: (s := one())["state"] == "up" and s, 20, lambda: f"up ({one()})")
+    up = wait_for_state("up")
     assert asyncio.run(pg_query(up["local_port"], postgres, "SELECT 1")) == 1
 
 
@@ -317,23 +304,21 @@ def test_a_restarted_agent_without_a_keyring_waits_for_the_secret_then_the_key(
 ) -> None:
     home = paths.home_dir()
     assert cli("up", "pg", "--wait-for-key", "30").returncode == 0
-    until = until_of(one())
+    until = until_of(status_of())
     reap_home_agent(home)
     # The new agent runs where no keyring answers (a plain SSH login, say).
     agent = start_agent_process(home, env=no_keyring_env())
     try:
-        stuck = wait_until(
-            lambda: (s := one())["state"] == "waiting-for-secret" and s, 15, lambda: str(one())
-        )
+        stuck = wait_for_state("waiting-for-secret", 15)
         assert until_of(stuck) == until
         assert "tunnel-tui up pg" in stuck["hint"] and "vault unlock" in stuck["hint"]
         # `up` from a terminal with the keyring hands the key over; the wait goes on.
         result = cli("up", "pg")
         assert result.returncode == 0, result.stderr
         assert WAITING_LINE.match(result.stdout.strip()), result.stdout
-        assert one()["state"] == "waiting-for-key"
+        assert status_of()["state"] == "waiting-for-key"
         pending.sshd.authorize(key_line())
-        up = wait_until(lambda: (s := one())["state"] == "up" and s, 20, lambda: f"up ({one()})")
+        up = wait_for_state("up")
         assert asyncio.run(pg_query(up["local_port"], pending.db, "SELECT 1")) == 1
     finally:
         agent.stop()
