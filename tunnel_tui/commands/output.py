@@ -4,7 +4,6 @@ and the JSON shapes of connections and keys (documented in `list --help`)."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -129,7 +128,3 @@ fingerprint ("SHA256:..." as ssh-keygen -lf), created (ISO 8601 UTC), comment,
 used_by [names], source (keyring|ssh-agent), certificate {key_id, principals,
 valid_after, valid_before (ISO 8601 UTC or null), state (valid|expiring|expired|
 not-yet-valid)} or null."""
-
-
-def is_tty() -> bool:
-    return sys.stdin.isatty()

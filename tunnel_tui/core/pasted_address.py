@@ -8,7 +8,6 @@ error. A password inside a pasted URL is dropped and reported, never kept.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -97,11 +96,3 @@ def _split_hostport(text: str) -> tuple[str, int | None]:
     if _PORT.fullmatch(port or ""):
         return host, int(port)
     return (host if text.startswith("[") else text), None
-
-
-def is_ipv6(text: str) -> bool:
-    try:
-        ipaddress.IPv6Address(text.strip("[]"))
-    except ValueError:
-        return False
-    return True

@@ -235,9 +235,6 @@ class ParsedForm:
     def ok(self) -> bool:
         return self.spec is not None
 
-    def error_for(self, field_name: str) -> FieldError | None:
-        return next((e for e in self.errors if e.field == field_name), None)
-
 
 def parse_form(
     *,

@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 SSH_DIR = ".ssh"
 AUTHORIZED_KEYS = ".ssh/authorized_keys"
-TEMP_PREFIX = ".ssh/authorized_keys.tunnel-tui."
 
 # Text is decoded so that any byte (a Latin-1 comment, say) round-trips unchanged.
 _ENCODING = "utf-8"
@@ -232,15 +231,3 @@ async def _edit_exec(conn: asyncssh.SSHClientConnection, edit: Edit) -> EditResu
             hint="check the bastion user's disk space and ~/.ssh permissions",
         )
     return EditResult(InstallMethod.EXEC, changed=True)
-
-
-async def read_authorized_keys(conn: asyncssh.SSHClientConnection, *, timeout: float = 20.0) -> str:
-    """The current text (empty if missing), by SFTP or exec, for checks and tests."""
-    seen: list[str] = []
-
-    def keep(text: str) -> str:
-        seen.append(text)
-        return text
-
-    await edit_authorized_keys(conn, keep, timeout=timeout)
-    return seen[-1] if seen else ""

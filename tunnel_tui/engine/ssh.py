@@ -99,11 +99,6 @@ def import_key(secret: Secret) -> asyncssh.SSHKey:
     return asyncssh.import_private_key(secret.reveal())
 
 
-def public_line_of(secret: Secret) -> str:
-    key = import_key(secret)
-    return key.export_public_key().decode().split("\n")[0].strip()
-
-
 class _TimedTunnel:
     """Wraps the `tunnel=` object to time the transport and tell its failures apart."""
 
