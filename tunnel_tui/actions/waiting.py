@@ -67,7 +67,13 @@ def up_wait_for_key(
     `waiting-for-key` status (or `up`, when the key already works). A host key that is
     not trusted (and not accepted here) is refused: HostKeyError naming the fingerprint
     and `--accept-host-key`."""
-    from tunnel_tui.actions.tunnels import SecretsHeld, _caller_keys, _held, _ssh_auth_sock
+    from tunnel_tui.actions.tunnels import (
+        SecretsHeld,
+        _caller_keys,
+        _connection,
+        _held,
+        _ssh_auth_sock,
+    )
     from tunnel_tui.agent.client import ensure_agent
     from tunnel_tui.agent.protocol import SecretsNeeded
 
@@ -111,15 +117,6 @@ async def up_wait_for_key_async(
 
 def is_waiting(status: TunnelStatus) -> bool:
     return status.state is TunnelState.WAITING_FOR_KEY
-
-
-def _connection(session: Session, name: str) -> Connection:
-    from tunnel_tui.agent.snapshot import load_connections, unknown
-
-    conn = load_connections(session.home).get(name)
-    if conn is None:
-        raise unknown(name)
-    return conn
 
 
 def _db_password(session: Session, name: str) -> Secret | None:
