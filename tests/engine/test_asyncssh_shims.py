@@ -21,6 +21,7 @@ import pytest
 from asyncssh.channel import SSHChannel
 from asyncssh.constants import MSG_IGNORE
 
+from tests.fixtures.echo import echo_through
 from tests.fixtures.engine import FAST, make_conn, trust
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.engine import TunnelEngine
@@ -136,12 +137,7 @@ async def test_engine_links_send_no_ignore(
         status = await engine.start(conn, keys)
         for server_conn in list(asyncssh_bastion._conns):  # the bastion's side of the link
             _Counting(counts).connection_made(server_conn)
-        reader, writer = await asyncio.open_connection("127.0.0.1", status.local_port)
-        writer.write(PAYLOAD)
-        echoed = await asyncio.wait_for(reader.readexactly(len(PAYLOAD)), 10)
-        assert echoed == PAYLOAD
-        writer.close()
-        await writer.wait_closed()
+        assert await echo_through(status.local_port, PAYLOAD, timeout=10) == PAYLOAD
     finally:
         await engine.aclose()
     if skip:

@@ -9,6 +9,7 @@ import os
 
 import pytest
 
+from tests.fixtures.echo import echo_through
 from tests.fixtures.engine import FAST, make_conn, trust
 from tests.fixtures.waiting import wait_until_async
 from tunnel_tui.core.secret import Secret
@@ -31,16 +32,6 @@ def _ready(server, kh, keypair):
     server.authorize(keypair.public_line)
     trust(kh, server.host, server.port, server.host_public_key)
     return {"k-test": Secret(keypair.private_pem)}
-
-
-async def _echo(port: int, payload: bytes) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(payload)
-        await writer.drain()
-        return await asyncio.wait_for(reader.readexactly(len(payload)), 10)
-    finally:
-        writer.close()
 
 
 async def _expect_reset_fast(port: int) -> float:
@@ -141,7 +132,7 @@ async def test_200_concurrent_clients_leave_nothing_behind(
     try:
         status = await engine.start(_conn(sshd, ("127.0.0.1", echo_server.port)), keys)
         port = status.local_port
-        await _echo(port, b"warm-up")
+        await echo_through(port, b"warm-up", timeout=10)
         await wait_until_async(
             lambda: engine.status("t").channels == 0, 5, "warm-up channel closed"
         )
@@ -149,7 +140,7 @@ async def test_200_concurrent_clients_leave_nothing_behind(
 
         async def one(i: int) -> None:
             data = f"client {i} ".encode() * 50
-            assert await _echo(port, data) == data
+            assert await echo_through(port, data, timeout=10) == data
 
         async def leave_mid_open() -> None:
             # Connect and vanish before the channel is open (the asyncssh leak pitfall).
@@ -184,7 +175,8 @@ async def test_proxyjump_through_two_sshd(sshd_factory, client_keypair, engine_k
     engine = TunnelEngine(engine_known_hosts, FAST)
     try:
         status = await engine.start(conn, keys)
-        assert await _echo(status.local_port, b"through two hops") == b"through two hops"
+        hops = b"through two hops"
+        assert await echo_through(status.local_port, hops, timeout=10) == hops
         assert len(engine.tunnel("pj").link.conns) == 2
         # The bastion's session came through the jump host (its own sshd saw it).
         assert bastion.user in bastion.log_text() and jump.session_pids()
@@ -289,7 +281,7 @@ async def test_tunnels_share_one_ssh_connection(sshd, client_keypair, engine_kno
         assert engine.tunnel("a").link is engine.tunnel("b").link
         assert len(engine.pool.live_links) == 1
         await engine.stop("a")
-        assert await _echo(b.local_port, b"still here") == b"still here"
+        assert await echo_through(b.local_port, b"still here", timeout=10) == b"still here"
     finally:
         await engine.aclose()
     assert engine.pool.live_links == []
@@ -319,7 +311,7 @@ async def test_switch_key_keeps_open_channels(sshd, client_keypair, engine_known
         assert await reader.readexactly(5) == b"after"
         assert old_link.alive
         # ...new clients go over the new one, and the old one closes after its last channel.
-        assert await _echo(status.local_port, b"new") == b"new"
+        assert await echo_through(status.local_port, b"new", timeout=10) == b"new"
         writer.close()
         await wait_until_async(lambda: not old_link.alive, 5, "old connection closed")
         assert engine.status("t").state is TunnelState.UP
@@ -377,7 +369,7 @@ async def test_clients_leaving_before_their_answer_keep_the_shared_link(
         s = engine.status("t")
         assert s.state is TunnelState.UP and s.reconnects == 0, s.last_error
         assert engine.tunnel("t").link is link and link.alive
-        assert await _echo(status.local_port, b"still fine") == b"still fine"
+        assert await echo_through(status.local_port, b"still fine", timeout=10) == b"still fine"
     finally:
         await engine.aclose()
 
@@ -396,7 +388,7 @@ async def test_database_back_clears_the_forward_error(sshd, client_keypair, engi
         engine.subscribe(events.append)
         assert "connection refused" in engine.status("t").last_error
         echo_server.start()
-        assert await _echo(status.local_port, b"back") == b"back"
+        assert await echo_through(status.local_port, b"back", timeout=10) == b"back"
         s = await wait_until_async(
             lambda: engine.status("t").last_error is None and engine.status("t"), 3, "error cleared"
         )

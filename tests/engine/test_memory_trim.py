@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from tests.fixtures.echo import echo_through
 from tests.fixtures.engine import FAST, make_conn, trust
 from tests.fixtures.waiting import wait_until_async
 from tunnel_tui.core.secret import Secret
@@ -46,12 +47,7 @@ async def test_trim_once_when_quiet_after_a_burst(
         await asyncio.sleep(settings.stats_interval * 4)
         assert calls == []  # nothing moved yet
         payload = os.urandom(2 << 20)
-        reader, writer = await asyncio.open_connection("127.0.0.1", status.local_port)
-        writer.write(payload)
-        echoed = await asyncio.wait_for(reader.readexactly(len(payload)), 20)
-        assert echoed == payload
-        writer.close()
-        await writer.wait_closed()
+        assert await echo_through(status.local_port, payload, timeout=20) == payload
         await wait_until_async(lambda: engine.status("t").channels == 0, 3, "the channel closed")
         await wait_until_async(lambda: calls, 3, "a trim after the burst")
         await asyncio.sleep(settings.stats_interval * 6)

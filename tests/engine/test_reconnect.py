@@ -7,6 +7,7 @@ import os
 import signal
 import time
 
+from tests.fixtures.echo import echo_through
 from tests.fixtures.engine import FAST, make_conn, trust
 from tests.fixtures.waiting import wait_until_async
 from tunnel_tui.core.model import Keepalive
@@ -20,15 +21,6 @@ def _setup(server, kh, keypair):
     server.authorize(keypair.public_line)
     trust(kh, server.host, server.port, server.host_public_key)
     return {"k-test": Secret(keypair.private_pem)}
-
-
-async def _echo(port: int, payload: bytes) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(payload)
-        return await asyncio.wait_for(reader.readexactly(len(payload)), 5)
-    finally:
-        writer.close()
 
 
 def test_backoff_is_capped_jittered_and_growing():
@@ -56,7 +48,7 @@ async def test_frozen_bastion_detected_by_keepalive_and_recovers_on_same_port(
     try:
         status = await engine.start(conn, keys)
         port = status.local_port
-        assert await _echo(port, b"ping") == b"ping"
+        assert await echo_through(port, b"ping") == b"ping"
         before = set(server.session_pids())
         assert before
         frozen = sorted(before)
@@ -86,7 +78,7 @@ async def test_frozen_bastion_detected_by_keepalive_and_recovers_on_same_port(
         await wait_until_async(lambda: engine.status("ka").state is TunnelState.UP, 15, "up again")
         s = engine.status("ka")
         assert s.local_port == port and s.reconnects == 1
-        assert await _echo(port, b"back") == b"back"
+        assert await echo_through(port, b"back") == b"back"
     finally:
         for pid in frozen:
             os.kill(pid, signal.SIGCONT)
@@ -116,7 +108,7 @@ async def test_bastion_restart_reconnects_and_auth_loss_is_permanent(
         server.start()
         await wait_until_async(lambda: engine.status("rs").state is TunnelState.UP, 10, "up again")
         assert engine.status("rs").local_port == port
-        assert await _echo(port, b"again") == b"again"
+        assert await echo_through(port, b"again") == b"again"
         # Now the key is removed: the next reconnect fails for good, without a loop.
         server.deauthorize(client_keypair.public_line)
         server.restart()
@@ -130,7 +122,7 @@ async def test_bastion_restart_reconnects_and_auth_loss_is_permanent(
         assert server.log_text().count("Connection from 127.0.0.1") == attempts
         # A failed tunnel releases its port.
         try:
-            await _echo(port, b"x")
+            await echo_through(port, b"x")
             raise AssertionError("port still open")
         except OSError:
             pass

@@ -7,6 +7,7 @@ import socket
 
 import pytest
 
+from tests.fixtures.echo import echo_through
 from tests.fixtures.engine import FAST, make_conn, trust
 from tests.fixtures.waiting import wait_until_async
 from tunnel_tui.core.secret import Secret
@@ -17,16 +18,6 @@ from tunnel_tui.engine import HostKeyUnknown, LocalPortInUse, Tunnel, TunnelEngi
 def _conn(bastion, echo, **kw):
     return make_conn("t1", [(bastion.host, bastion.port, bastion.user)],
                      ("127.0.0.1", echo.port), **kw)
-
-
-async def _roundtrip(port: int, payload: bytes) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(payload)
-    await writer.drain()
-    data = await asyncio.wait_for(reader.readexactly(len(payload)), 5)
-    writer.close()
-    await writer.wait_closed()
-    return data
 
 
 async def test_start_forward_status_and_stop(asyncssh_bastion, echo_server, engine_known_hosts):
@@ -40,7 +31,7 @@ async def test_start_forward_status_and_stop(asyncssh_bastion, echo_server, engi
         status = await engine.start(_conn(asyncssh_bastion, echo_server), keys)
         assert status.state is TunnelState.UP
         assert status.local_host == "127.0.0.1" and status.local_port
-        assert await _roundtrip(status.local_port, b"hello tunnel") == b"hello tunnel"
+        assert await echo_through(status.local_port, b"hello tunnel") == b"hello tunnel"
         await wait_until_async(lambda: engine.status("t1").bytes_in >= 12, 3, "bytes counted")
         s = engine.status("t1")
         assert s.bytes_out == 12 and s.bytes_in == 12
@@ -55,7 +46,7 @@ async def test_start_forward_status_and_stop(asyncssh_bastion, echo_server, engi
         await engine.aclose()
     assert events[-1].state is TunnelState.DOWN
     with pytest.raises(OSError):
-        await _roundtrip(port, b"x")
+        await echo_through(port, b"x")
 
 
 async def test_listener_binds_loopback_only(asyncssh_bastion, echo_server, engine_known_hosts):
@@ -151,7 +142,7 @@ async def test_switch_to_a_rejected_key_changes_nothing(asyncssh_bastion, echo_s
         with pytest.raises(AuthRejected):
             await engine.switch_key("k-test", "k-new", Secret(wrong))
         assert engine.tunnel("t1").link is link and engine.tunnel("t1").conn.key_id == "k-test"
-        assert await _roundtrip(status.local_port, b"unchanged") == b"unchanged"
+        assert await echo_through(status.local_port, b"unchanged") == b"unchanged"
     finally:
         await engine.aclose()
 

@@ -15,6 +15,7 @@ import asyncpg
 import asyncssh
 import pytest
 
+from tests.fixtures.echo import echo_through
 from tests.fixtures.engine import FAST, make_conn, trust
 from tests.fixtures.waiting import wait_until, wait_until_async
 from tests.reliability.helpers import (
@@ -46,15 +47,6 @@ def _keys(server, kh, keypair) -> dict[str, Secret]:
     return {"k-test": Secret(keypair.private_pem)}
 
 
-async def _echo(port: int, payload: bytes = b"ping", timeout: float = 5) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(payload)
-        return await asyncio.wait_for(reader.readexactly(len(payload)), timeout)
-    finally:
-        writer.close()
-
-
 def _state(engine: TunnelEngine, name: str) -> TunnelState:
     return engine.status(name).state
 
@@ -73,7 +65,7 @@ async def test_frozen_session_goes_reconnecting_in_time_and_the_frozen_one_is_dr
     async with TunnelEngine(engine_known_hosts, FAST) as engine:
         try:
             port = (await engine.start(conn, keys)).local_port
-            assert await _echo(port) == b"ping"
+            assert await echo_through(port) == b"ping"
             frozen = server.session_pids()
             assert frozen
             t0 = time.monotonic()
@@ -86,7 +78,7 @@ async def test_frozen_session_goes_reconnecting_in_time_and_the_frozen_one_is_dr
             await wait_until_async(lambda: _state(engine, "fz") is TunnelState.UP, 10, "up again")
             status = engine.status("fz")
             assert status.local_port == port and status.reconnects == 1
-            assert await _echo(port, b"again") == b"again"
+            assert await echo_through(port, b"again") == b"again"
         finally:
             for pid in frozen:
                 os.kill(pid, signal.SIGCONT)
@@ -172,7 +164,7 @@ async def test_bastion_restart_backoff_is_capped_and_jittered_without_a_tight_lo
         log_before = connection_attempts(server)
         await wait_until_async(lambda: _state(engine, "rs") is TunnelState.UP, cap + 5, "up")
         assert engine.status("rs").local_port == port
-        assert await _echo(port) == b"ping"
+        assert await echo_through(port) == b"ping"
         assert connection_attempts(server) - log_before <= 2
 
 
@@ -208,7 +200,9 @@ async def test_reconnect_storm_twenty_keys_maxstartups_two_all_come_back(
             45, "all 20 tunnels up again",
         )
         assert [engine.status(c.name).local_port for c in conns] == ports
-        echoes = await asyncio.gather(*(_echo(p, f"n{i}".encode()) for i, p in enumerate(ports)))
+        echoes = await asyncio.gather(
+            *(echo_through(p, f"n{i}".encode()) for i, p in enumerate(ports))
+        )
         assert echoes == [f"n{i}".encode() for i in range(n)]
         assert "failed" not in {s.state.value for s in engine.statuses()}
 
@@ -279,7 +273,7 @@ async def test_channel_timeout_closes_cleanly_and_the_next_connection_works(
         await wait_until_async(lambda: engine.status("ct").channels == 0, 5, "channel released")
         status = engine.status("ct")
         assert status.state is TunnelState.UP and status.reconnects == 0
-        assert await _echo(port, b"next") == b"next"
+        assert await echo_through(port, b"next") == b"next"
 
 
 # -- 10. the tunnel process frozen longer than the server's ClientAlive window ----------------
@@ -380,7 +374,7 @@ async def test_host_key_changed_after_trust_stops_the_live_tunnel_with_a_mitm_wa
         await asyncio.sleep(1.0)  # an absence: FAST backoff would have retried by now
         assert connection_attempts(server) - log_before == 1
         with pytest.raises(OSError):  # the local port is closed, not silently half-up
-            await _echo(port)
+            await echo_through(port)
     assert kh_file.read_bytes() == before
 
 
@@ -409,7 +403,7 @@ async def test_a_squatter_on_ipv6_loopback_makes_start_fail_with_nothing_bound(
             assert "::1" in err.value.message and str(port) in err.value.message
             assert "pid" in err.value.message  # names who holds it
             with pytest.raises(OSError):  # nothing left half-up on 127.0.0.1
-                await _echo(port)
+                await echo_through(port)
             assert connection_attempts(server) == 0  # failed before touching the bastion
     finally:
         squatter.close()
@@ -456,7 +450,7 @@ async def test_stop_during_a_hung_reconnect_returns_at_once_and_frees_the_port(
         async with TunnelEngine(engine_known_hosts, settings) as engine:
             port = (await engine.start(conn, keys)).local_port
             # A forward first: the session's post-auth child exists once data flows.
-            assert await _echo(port) == b"ping"
+            assert await echo_through(port) == b"ping"
             frozen = [*server.session_pids(), server.pid]
             first_link = connections_to(server.port)
             for pid in frozen:
@@ -470,7 +464,7 @@ async def test_stop_during_a_hung_reconnect_returns_at_once_and_frees_the_port(
             await engine.stop("st")
             assert time.monotonic() - t0 < 2.0
             with pytest.raises(OSError):
-                await _echo(port)
+                await echo_through(port)
             assert engine.statuses() == []
     finally:
         for pid in frozen:
@@ -505,7 +499,7 @@ async def test_a_cancelled_start_against_a_hung_bastion_leaves_nothing_bound(
             with pytest.raises(asyncio.CancelledError):
                 await task
             with pytest.raises(OSError):
-                await _echo(port)
+                await echo_through(port)
             assert engine.statuses() == []
     finally:
         os.kill(server.pid, signal.SIGCONT)
