@@ -130,6 +130,10 @@ def test_key_work_adds_only_lines_of_this_homes_keys(
     with pytest.raises(UsageError, match="a hop needs host, user, port"):
         AgentClient().call("key-work", action="login", hops=[{**hop, "port": 0}])
     assert blob(stranger) not in sshd.authorized_keys_path.read_text()
+    # forward holds the tunnel in this process: it cannot, and says who can.
+    held_here = cli("forward", "pg", env=env, timeout=30)
+    assert held_here.returncode == 1
+    assert held_here.stderr.endswith("hint: let the agent hold it: tunnel-tui up pg\n")
 
 
 async def test_validate_in_the_agent_asks_this_terminal_about_an_unknown_host_key(

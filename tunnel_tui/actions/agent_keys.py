@@ -83,3 +83,8 @@ def agent_keys(catalog: object, home: Path | None) -> AgentKeys | None:
     except TunnelTuiError:
         return None
     return AgentKeys(home) if name == AgentVaultStore.backend_name else None
+
+
+def vault_only_in_agent(catalog: object, home: Path | None) -> bool:
+    """Is the catalog's only store the vault the agent holds? (Opens the store.)"""
+    return agent_keys(catalog, home) is not None

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 from tunnel_tui.actions.session import Session
+from tunnel_tui.core.errors import SecretStoreError
 from tunnel_tui.core.status import TunnelState, TunnelStatus
 
 
@@ -22,6 +23,7 @@ async def hold(
     """Bring `name` up in this process, call `on_up` once it listens and `on_change` on
     every later state change (not on counters), until `stop` is set or the tunnel fails
     for good. Returns True if it failed. The local port picked is saved for next time."""
+    from tunnel_tui.actions.agent_keys import vault_only_in_agent
     from tunnel_tui.core.known_hosts import KnownHosts
     from tunnel_tui.core.paths import known_hosts_path
     from tunnel_tui.engine import TunnelEngine
@@ -29,6 +31,14 @@ async def hold(
     catalog = session.catalog()
     conn = await asyncio.to_thread(catalog.get, name)
     key_ids = {conn.key_id, *(h.key_id for h in conn.jumps if h.key_id)}
+    if not all(catalog.key(k).in_agent for k in key_ids) and await asyncio.to_thread(
+        vault_only_in_agent, catalog, session.home
+    ):
+        raise SecretStoreError(
+            f"forward holds {name} in this process, and only the agent holds the vault "
+            "(it never hands a key out)",
+            hint=f"let the agent hold it: tunnel-tui up {name}",
+        )
     keys = {key_id: await asyncio.to_thread(catalog.client_key, key_id) for key_id in key_ids}
     engine = TunnelEngine(KnownHosts(known_hosts_path(session.home)))
     failed = False

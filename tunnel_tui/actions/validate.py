@@ -57,7 +57,9 @@ async def validate(
 
     catalog = session.catalog()
     conn = await asyncio.to_thread(catalog.get, name)
-    if await asyncio.to_thread(_vault_in_agent, session, catalog):
+    from tunnel_tui.actions.agent_keys import vault_only_in_agent
+
+    if await asyncio.to_thread(vault_only_in_agent, catalog, session.home):
         from tunnel_tui.agent.validation import validate_in_agent
 
         rows = validate_in_agent(
@@ -86,10 +88,3 @@ async def validate(
         ssh_auth_sock=session.ssh_auth_sock,  # None: this process's $SSH_AUTH_SOCK
     ):
         yield step
-
-
-def _vault_in_agent(session: Session, catalog: object) -> bool:
-    """Is the caller's only store the vault the agent holds? (Opens the store.)"""
-    from tunnel_tui.actions.agent_keys import agent_keys
-
-    return agent_keys(catalog, session.home) is not None
