@@ -24,7 +24,7 @@ from tunnel_tui.agent.address import resolve
 from tunnel_tui.agent.client import AgentClient, AgentVaultStore
 from tunnel_tui.core import paths
 from tunnel_tui.core.atomic import write_private_file
-from tunnel_tui.core.catalog import Catalog, ImportKey
+from tunnel_tui.core.catalog import AgentKeyChoice, Catalog, ImportKey
 from tunnel_tui.core.errors import SecretStoreError, UsageError
 from tunnel_tui.core.secret import Secret
 from tunnel_tui.core.status import TunnelState
@@ -113,6 +113,22 @@ def add_connection(
         autostart=autostart,
     )
     return Setup(name, sshd, db)
+
+
+def add_agent_key_connection(
+    name: str, db: Any, sshd: Any, public: str, **options: Any
+) -> None:
+    """`name` to PostgreSQL `db` through `sshd` with a key that lives in an ssh-agent
+    (public data only: the catalog has no keyring at all)."""
+    from tests.core.test_ssh_agent_catalog import NoKeyring
+
+    Catalog(secrets=NoKeyring()).add(
+        name,
+        f"postgresql://{db.user}@{db.host}:{db.port}/{db.database}",
+        f"ssh://{sshd.user}@{sshd.host}:{sshd.port}",
+        key=AgentKeyChoice(public),
+        **options,
+    )
 
 
 @pytest.fixture

@@ -152,23 +152,14 @@ def test_the_apps_up_takes_the_same_path(
 
 
 def test_a_key_in_the_callers_ssh_agent_goes_with_up(
-    ssh_agent: Any, bastion: Any, postgres: Any, agent_process: Any, isolated_env: Any
+    ssh_agent: Any, bastion: Any, postgres: Any, agent_process: Any, key_file: Any
 ) -> None:
-    from tests.core.test_ssh_agent_catalog import NoKeyring
-    from tests.fixtures.ssh_agent import keygen
-    from tunnel_tui.core.catalog import AgentKeyChoice, Catalog
+    from tests.agent.test_agent_tunnels import add_agent_key_connection
 
-    keydir = Path(isolated_env.root) / "k"
-    keydir.mkdir(mode=0o700)
-    public = keygen(keydir / "id_ed25519", "me@laptop")
-    ssh_agent.add(keydir / "id_ed25519")
+    path, public = key_file
+    ssh_agent.add(path)
     bastion.authorize(public)
-    Catalog(secrets=NoKeyring()).add(
-        "sa",
-        f"postgresql://{postgres.user}@{postgres.host}:{postgres.port}/{postgres.database}",
-        f"ssh://{bastion.user}@{bastion.host}:{bastion.port}",
-        key=AgentKeyChoice(public),
-    )
+    add_agent_key_connection("sa", postgres, bastion, public)
     # The agent was started without any ssh-agent; this SSH login has one (and no
     # keyring: a key in the ssh-agent never needs it).
     assert b"SSH_AUTH_SOCK=" not in Path(f"/proc/{agent_process.pid}/environ").read_bytes()

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 from tests.agent.test_agent_tunnels import (
+    add_agent_key_connection,
     cli,
     no_keyring_env,
     pg_query,
@@ -20,11 +20,9 @@ from tests.agent.test_agent_tunnels import (
     status_json,
     trust_host,
     up_in,
+    wait_for_state,
 )
-from tests.core.test_ssh_agent_catalog import NoKeyring
-from tests.fixtures.ssh_agent import keygen, running_agent
-from tests.fixtures.waiting import wait_until
-from tunnel_tui.core.catalog import AgentKeyChoice, Catalog
+from tests.fixtures.ssh_agent import running_agent
 
 
 def login_with(socket: str) -> dict[str, str]:
@@ -36,33 +34,22 @@ def login_with(socket: str) -> dict[str, str]:
 
 
 def test_agent_key_up_select_then_agent_gone_waits_for_secret_then_up_again(
-    sshd_factory: Any, postgres: Any, agent_reaper: None, isolated_env: Any,
+    sshd_factory: Any, postgres: Any, agent_reaper: None, key_file: Any,
 ) -> None:
     server = sshd_factory()
     trust_host(server)
-    keydir = Path(isolated_env.root) / "k"
-    keydir.mkdir(mode=0o700)
-    public = keygen(keydir / "id_ed25519", "me@laptop")
+    path, public = key_file
     server.authorize(public)
-    Catalog(secrets=NoKeyring()).add(
-        "sa",
-        f"postgresql://{postgres.user}@{postgres.host}:{postgres.port}/{postgres.database}",
-        f"ssh://{server.user}@{server.host}:{server.port}",
-        key=AgentKeyChoice(public),
-    )
+    add_agent_key_connection("sa", postgres, server, public)
 
     with running_agent() as first:
-        first.add(keydir / "id_ed25519")
+        first.add(path)
         port = up_in("sa", login_with(first.socket))
         assert asyncio.run(pg_query(port, postgres, "SELECT 1")) == 1
     # The terminal (and its ssh-agent) is gone; then the bastion drops the connection.
     server.restart()
 
-    def waiting() -> dict[str, Any] | None:
-        (status,) = status_json("sa")
-        return status if status["state"] == "waiting-for-secret" else None
-
-    status = wait_until(waiting, 20, "waiting-for-secret")
+    status = wait_for_state("waiting-for-secret", name="sa")
     assert status["hint"] == (f"the ssh-agent at {first.socket} is gone; run "
                               "`tunnel-tui up sa` from a terminal with your agent")
     assert first.socket in status["last_error"]
@@ -76,7 +63,7 @@ def test_agent_key_up_select_then_agent_gone_waits_for_secret_then_up_again(
         "waiting-for-secret", status["since"], status["last_error"])
 
     with running_agent() as second:
-        second.add(keydir / "id_ed25519")
+        second.add(path)
         again = up_in("sa", login_with(second.socket))
         assert again == port  # the saved local port
         assert asyncio.run(pg_query(again, postgres, "SELECT 1")) == 1
@@ -85,7 +72,7 @@ def test_agent_key_up_select_then_agent_gone_waits_for_secret_then_up_again(
 
 
 def test_autostart_with_an_agent_key_waits_for_a_terminal_with_the_agent(
-    sshd: Any, postgres: Any, ssh_agent: Any, agent_reaper: None, isolated_env: Any,
+    sshd: Any, postgres: Any, ssh_agent: Any, agent_reaper: None, key_file: Any,
     monkeypatch: Any,
 ) -> None:
     """The agent starts on its own (login, systemd): nobody gave it an ssh-agent
@@ -95,24 +82,13 @@ def test_autostart_with_an_agent_key_waits_for_a_terminal_with_the_agent(
 
     monkeypatch.setenv("TUNNEL_TUI_AUTOSTART_CAP", "0.5")
     trust_host(sshd)
-    keydir = Path(isolated_env.root) / "k"
-    keydir.mkdir(mode=0o700)
-    public = keygen(keydir / "id_ed25519", "me@laptop")
+    path, public = key_file
     sshd.authorize(public)
-    ssh_agent.add(keydir / "id_ed25519")
-    Catalog(secrets=NoKeyring()).add(
-        "auto",
-        f"postgresql://{postgres.user}@{postgres.host}:{postgres.port}/{postgres.database}",
-        f"ssh://{sshd.user}@{sshd.host}:{sshd.port}",
-        key=AgentKeyChoice(public), autostart=True,
-    )
+    ssh_agent.add(path)
+    add_agent_key_connection("auto", postgres, sshd, public, autostart=True)
     agent = start_agent_process(paths.home_dir(), env=no_keyring_env())
     try:
-        def waiting() -> dict[str, Any] | None:
-            (status,) = status_json("auto")
-            return status if status["state"] == "waiting-for-secret" else None
-
-        status = wait_until(waiting, 20, "waiting-for-secret")
+        status = wait_for_state("waiting-for-secret", name="auto")
         assert status["hint"] == "tunnel-tui up auto from a terminal with your ssh-agent"
         assert "SSH_AUTH_SOCK" in status["last_error"]
         port = up_in("auto", login_with(ssh_agent.socket))

@@ -30,10 +30,8 @@ def tt(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPro
 
 
 @pytest.fixture
-def agent_public(isolated_env) -> str:
-    keydir = Path(isolated_env.root) / "k"
-    keydir.mkdir(mode=0o700, exist_ok=True)
-    return keygen(keydir / "id_ed25519", "me@laptop")
+def agent_public(key_file) -> str:
+    return key_file[1]
 
 
 def test_rotation_of_an_agent_key_is_refused_and_key_show_still_prints_it(agent_public):
@@ -66,7 +64,7 @@ def test_sk_key_line_is_shown_and_listed_correctly():
 
 
 def test_validate_with_an_agent_certificate_warns_then_fails_when_emptied(
-    sshd_factory, user_ca, postgres, ssh_agent, isolated_env, secret_service,
+    sshd_factory, user_ca, postgres, ssh_agent, key_file, secret_service,
 ):
     """`tunnel-tui validate --json` from a terminal whose ssh-agent holds the key and a
     certificate expiring within the hour: every step ok, exit 0, the keyring step's hint
@@ -76,11 +74,9 @@ def test_validate_with_an_agent_certificate_warns_then_fails_when_emptied(
 
     server = sshd_factory({"TrustedUserCAKeys": str(user_ca.public_path)})
     trust_host(server)
-    keydir = Path(isolated_env.root) / "k"
-    keydir.mkdir(mode=0o700)
-    public = keygen(keydir / "id_ed25519", "me@laptop")
-    user_ca.sign(keydir / "id_ed25519.pub", [server.user], "-5m:+50m")
-    ssh_agent.add(keydir / "id_ed25519")  # the key and its certificate
+    path, public = key_file
+    user_ca.sign(path.with_name(path.name + ".pub"), [server.user], "-5m:+50m")
+    ssh_agent.add(path)  # the key and its certificate
     Catalog().add(
         "certs",
         f"postgresql://{postgres.user}@{postgres.host}:{postgres.port}/{postgres.database}",

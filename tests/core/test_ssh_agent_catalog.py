@@ -5,7 +5,6 @@ listing of a real OpenSSH ssh-agent."""
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -36,15 +35,8 @@ class NoKeyring:
         raise AssertionError(f"the keyring was changed ({name})")
 
 
-@pytest.fixture
-def keypair(isolated_env) -> tuple[Path, str]:
-    keydir = Path(isolated_env.root) / "k"
-    keydir.mkdir(mode=0o700, exist_ok=True)
-    return keydir / "id_ed25519", keygen(keydir / "id_ed25519", "me@laptop")
-
-
-def test_agent_key_is_stored_as_public_data_only(keypair):
-    path, public = keypair
+def test_agent_key_is_stored_as_public_data_only(key_file):
+    path, public = key_file
     catalog = Catalog(secrets=NoKeyring())
     result = catalog.add("prod", DB, SSH, key=AgentKeyChoice(public))
     key = result.key
@@ -65,8 +57,8 @@ def test_agent_key_is_stored_as_public_data_only(keypair):
         "/run/user/1/agent.sock", public, fingerprint(public))
 
 
-def test_certificate_is_checked_and_stored_with_its_key(keypair, user_ca, tmp_path):
-    path, public = keypair
+def test_certificate_is_checked_and_stored_with_its_key(key_file, user_ca, tmp_path):
+    path, public = key_file
     cert = user_ca.sign(path.with_name(path.name + ".pub"), ["tunnel"], "+1d").read_text()
     other_path = tmp_path / "other"
     other = keygen(other_path, "x")
@@ -87,8 +79,8 @@ def test_certificate_is_checked_and_stored_with_its_key(keypair, user_ca, tmp_pa
     assert isinstance(resolve(shared.key, lambda _: None, "/sock"), AgentKey)  # type: ignore[arg-type,return-value]
 
 
-def test_real_agent_lists_keys_and_certificates_like_ssh_add(keypair, user_ca, tmp_path):
-    path, public = keypair
+def test_real_agent_lists_keys_and_certificates_like_ssh_add(key_file, user_ca, tmp_path):
+    path, public = key_file
     user_ca.sign(path.with_name(path.name + ".pub"), ["tunnel"], "+1d")
     second = tmp_path / "second"
     second_public = keygen(second, "work key")
