@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncssh
 
-from tests.fixtures.pilot import SIZE, main_screen, make_app, settle, wait_until
+from tests.fixtures.pilot import SIZE, main_screen, make_app, settle, wait_for_stacked, wait_until
 from tests.reliability.security_helpers import (
     HostileSsh,
     ResetAtKeyExchange,
@@ -63,13 +63,7 @@ async def test_reset_at_the_host_key_step_offers_nothing_to_trust(secret_service
         async with app.run_test(size=SIZE) as pilot:
             await main_screen(pilot)
             await pilot.press("v")
-            def find() -> ValidationScreen | None:
-                return next((s for s in app.screen_stack if isinstance(s, ValidationScreen)),
-                            None)
-
-            await wait_until(pilot, lambda: find() is not None, what="validation log")
-            log = find()
-            assert log is not None
+            log = await wait_for_stacked(pilot, ValidationScreen, "validation log")
             await wait_until(pilot, log.finished.is_set, timeout=60, what="validation")
             await settle(pilot)  # whatever the screen does after the run, it has done
             failed = log.step_log.failed

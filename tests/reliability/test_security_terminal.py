@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import asyncssh
 
 from tests.agent.test_agent_tunnels import cli, no_keyring_env
-from tests.fixtures.pilot import main_screen, make_app, wait_until
+from tests.fixtures.pilot import main_screen, make_app, wait_for_stacked, wait_until
 from tests.reliability.security_helpers import (
     HOSTILE,
     RAW_CONTROLS,
@@ -128,14 +128,7 @@ async def test_hostile_text_in_the_app(secret_service):
         async with app.run_test(size=(160, 40)) as pilot:  # wide: the LAST ERROR column
             screen = await main_screen(pilot)
             await pilot.press("v")
-
-            def log() -> ValidationScreen | None:
-                return next((s for s in app.screen_stack if isinstance(s, ValidationScreen)),
-                            None)
-
-            await wait_until(pilot, lambda: log() is not None, what="validation")
-            validation = log()
-            assert validation is not None
+            validation = await wait_for_stacked(pilot, ValidationScreen, "validation")
             await wait_until(pilot, validation.finished.is_set, timeout=60, what="the run")
             failed = validation.step_log.failed
             assert failed is not None and "\x1b" in failed.detail  # the server's raw words
