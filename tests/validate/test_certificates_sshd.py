@@ -44,14 +44,21 @@ def keyring_key(public: str, certificate: str = "") -> Key:
                certificate=" ".join(certificate.split()[:2]))
 
 
-async def test_imported_certificate_valid_works(ca_bastion, postgres, user_ca, key_file,
-                                                engine_known_hosts):
+async def with_imported_certificate(validity, ca_bastion, postgres, user_ca, key_file,
+                                    known_hosts):
+    """Validate through `ca_bastion` with `key_file` imported (a keyring key) and a
+    certificate for the bastion's user, valid `validity` (ssh-keygen -V)."""
     path, public = key_file
-    cert = user_ca.sign(path.with_name(path.name + ".pub"), [ca_bastion.user], "-5m:+2d")
+    cert = user_ca.sign(path.with_name(path.name + ".pub"), [ca_bastion.user], validity)
     catalog = KeyringCatalog({"k-test": keyring_key(public, cert.read_text())},
                              {"k-test": path.read_text()}, postgres.password)
+    return await collect(pg_conn(ca_bastion, postgres), catalog, known_hosts)
 
-    results = await collect(pg_conn(ca_bastion, postgres), catalog, engine_known_hosts)
+
+async def test_imported_certificate_valid_works(ca_bastion, postgres, user_ca, key_file,
+                                                engine_known_hosts):
+    results = await with_imported_certificate("-5m:+2d", ca_bastion, postgres, user_ca, key_file,
+                                              engine_known_hosts)
 
     steps, final = by_step(results)
     assert all(r.ok for r in final), [(r.step, r.status, r.detail, r.hint) for r in final]
@@ -64,13 +71,8 @@ async def test_imported_certificate_valid_works(ca_bastion, postgres, user_ca, k
 
 async def test_expired_certificate_fails_with_a_clear_hint(ca_bastion, postgres, user_ca,
                                                            key_file, engine_known_hosts):
-    path, public = key_file
-    cert = user_ca.sign(path.with_name(path.name + ".pub"), [ca_bastion.user],
-                        "20200101:20200102")
-    catalog = KeyringCatalog({"k-test": keyring_key(public, cert.read_text())},
-                             {"k-test": path.read_text()}, postgres.password)
-
-    results = await collect(pg_conn(ca_bastion, postgres), catalog, engine_known_hosts)
+    results = await with_imported_certificate("20200101:20200102", ca_bastion, postgres,
+                                              user_ca, key_file, engine_known_hosts)
 
     failed = assert_failed_at(results, "keyring")
     assert "expired" in failed.detail and "2020-01-02" in failed.detail
@@ -79,12 +81,8 @@ async def test_expired_certificate_fails_with_a_clear_hint(ca_bastion, postgres,
 
 async def test_nearly_expired_certificate_warns_and_passes(ca_bastion, postgres, user_ca,
                                                            key_file, engine_known_hosts):
-    path, public = key_file
-    cert = user_ca.sign(path.with_name(path.name + ".pub"), [ca_bastion.user], "-5m:+1h")
-    catalog = KeyringCatalog({"k-test": keyring_key(public, cert.read_text())},
-                             {"k-test": path.read_text()}, postgres.password)
-
-    results = await collect(pg_conn(ca_bastion, postgres), catalog, engine_known_hosts)
+    results = await with_imported_certificate("-5m:+1h", ca_bastion, postgres, user_ca, key_file,
+                                              engine_known_hosts)
 
     steps, final = by_step(results)
     assert all(r.ok for r in final), [(r.step, r.status, r.detail) for r in final]
