@@ -160,12 +160,7 @@ def test_watch_follows_changes_until_ctrl_c(
         f"ssh://tunnel@127.0.0.1:{_closed_port()}",
         key=GenerateKey(),
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tunnel_tui", "status", "--watch", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _watch("--json")
     lines = LineReader(proc)
     try:
         first = lines.json()
@@ -177,12 +172,8 @@ def test_watch_follows_changes_until_ctrl_c(
             if states == ["failed"]:
                 break
         assert states == ["failed"]
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(10) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
+        _stop(proc)  # Ctrl-C: exits 0
 
 
 def test_vault_forgets_its_passphrase_after_idle_timeout(isolated_env: Any) -> None:
