@@ -130,6 +130,16 @@ def test_key_work_adds_only_lines_of_this_homes_keys(
     with pytest.raises(UsageError, match="a hop needs host, user, port"):
         AgentClient().call("key-work", action="login", hops=[{**hop, "port": 0}])
     assert blob(stranger) not in sshd.authorized_keys_path.read_text()
+    # add --accept-new-host-key where nothing answers: the agent met the hops, and why
+    # it could not reach the bastion comes back too.
+    from tests.fixtures.ports import free_port
+
+    port = free_port()
+    nowhere = cli("add", "nowhere", "--db", db_url, "--ssh", f"ssh://tunnel@127.0.0.1:{port}",
+                  "--accept-new-host-key", env=env)
+    assert nowhere.returncode == 0, nowhere.stderr
+    assert (f"Host key of bastion tunnel@127.0.0.1:{port}: not reached: cannot connect: "
+            "connection refused") in nowhere.stdout.splitlines()
     # forward holds the tunnel in this process: it cannot, and says who can.
     held_here = cli("forward", "pg", env=env, timeout=30)
     assert held_here.returncode == 1
@@ -203,3 +213,37 @@ def test_rollback_takes_the_new_line_off_through_the_agent(
     lines = sshd.authorized_keys_path.read_text()
     assert blob(new.public_key) not in lines and blob(old.public_key) in lines
     assert [k.id for k in in_the_vault().keys()] == [old.id]
+
+
+def test_through_a_jump_host_the_agent_meets_both_host_keys_and_cleans_both_servers(
+    sshd_factory: Any, agent_reaper: None
+) -> None:
+    """Past the first hop only the key gets us: the agent logs in through the jump host
+    with the key of its vault — to meet the bastion's host key at `add`, and to take
+    the key's line off both servers at `remove`."""
+    env = ssh_login_env()
+    assert cli("vault", "unlock", "--passphrase-stdin", env=env,
+               stdin=PASSPHRASE + "\n").returncode == 0
+    jump, bastion = sshd_factory(), sshd_factory()
+    assert cli("key", "generate", "prod", env=env).returncode == 0
+    line = cli("key", "show", "prod", env=env).stdout.strip()
+    for server in (jump, bastion):
+        server.authorize(line)
+    added = cli(
+        "add", "prod", "--db", "postgresql://app@127.0.0.1:5432/appdb", "--use-key", "prod",
+        "--ssh", f"ssh://{bastion.user}@{bastion.host}:{bastion.port}",
+        "--jump", f"ssh://{jump.user}@{jump.host}:{jump.port}", "--accept-new-host-key",
+        env=env,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    trusted = [text for text in added.stdout.splitlines() if text.startswith("Host key of")]
+    assert len(trusted) == 2 and all("not reached" not in text for text in trusted), trusted
+
+    removed = cli("remove", "prod", "--yes", "--json", env=env, timeout=120)
+    assert removed.returncode == 0, removed.stderr
+    remote = json.loads(removed.stdout)["remote"]
+    assert sorted(r["server"] for r in remote if r["removed"]) == sorted(
+        f"{s.user}@127.0.0.1:{s.port}" for s in (jump, bastion)
+    ), remote
+    for server in (jump, bastion):
+        assert blob(line) not in server.authorized_keys_path.read_text()

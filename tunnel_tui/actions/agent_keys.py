@@ -60,12 +60,14 @@ class AgentKeys:
 
     async def meet_host_keys(
         self, hops: Sequence[SshEndpoint], *, accept_new: bool, accept_keys: Collection[str]
-    ) -> list[tuple[str, str]]:
-        """engine.ssh.meet_host_keys in the agent: (fingerprint, outcome) per hop met."""
+    ) -> list[tuple[str, str, str]]:
+        """engine.ssh.meet_host_keys in the agent: (fingerprint, outcome, why a hop was
+        not reached) per hop met."""
         reply = await self._call(
             "meet-host-keys", hops, accept_new=accept_new, accept_keys=list(accept_keys)
         )
-        return [(str(h["fingerprint"]), str(h["host_key"])) for h in reply["hops"]]
+        return [(str(h["fingerprint"]), str(h["host_key"]), str(h.get("error") or ""))
+                for h in reply["hops"]]
 
     def secret_for_agent(self, key_id: str) -> Secret | None:
         return None  # the agent reads the new key from the vault it holds

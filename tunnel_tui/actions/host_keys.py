@@ -67,9 +67,9 @@ async def meet(
     if in_agent is not None:  # the vault only the agent holds: it logs in (hops 2+)
         explicit = [dataclasses.replace(h, key_id=h.key_id or conn.key_id) for h in hops]
         try:
-            met = [(fingerprint, outcome, "") for fingerprint, outcome in
-                   await in_agent.meet_host_keys(
-                       explicit, accept_new=accept_new, accept_keys=accept_host_keys)]
+            met = await in_agent.meet_host_keys(
+                explicit, accept_new=accept_new, accept_keys=accept_host_keys
+            )
         except TunnelTuiError:  # an older agent, a key it cannot use: the stand-in below
             met = None
     if met is None:

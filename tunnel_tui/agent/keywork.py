@@ -11,7 +11,7 @@ agent to do the login here, with the keys of the vault, and get back only what h
                                                                 | {"manual": {"message", "hint"}}
            {"action": "remove-lines", "hops", "public_keys"} -> {"removed": [LineRemoval]}
            {"action": "meet-host-keys", "hops", "accept_new", "accept_keys"}
-                                                -> {"hops": [{"fingerprint", "host_key"}]}
+                                    -> {"hops": [{"fingerprint", "host_key", "error"}]}
   HOP = {"host", "user", "port", "key_id"}; optional "connect_timeout" (s).
 
 Only the vault: an agent that reads a desktop keyring is not a door into it (as
@@ -140,7 +140,10 @@ async def run(home: Path, store: Any, request: dict[str, Any]) -> dict[str, Any]
             accept_keys=parse_fingerprints(request.get("accept_keys") or ()),
             settings=EngineSettings(connect_timeout=timeout),
         )
-        return {"hops": [{"fingerprint": t.fingerprint, "host_key": t.host_key} for t in traces]}
+        return {"hops": [
+            {"fingerprint": t.fingerprint, "host_key": t.host_key,
+             "error": "" if t.host_key else t.error} for t in traces
+        ]}
     publics = request.get("public_keys")
     if not (isinstance(publics, list) and 0 < len(publics) <= MAX_LINES
             and all(isinstance(p, str) and p for p in publics)):
