@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("tunnel_tui.commands.agentctl:up", "Bring a tunnel up (in the agent)."),
     "down": ("tunnel_tui.commands.agentctl:down", "Take a tunnel down."),
     "status": ("tunnel_tui.commands.agentctl:status", "Show tunnel states."),
-    "agent": ("tunnel_tui.commands.agentctl:agent", "Run the agent in the foreground."),
+    "agent": ("tunnel_tui.commands.agentctl:agent", "Run the agent here; restart, stop."),
     "service": ("tunnel_tui.commands.service:service", "Run the agent as a login service."),
     "exec": ("tunnel_tui.commands.exec:exec_", "Run a command with a tunnel up (psql, ...)."),
     "export": ("tunnel_tui.commands.exchange:export", "Connections as TOML for a team."),

@@ -57,3 +57,31 @@ def test_add_says_why_a_bastion_was_not_reached(secret_service: Any) -> None:
     assert added.returncode == 0, added.stderr
     assert (f"Host key of bastion tunnel@127.0.0.1:{port}: not reached: cannot connect: "
             "connection refused") in added.stdout.splitlines()
+
+
+def test_the_readme_command_list_names_every_command() -> None:
+    """The README's command list is where a new user looks: every command and every
+    subcommand of a group is in it (it had lost agent restart|stop, service, vault
+    status, key show)."""
+    import re
+    from pathlib import Path
+
+    import click
+
+    from tunnel_tui.cli import COMMANDS
+    from tunnel_tui.cli import cli as group
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("## The command line", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    words = set(re.findall(r"[a-z][a-z-]*", block))
+    ctx = click.Context(group)
+    missing = []
+    for name in COMMANDS:
+        if name == "demo":
+            continue  # in the Quick start
+        command = group.get_command(ctx, name)
+        if name not in words:
+            missing.append(name)
+        if isinstance(command, click.Group):
+            missing += [f"{name} {sub}" for sub in command.commands if sub not in words]
+    assert not missing
