@@ -85,3 +85,16 @@ def test_the_readme_command_list_names_every_command() -> None:
         if isinstance(command, click.Group):
             missing += [f"{name} {sub}" for sub in command.commands if sub not in words]
     assert not missing
+
+
+def test_import_of_a_missing_or_binary_file_is_one_clear_line(isolated_env: Any,
+                                                              tmp_path: Any) -> None:
+    missing = cli("import", str(tmp_path / "team.toml"))
+    assert missing.returncode == 2
+    assert missing.stderr.splitlines()[0] == (
+        f"error: cannot read {tmp_path / 'team.toml'}: No such file or directory")
+    binary = tmp_path / "team.bin"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    refused = cli("import", str(binary))
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines()[0] == f"error: cannot read {binary}: it is not UTF-8 text"

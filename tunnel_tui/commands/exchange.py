@@ -57,8 +57,12 @@ def import_(file: Path, use_key: str | None, as_json: bool) -> None:
             text = sys.stdin.read()
         else:
             text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {file}: {exc}", field="file") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {file}: {exc.strerror or exc}",
+                         hint="give the file tunnel-tui export wrote", field="file") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"cannot read {file}: it is not UTF-8 text",
+                         hint="give the file tunnel-tui export wrote", field="file") from None
     result = import_text(cli_session(), text, source=str(file), use_key=use_key)
     if as_json:
         print_json({
