@@ -98,3 +98,16 @@ def test_import_of_a_missing_or_binary_file_is_one_clear_line(isolated_env: Any,
     refused = cli("import", str(binary))
     assert refused.returncode == 2
     assert refused.stderr.splitlines()[0] == f"error: cannot read {binary}: it is not UTF-8 text"
+
+
+def test_remove_says_where_the_key_went(key_file: Any, secret_service: Any) -> None:
+    """An ssh-agent key is the user's: remove forgets our record of it and says so (it
+    said 'Deleted key … from the keyring', where it never was)."""
+    from tunnel_tui.core.catalog import AgentKeyChoice, Catalog
+
+    Catalog().add("prod", "postgresql://app@db.internal:5432/app",
+                  "ssh://tunnel@bastion.example.com", key=AgentKeyChoice(key_file[1]))
+    removed = cli("remove", "prod", "--yes", env=secret_service.env)
+    assert removed.returncode == 0, removed.stderr
+    assert "it stays in your ssh-agent." in removed.stdout
+    assert "keyring" not in removed.stdout

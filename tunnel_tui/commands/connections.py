@@ -606,7 +606,9 @@ def remove(name: str, yes: bool, keep_remote: bool, as_json: bool) -> None:
     click.echo(f"Removed {name}.")
     going = dict(plan.lines)
     for key in outcome.result.deleted_keys:
-        click.echo(f"Deleted key {key.name} ({key.id}) from the keyring.")
+        # Where it lived: the keyring, the vault, or the user's ssh-agent (not ours).
+        click.echo(f"Forgot key {key.name} ({key.id}); it stays in your ssh-agent."
+                   if key.in_agent else f"Deleted key {key.name} ({key.id}).")
         for server in going.get(key, []):
             found = outcome.remote_outcome(key, server)
             if found is not None and found.error is None:
