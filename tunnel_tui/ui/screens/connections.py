@@ -96,7 +96,9 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
         self.set_interval(0.2, self._flush)
         self.set_interval(1.0, self._tick)
         self.set_interval(self.refresh_seconds, self._fallback_refresh)
-        self.watch(self.app, "theme", self._theme_changed, init=False)
+        # After the new theme's variables are in place (a watch on `theme` runs before,
+        # and the state colours would stay the old theme's).
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
 
     # -- data in -------------------------------------------------------------------
     @property
@@ -276,7 +278,7 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
             self._details.clear()
             self.reload()
 
-    def _theme_changed(self) -> None:
+    def _theme_changed(self, theme: object = None) -> None:
         self.table.refresh_theme()
 
     # -- detail pane ---------------------------------------------------------------

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from textual.containers import VerticalScroll
 from textual.content import Content
+from textual.geometry import Size
 from textual.style import Style
+from textual.widget import Widget
 from textual.widgets import Checkbox, RadioButton
 
 
@@ -27,6 +29,11 @@ class StateCheckbox(Checkbox):
         style = self.get_visual_style("toggle--button") if self.value else Style()
         return Content.assemble(("[", Style()), ("x" if self.value else " ", style),
                                 ("]", Style()))
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        # Textual's toggle buttons are one line; with `text-wrap: wrap` a long label
+        # (the delete dialog's bastion line) takes the lines it needs.
+        return max(1, Widget.get_content_height(self, container, viewport, width))
 
 
 class FormScroll(VerticalScroll, can_focus=False):

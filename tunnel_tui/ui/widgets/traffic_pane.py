@@ -74,7 +74,9 @@ class TrafficPane(Vertical):
                 history = await self.services.history(name)
             except (TunnelTuiError, OSError):
                 history = None
-        if self.is_attached:
+        # Not while the screen is torn down (quitting while the agent answered): its
+        # children go first, and a query for them would fail the app's exit.
+        if self.is_attached and self.query(Sparkline):
             self.show(history)
 
     def show(self, history: TunnelHistory | None) -> None:
