@@ -115,6 +115,9 @@ async def test_public_key_dialog_footer_and_one_line(secret_service: Any,
         assert panel.line.endswith(f" tunnel-tui:{setup.result.key.name}")
         label = panel.query_one("#restricted-label", Label)
         assert "off" in str(label.render())
+        # The note wraps inside the dialog at 80 columns (its end was cut off).
+        assert label.region.right <= panel.query_one("#pubkey-dialog").content_region.right
+        assert label.region.height >= 2
         await pilot.press("t")
         await wait_until(pilot, lambda: "restrict" in panel.line, what="restricted line")
         assert "on" in str(label.render()).split(":")[1]
@@ -200,8 +203,16 @@ async def test_delete_confirmation_has_its_own_footer(secret_service: Any,
         assert footer_keys(app.screen) == ["Cancel"]
         assert app.focused is app.screen.query_one("#cancel")  # the default
         option = app.screen.query("#confirm-option")
-        if option:  # the bastion's line can go too: the box says its state in words
-            assert str(option.first().render()).startswith("[x]")
+        assert option  # the bastion's line can go too: the box says its state in words
+        box = option.first()
+        assert str(box.render()).startswith("[x]")
+        # All of it inside the dialog at 80 columns: the box's label short, the file and
+        # the bastion in the text, which wraps (the label was cut at '…on 127.0').
+        dialog = app.screen.query_one(".dialog")
+        assert box.region.right <= dialog.content_region.right
+        assert "…" not in str(box.render())
+        text = " ".join(str(t.render()) for t in app.screen.query(".dialog-text"))
+        assert "authorized_keys on 127.0.0.1" in text.replace("\n", " ")
         assert not any(k.display for k in main.query(FooterKey) if k.parent and
                        k.parent.display)  # the list's footer steps aside
         await pilot.press("escape")

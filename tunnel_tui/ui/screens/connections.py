@@ -495,10 +495,14 @@ class ConnectionsScreen(FooterYieldsToDialogs, Screen[None]):
                              lambda: self.ask_delete(name))
             return
         # The key's line would stay on the bastion, a door left open: offer to remove it.
-        option = f"Also remove its key's line from {plan.where}" if plan.servers else None
+        # The option stays one short line (a checkbox does not wrap); where the line is
+        # goes in the text, which wraps.
+        option = "Also remove its key's line from the bastion" if plan.servers else None
+        where = f" Its key's line is in {plan.where}." if plan.servers else ""
         screen = ConfirmScreen(
             f"Delete connection {name}?",
-            "Its tunnel stops; its key is deleted too unless another connection uses it.",
+            "Its tunnel stops; its key is deleted too unless another connection uses it."
+            + where,
             confirm_label="Delete",
             option=option,
         )

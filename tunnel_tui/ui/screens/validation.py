@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Label, Static
+from textual.widgets import Static
 
 from tunnel_tui.core.errors import TunnelTuiError
 from tunnel_tui.core.formatting import local_clock, wait_left
@@ -73,7 +73,7 @@ class ValidationScreen(FooterYieldsToDialogs, Screen[bool]):
             box.border_title = f"Validate {self.connection_name}"
             yield StepLog(id="steps")
             yield Static("", id="verdict")
-            yield Label("", id="countdown")
+            yield Static("", id="countdown")  # wraps: the line names the connection
         yield WrappingFooter()
 
     def on_mount(self) -> None:
@@ -161,7 +161,7 @@ class ValidationScreen(FooterYieldsToDialogs, Screen[bool]):
     async def wait_for_key(self) -> None:
         """Hand the wait to the agent (it goes on after this screen or the app closes),
         then follow it here: the countdown, and the log once the tunnel is up."""
-        countdown = self.query_one("#countdown", Label)
+        countdown = self.query_one("#countdown", Static)
         verdict = self.query_one("#verdict", Static)
         self.finished.clear()
         try:
@@ -183,7 +183,7 @@ class ValidationScreen(FooterYieldsToDialogs, Screen[bool]):
             verdict.update(Text(f"✕ {status.last_error or status.state.value}"))
             self.finished.set()
 
-    async def _follow_wait(self, status: TunnelStatus, countdown: Label) -> TunnelStatus:
+    async def _follow_wait(self, status: TunnelStatus, countdown: Static) -> TunnelStatus:
         """The agent's events for this tunnel until the wait ends; the countdown meanwhile."""
         events = self.services.events()
         upcoming = asyncio.ensure_future(anext(events))
@@ -215,7 +215,7 @@ class ValidationScreen(FooterYieldsToDialogs, Screen[bool]):
         return True
 
     def action_retry(self) -> None:
-        self.query_one("#countdown", Label).update("")
+        self.query_one("#countdown", Static).update("")
         self.run_validation()
 
     def action_wait(self) -> None:
