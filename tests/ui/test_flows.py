@@ -3,7 +3,7 @@ a private Secret Service (or none: the vault), the agent process."""
 
 from __future__ import annotations
 
-from textual.widgets import Button, Input, Label
+from textual.widgets import Button, Input, Label, Static
 
 from tests.fixtures.pilot import (
     SIZE,
@@ -258,7 +258,7 @@ async def test_wait_for_my_key_is_handed_to_the_agent_until_it_is_installed(
         await wait_until(pilot, log.finished.is_set, timeout=60, what="first run")
         assert log.step_log.failed is not None and log.step_log.failed.step == "ssh-auth"
         await pilot.press("w")
-        countdown = log.query_one("#countdown", Label)
+        countdown = log.query_one("#countdown", Static)
         await wait_until(pilot, lambda: "left" in str(countdown.render()), what="countdown")
         assert "waiting for the key in the agent" in str(countdown.render())
         (status,) = await RealServices().statuses()
@@ -284,7 +284,7 @@ async def test_closing_the_app_keeps_the_wait_going(
         log = await wait_for_screen(pilot, ValidationScreen, "log")
         await wait_until(pilot, log.finished.is_set, timeout=60, what="first run")
         await pilot.press("w")
-        countdown = log.query_one("#countdown", Label)
+        countdown = log.query_one("#countdown", Static)
         await wait_until(pilot, lambda: "left" in str(countdown.render()), what="countdown")
     # The app is gone; the key lands; the agent brings the tunnel up by itself.
     sshd.authorize(setup.result.key.public_key)
