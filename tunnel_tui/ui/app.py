@@ -8,14 +8,14 @@ user asks for the sandbox, for the caller to run once the terminal is released.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 
 from tunnel_tui.core.sanitize import terminal_text
 from tunnel_tui.ui.messages import OpenSandbox, ShowKeys, StartRotation, StartValidation
@@ -106,6 +106,15 @@ class TunnelTuiApp(App[SandboxStarter | None]):
         from tunnel_tui.ui.screens.help import HelpScreen
 
         self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Textual's own commands, but Theme is ours: the dark and the light theme (as
+        ctrl+t, remembered), not Textual's picker of themes the app was not checked in."""
+        for command in super().get_system_commands(screen):
+            if command.title != "Theme":
+                yield command
+        yield SystemCommand("Theme", "Switch between the dark and the light theme (ctrl+t)",
+                            self.action_toggle_dark)
 
     def action_toggle_dark(self) -> None:
         self.theme = LIGHT if self.current_theme.dark else DARK
