@@ -91,3 +91,18 @@ def test_a_broken_settings_file_means_defaults(isolated_env: Any) -> None:
     assert ui_settings.load().theme is None
     path.write_text('theme = "../../etc"\n')
     assert ui_settings.load().theme is None
+
+
+async def test_the_palettes_theme_command_is_the_apps_own(isolated_env: Any) -> None:
+    """ctrl+p Theme switches between our two themes (the ones checked for contrast) and
+    is remembered like ctrl+t; it opened Textual's picker of a dozen other themes."""
+    app = TunnelTuiApp(FakeServices(), clock=frozen_clock, remember_settings=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        themes = [c for c in app.get_system_commands(app.screen) if c.title == "Theme"]
+        assert len(themes) == 1
+        themes[0].callback()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        assert app.theme == LIGHT
+    assert ui_settings.load().theme == LIGHT

@@ -41,7 +41,7 @@ def authorized_line(catalog: Catalog, key: Key, restricted: bool) -> str:
             field="key",
             hint="drop --restricted, or use the key for a connection first",
         )
-    return authorized_keys_line(key.public_key, key.comment or f"tunnel-tui:{key.name}", targets)
+    return authorized_keys_line(key.public_key, key.line_comment, targets)
 
 
 @dataclass(frozen=True)

@@ -235,10 +235,12 @@ class TunnelService:
             self._starting.add(name)
             try:
                 keys = await self._keys_for(conn, secrets or CallerSecrets())
+                comments = {key_id: self.key(key_id).line_comment for key_id in keys}
                 self._failures.pop(name, None)
                 log.info("bringing %s up via %s", name, conn.bastion.display)
                 status: TunnelStatus = await asyncio.wait_for(
-                    engine.start(conn, keys, accept_host_keys=accept_host_keys), wait)
+                    engine.start(conn, keys, accept_host_keys=accept_host_keys,
+                                 key_comments=comments), wait)
             except TimeoutError:
                 await self._stop_quietly(name)
                 error = TunnelError(

@@ -379,7 +379,7 @@ class KeyWaits:
             wait.conn.bastion,
         )
         key = Catalog(self._service.home).key(wait.rejected_key_id or wait.conn.key_id)
-        line = authorized_keys_line(key.public_key, key.comment or f"tunnel-tui:{key.name}")
+        line = authorized_keys_line(key.public_key, key.line_comment)
         return line, f"~{hop.user}/.ssh/authorized_keys on {hop.host}"
 
     # -- one attempt ----------------------------------------------------------------------

@@ -159,6 +159,11 @@ class Key:
     certificate: str = ""
 
     @property
+    def line_comment(self) -> str:
+        """The comment its authorized_keys line ends with: `tunnel-tui:<key name>`."""
+        return self.comment or f"tunnel-tui:{self.name}"
+
+    @property
     def in_agent(self) -> bool:
         """The private key lives in the user's ssh-agent: not ours to read or rotate."""
         return self.source is KeySource.SSH_AGENT

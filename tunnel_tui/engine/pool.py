@@ -132,6 +132,7 @@ class SshPool:
         accept_new: bool = False,
         accept_keys: Collection[str] = (),
         fresh: bool = False,
+        key_comments: Mapping[str, str] | None = None,
     ) -> SshLink:
         """A live link for this connection's hops (shared unless `fresh`)."""
         key = link_key(conn, key_id)
@@ -156,6 +157,7 @@ class SshPool:
                 conn.hops, keys, self._known_hosts, key_id=key_id or conn.key_id,
                 accept_new=accept_new, accept_keys=accept_keys, keepalive=conn.keepalive,
                 settings=self._settings, on_lost=link._lost, writers=writers,
+                key_comments=key_comments,
             )
             link.writer = writers[0] if writers else None
         except BaseException as exc:

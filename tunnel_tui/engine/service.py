@@ -44,9 +44,10 @@ class TunnelEngine:
 
     async def start(
         self, conn: Connection, keys: Mapping[str, ClientKey], *, accept_new_host_key: bool = False,
-        accept_host_keys: Collection[str] = (),
+        accept_host_keys: Collection[str] = (), key_comments: Mapping[str, str] | None = None,
     ) -> TunnelStatus:
         """Bring a tunnel up; returns once SSH auth succeeded and the listener is bound.
+        `key_comments` (key id -> `tunnel-tui:<key name>`) name the key in an auth hint.
 
         Already up: returns its status (a no-op). Raises the typed TunnelError
         subclasses (BastionUnreachable, AuthRejected, HostKeyUnknown/Changed,
@@ -65,6 +66,7 @@ class TunnelEngine:
         tunnel = LiveTunnel(
             conn, keys, self.pool, self.settings, self._changed,
             accept_new=accept_new_host_key, accept_keys=accept_host_keys,
+            key_comments=key_comments,
         )
         future: asyncio.Future[TunnelStatus] = asyncio.get_running_loop().create_future()
         self._starting[conn.name] = future

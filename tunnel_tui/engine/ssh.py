@@ -550,6 +550,7 @@ async def connect_hops(
     on_lost: Callable[[int, Exception], None] | None = None,
     traces: list[HopTrace] | None = None,
     writers: list[Any] | None = None,
+    key_comments: Mapping[str, str] | None = None,
 ) -> list[asyncssh.SSHClientConnection]:
     """Connect every hop in order (jump hosts first, the bastion last).
 
@@ -558,6 +559,8 @@ async def connect_hops(
     `on_lost(hop_index, exc)` is called when a hop dies (keepalive, reset).
     `writers` receives the first hop's socket write joiner (`CoalescingTransport`,
     when corking is on): forwards cork it around their channel writes.
+    `key_comments` (key id -> `tunnel-tui:<key name>`) ends the authorized_keys line
+    that a rejected key's hint shows.
     """
     conns: list[asyncssh.SSHClientConnection] = []
     try:
@@ -569,6 +572,7 @@ async def connect_hops(
                 hop, index, len(hops), key_for(hop, keys, key_id), known_hosts,
                 via=conns[-1] if conns else None, accept_new=accept_new,
                 accept_keys=accept_keys, keepalive=keepalive, settings=settings, trace=trace,
+                key_comment=_comment_for(hop, keys, key_id, key_comments or {}),
             )
             if on_lost is not None:
                 client.on_lost = _bind_lost(on_lost, index)
@@ -579,6 +583,14 @@ async def connect_hops(
         await close_all(conns)
         raise
     return conns
+
+
+def _comment_for(
+    hop: SshEndpoint, keys: Mapping[str, ClientKey], key_id: str | None,
+    comments: Mapping[str, str],
+) -> str:
+    wanted = hop.key_id or key_id or (next(iter(keys)) if len(keys) == 1 else None)
+    return comments.get(wanted or "", "tunnel-tui")
 
 
 def _bind_lost(

@@ -39,8 +39,10 @@ class LiveTunnel:
         *,
         accept_new: bool = False,
         accept_keys: Collection[str] = (),
+        key_comments: Mapping[str, str] | None = None,
     ) -> None:
         self.conn = conn
+        self.key_comments = dict(key_comments or {})  # key id -> tunnel-tui:<key name>
         self._accept_keys = tuple(accept_keys)  # host keys the user checked (first connect)
         self.keys = dict(keys)
         self._pool = pool
@@ -142,7 +144,8 @@ class LiveTunnel:
             self.local_port = await listener.start()
             self._listener = listener
             link = await self._pool.acquire(self.conn, self.keys, accept_new=self._accept_new,
-                                            accept_keys=self._accept_keys)
+                                            accept_keys=self._accept_keys,
+                                            key_comments=self.key_comments)
         except TunnelError as exc:
             await listener.close()
             self._listener = None
@@ -188,7 +191,8 @@ class LiveTunnel:
             if self._stopping:
                 return
             try:
-                link = await self._pool.acquire(self.conn, self.keys)
+                link = await self._pool.acquire(self.conn, self.keys,
+                                                key_comments=self.key_comments)
             except AgentKeyUnavailable as exc:
                 # Only the user can bring their agent (or key) back: wait, don't loop.
                 log.warning("%s: %s (waiting for `up` with an agent)", self.conn.name,

@@ -520,13 +520,11 @@ class _Validation:
         return self.keys[hop.key_id or self.conn.key_id]
 
     def _comment(self, hop: SshEndpoint) -> str:
-        key_id = hop.key_id or self.conn.key_id
-        lookup = getattr(self.catalog, "key", None)
-        if lookup is not None:
-            try:
-                return f"tunnel-tui:{lookup(key_id).name}"
-            except (TunnelTuiError, KeyError, AttributeError):
-                pass
+        record = self._record(hop.key_id or self.conn.key_id)
+        if record is not None:
+            return record.line_comment
+        # No key record to read (a bare secrets source): a key is named after its
+        # first connection unless renamed.
         return f"tunnel-tui:{self.conn.name}"
 
     async def _channel(self) -> AsyncIterator[StepResult]:
