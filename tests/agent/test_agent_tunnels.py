@@ -262,6 +262,11 @@ def test_failures_exit_1_with_reason_and_hint(
     sshd.deauthorize(client_keypair.public_line)
     result = cli("up", "pg")
     assert result.returncode == 1 and "hint:" in result.stderr, result.stderr
+    # The line to add ends with the key's comment, as validation and the key wait print it.
+    key_name = Catalog().key(Catalog().get("pg").key_id).name
+    line = f"{client_keypair.public_line} tunnel-tui:{key_name}"
+    assert line in " ".join(result.stderr.split()), result.stderr
+    assert line in status_of("pg")["hint"]
 
     # Nothing listens where the bastion should be.
     Catalog().edit("pg", ssh_url=f"ssh://{sshd.user}@127.0.0.1:{_closed_port()}")
