@@ -1,15 +1,18 @@
-"""Shared helpers of the rotation tests: log in to the real sshd with one key only."""
+"""Shared helpers of the rotation tests: log in to the real sshd with one key only;
+stop the CLI's rotation part-way as a crash would."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import asyncssh
 
 from tests.fixtures.binaries import require_binary
+from tunnel_tui.rotation import CRASH_HOOK_ENV
 
 
 def connect_with(server: Any, private_pem: str, **kwargs: Any) -> Any:
@@ -55,3 +58,13 @@ async def key_accepted(server: Any, private_pem: str) -> bool:
             return True
     except asyncssh.PermissionDenied:
         return False
+
+
+def stop_rotation_after(stage: str, name: str = "prod") -> None:
+    """`tunnel-tui rotate-key NAME`, killed right after `stage` was recorded (a crash)."""
+    crashed = subprocess.run(
+        [sys.executable, "-m", "tunnel_tui", "rotate-key", name],
+        env={**os.environ, CRASH_HOOK_ENV: stage},
+        capture_output=True, text=True, timeout=90, check=False,
+    )
+    assert crashed.returncode == 137, crashed.stdout + crashed.stderr

@@ -3,36 +3,19 @@ rolled back through the caller's session (real sshd, real keyring)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.rotation.conftest import RotationWorld
-from tests.rotation.helpers import openssh_login_works, write_identity
+from tests.rotation.helpers import openssh_login_works, stop_rotation_after, write_identity
 from tunnel_tui.actions import rotate
 from tunnel_tui.actions.session import Session
 from tunnel_tui.core.errors import UsageError
 from tunnel_tui.core.steps import StepStatus
-from tunnel_tui.rotation import CRASH_HOOK_ENV
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def _stop_after(stage: str) -> None:
-    """Run `rotate-key prod` and kill it right after `stage` was recorded."""
-    crashed = subprocess.run(
-        [sys.executable, "-m", "tunnel_tui", "rotate-key", "prod"],
-        env={**os.environ, CRASH_HOOK_ENV: stage},
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-    assert crashed.returncode == 137, crashed.stdout + crashed.stderr
 
 
 async def test_stopped_before_the_switch_is_seen_and_rolled_back(
@@ -44,7 +27,7 @@ async def test_stopped_before_the_switch_is_seen_and_rolled_back(
     session = Session(world.home)
     assert rotate.stopped_rotation(session, "prod") is None
 
-    _stop_after("installed")
+    stop_rotation_after("installed")
 
     stopped = rotate.stopped_rotation(session, "prod")
     assert stopped is not None
@@ -73,7 +56,7 @@ async def test_stopped_after_the_switch_only_resumes(
     with pytest.raises(UsageError, match="no unfinished rotation"):
         [row async for row in rotate.resume(session, "prod")]
 
-    _stop_after("switched")
+    stop_rotation_after("switched")
 
     stopped = rotate.stopped_rotation(session, "prod")
     assert stopped is not None and not stopped.can_roll_back

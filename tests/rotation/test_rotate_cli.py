@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.rotation.conftest import RotationWorld
-from tests.rotation.helpers import openssh_login_works, write_identity
+from tests.rotation.helpers import openssh_login_works, stop_rotation_after, write_identity
 from tunnel_tui.core.rotation_record import ROTATION_STEPS
 
 pytestmark = pytest.mark.timeout(120)
@@ -99,15 +99,7 @@ def test_bastion_that_does_not_resolve_stops_at_check(world: RotationWorld) -> N
 def test_failure_exits_1_and_rerun_resumes(world: RotationWorld, sshd_factory: Any) -> None:
     server = sshd_factory(strict_modes=True)
     world.add("prod", server)
-    crashed = subprocess.run(
-        [sys.executable, "-m", "tunnel_tui", "rotate-key", "prod"],
-        env={**os.environ, "TUNNEL_TUI_TEST_CRASH_AFTER": "stored"},
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-    assert crashed.returncode == 137
+    stop_rotation_after("stored")
     server.stop()
     failed = _cli("rotate-key", "prod", "--json")
     assert failed.returncode == 1
@@ -136,16 +128,7 @@ def test_rollback_before_switch(world: RotationWorld, sshd_factory: Any, tmp_pat
     server = sshd_factory(strict_modes=True)
     old = world.add("prod", server)
     before = server.authorized_keys_path.read_bytes()
-    env_hook = {"TUNNEL_TUI_TEST_CRASH_AFTER": "installed"}
-    crashed = subprocess.run(
-        [sys.executable, "-m", "tunnel_tui", "rotate-key", "prod"],
-        env={**os.environ, **env_hook},
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-    assert crashed.returncode == 137
+    stop_rotation_after("installed")
     assert server.authorized_keys_path.read_bytes() != before
 
     undone = _cli("rotate-key", "prod", "--rollback")

@@ -4,9 +4,6 @@ Secret Service and rotation steps)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,8 +19,8 @@ from tests.fixtures.pilot import (
     wait_for_screen,
     wait_until,
 )
+from tests.rotation.helpers import stop_rotation_after
 from tunnel_tui.core.config import load
-from tunnel_tui.rotation import CRASH_HOOK_ENV
 from tunnel_tui.ui.screens.rotation import RotationScreen
 from tunnel_tui.ui.screens.rotation_confirm import RotationConfirmScreen
 
@@ -86,16 +83,6 @@ async def test_a_bastion_that_does_not_resolve_stops_at_the_check(
     assert list(cfg.keys) == [setup.result.key.id]  # no new key was even generated
 
 
-def _stop_rotation_after(stage: str, name: str) -> None:
-    """The CLI's rotate-key, killed right after `stage` was recorded (a crash)."""
-    crashed = subprocess.run(
-        [sys.executable, "-m", "tunnel_tui", "rotate-key", name],
-        env={**os.environ, CRASH_HOOK_ENV: stage},
-        capture_output=True, text=True, timeout=90, check=False,
-    )
-    assert crashed.returncode == 137, crashed.stdout + crashed.stderr
-
-
 async def test_a_stopped_rotation_is_rolled_back_or_resumed_in_the_app(
     secret_service: Any, sshd: Any, add_tunnel_connection: Any
 ) -> None:
@@ -103,7 +90,7 @@ async def test_a_stopped_rotation_is_rolled_back_or_resumed_in_the_app(
     trust_bastion(sshd)
     old_key = setup.result.key
     before = sshd.authorized_keys_path.read_bytes()
-    _stop_rotation_after("installed", "half")
+    stop_rotation_after("installed", "half")
     assert sshd.authorized_keys_path.read_bytes() != before  # the new line is there
 
     app = make_app()
@@ -121,7 +108,7 @@ async def test_a_stopped_rotation_is_rolled_back_or_resumed_in_the_app(
     assert sshd.authorized_keys_path.read_bytes() == before
     assert load().connections["half"].key_id == old_key.id
 
-    _stop_rotation_after("installed", "half")
+    stop_rotation_after("installed", "half")
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
         await main_screen(pilot)
