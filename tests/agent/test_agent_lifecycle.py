@@ -61,8 +61,9 @@ def test_restart_says_which_tunnels_go_down_first(pg_setup: Setup) -> None:  # n
     assert refused(port)
     assert up("pg") == port
 
-    alone = cli("agent", "stop")
-    assert alone.returncode == 0 and alone.stdout == f"agent {new_pid} stopping\n"
+    alone = cli("agent", "stop")  # says which tunnels close with it, as restart does
+    assert alone.returncode == 0 and alone.stdout.splitlines() == [
+        "taking down: pg (bring them up again with `up`)", f"agent {new_pid} stopping"]
     fresh = cli("agent", "restart")  # nothing running: just starts one
     assert fresh.returncode == 0, fresh.stderr
     assert fresh.stdout == f"agent {AgentClient().ping()['pid']} started\n"
@@ -116,7 +117,8 @@ def test_agent_stop_reaches_an_older_agent(isolated_env: Any) -> None:
     try:
         result = cli("agent", "stop")
         assert result.returncode == 0, result.stderr
-        assert result.stdout == f"agent {old.pid} stopping\n"
+        assert result.stdout.splitlines() == [  # its one tunnel, then the stop
+            "taking down: a (bring them up again with `up`)", f"agent {old.pid} stopping"]
         assert old.wait(10) == 0
     finally:
         if old.poll() is None:

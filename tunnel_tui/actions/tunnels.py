@@ -287,13 +287,18 @@ class AgentRestarted:
 STOP_TIMEOUT = 20.0
 
 
-def stop_agent(session: Session) -> int | None:
+def stop_agent(
+    session: Session, *, before_stop: Callable[[list[str]], None] | None = None
+) -> int | None:
     """Ask the running agent (of any protocol version) to stop; its pid, or None when
-    none runs. Returns at once: the agent closes its tunnels, then exits."""
+    none runs. `before_stop` is told first which tunnels go down. Returns at once: the
+    agent closes its tunnels, then exits."""
     from tunnel_tui.agent.client import AgentClient, AgentNotRunning
 
     client = AgentClient(session.home)
     try:
+        if before_stop is not None:
+            before_stop(_live_tunnels(client))
         pid = client.call_any_version("ping").get("pid")
         client.call_any_version("shutdown", timeout=30.0)
     except AgentNotRunning:
@@ -312,18 +317,12 @@ def restart_agent(
     from tunnel_tui.agent.client import AgentClient, AgentNotRunning, ensure_agent
     from tunnel_tui.agent.daemon import lock_is_free
     from tunnel_tui.core.errors import TunnelTuiError
-    from tunnel_tui.core.status import TunnelState
 
     client = AgentClient(session.home)
     old_pid: int | None = None
     live: list[str] = []
     try:
-        reply = client.call_any_version("status")
-        live = [
-            str(item.get("name"))
-            for item in reply.get("tunnels", [])
-            if item.get("state") not in (TunnelState.DOWN.value, TunnelState.FAILED.value)
-        ]
+        live = _live_tunnels(client)
         if before_stop is not None:
             before_stop(live)
         old_pid = stop_agent(session)
@@ -341,3 +340,15 @@ def restart_agent(
             time.sleep(0.05)  # a blocking CLI wait, bounded by the deadline
     new_pid = ensure_agent(session.home).ping()["pid"]
     return AgentRestarted(old_pid, int(new_pid), live)
+
+
+def _live_tunnels(client: AgentClient) -> list[str]:
+    """The tunnels a stopping agent takes down (any protocol version answers status)."""
+    from tunnel_tui.core.status import TunnelState
+
+    reply = client.call_any_version("status")
+    return [
+        str(item.get("name"))
+        for item in reply.get("tunnels", [])
+        if item.get("state") not in (TunnelState.DOWN.value, TunnelState.FAILED.value)
+    ]

@@ -246,13 +246,19 @@ def agent(ctx: click.Context, foreground: bool) -> None:
     ctx.exit(run(_home(), to_stderr=True))
 
 
+def _going_down(names: list[str]) -> None:
+    """Said before the agent stops: which tunnels close with it."""
+    if names:
+        click.echo(f"taking down: {', '.join(names)} (bring them up again with `up`)")
+
+
 @agent.command("stop")
 def agent_stop() -> None:
     """Stop the running agent (its tunnels close)."""
     from tunnel_tui.actions import tunnels
     from tunnel_tui.actions.session import Session
 
-    pid = tunnels.stop_agent(Session(_home()))
+    pid = tunnels.stop_agent(Session(_home()), before_stop=_going_down)
     if pid is None:
         click.echo("the agent is not running")
         return
@@ -266,11 +272,7 @@ def agent_restart() -> None:
     from tunnel_tui.actions import tunnels
     from tunnel_tui.actions.session import Session
 
-    def going_down(names: list[str]) -> None:
-        if names:
-            click.echo(f"taking down: {', '.join(names)} (bring them up again with `up`)")
-
-    result = tunnels.restart_agent(Session(_home()), before_stop=going_down)
+    result = tunnels.restart_agent(Session(_home()), before_stop=_going_down)
     if result.old_pid is None:
         click.echo(f"agent {result.new_pid} started")
     else:
