@@ -4,7 +4,7 @@ Every action takes a `Session`. The CLI builds one whose `ask_vault_passphrase` 
 on a terminal; the TUI builds one that holds the passphrase its unlock modal asked for
 (once per run). Where a secret comes from, in order (DESIGN.md, "Where a secret comes
 from"): the caller's OS keyring; the vault unlocked in this process; the vault held by
-the agent (then the work runs in the agent).
+the agent (`agent_vault`: then the work runs in the agent); else the vault asked for.
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ class Session:
     # The caller's ssh-agent, for keys that live there: None means this process's
     # $SSH_AUTH_SOCK (read when needed, so a CLI and the TUI each use their own).
     ssh_auth_sock: str | None = None
+    # With no keyring and no vault unlocked here, use the vault the agent holds unlocked
+    # before asking (write-only: secrets go in, none comes out; work that needs a key
+    # then runs in the agent). The CLI's and the app's sessions do.
+    agent_vault: bool = False
     _store: SecretStore | None = field(default=None, init=False, repr=False)
 
     def catalog(self) -> Catalog:
@@ -39,8 +43,9 @@ class Session:
         return Catalog(self.home, secrets=_LazyStore(self))
 
     def secret_store(self, *, ask: bool = True) -> SecretStore:
-        """The caller's store: keyring, else the vault (unlocked here, or asked for when
-        `ask` and this session can ask)."""
+        """The caller's store: keyring, else the vault unlocked here, else (with
+        `agent_vault`) the vault the agent holds, else the vault asked for when `ask` and
+        this session can ask."""
         if self._store is None:
             from tunnel_tui.core import secrets
             from tunnel_tui.core.errors import SecretStoreError
@@ -48,7 +53,13 @@ class Session:
             try:
                 self._store = secrets.open_store(self.home, vault_passphrase=self.vault_passphrase)
             except SecretStoreError as exc:
-                if not ask or "vault" not in exc.message or self.ask_vault_passphrase is None:
+                if "vault" not in exc.message:
+                    raise
+                held = self._vault_in_agent()
+                if held is not None:
+                    self._store = held
+                    return held
+                if not ask or self.ask_vault_passphrase is None:
                     raise
                 passphrase = self.ask_vault_passphrase()
                 if passphrase is None:
@@ -56,6 +67,13 @@ class Session:
                 self._store = secrets.open_store(self.home, vault_passphrase=passphrase)
                 self.vault_passphrase = passphrase
         return self._store
+
+    def _vault_in_agent(self) -> SecretStore | None:
+        if not self.agent_vault:
+            return None
+        from tunnel_tui.agent.client import AgentVaultStore
+
+        return AgentVaultStore.find(self.home)
 
     def forget_store(self) -> None:
         """After an unlock or lock: the next use opens the store again."""

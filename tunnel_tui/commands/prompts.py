@@ -11,8 +11,7 @@ import click
 from tunnel_tui.actions import keys as key_actions
 from tunnel_tui.actions.connections import KeyInput, KeySource
 from tunnel_tui.actions.session import Session
-from tunnel_tui.core.catalog import SecretStore
-from tunnel_tui.core.errors import SecretStoreError, UsageError
+from tunnel_tui.core.errors import UsageError
 from tunnel_tui.core.secret import Secret
 
 
@@ -22,30 +21,12 @@ def _ask_vault_passphrase() -> Secret | None:
     return Secret(click.prompt("Vault passphrase", hide_input=True, err=True))
 
 
-class CliSession(Session):
-    """A command's session: the keyring of this login; else the vault the agent holds
-    unlocked (write-only: `tunnel-tui vault unlock` in an SSH login lets add, key
-    generate/import and remove store secrets with no passphrase in argv or env); else
-    the vault opened here, its passphrase asked on a terminal."""
-
-    def secret_store(self, *, ask: bool = True) -> SecretStore:
-        if self._store is None:
-            try:
-                return super().secret_store(ask=False)
-            except SecretStoreError as exc:
-                if "vault" not in exc.message:
-                    raise
-                from tunnel_tui.agent.client import AgentVaultStore
-
-                self._store = AgentVaultStore.find(self.home)
-                if self._store is None:
-                    return super().secret_store(ask=ask)
-        return self._store
-
-
 def cli_session() -> Session:
-    """The session of this command (default home)."""
-    return CliSession(ask_vault_passphrase=_ask_vault_passphrase)
+    """The session of this command (default home): the keyring of this login; else the
+    vault the agent holds unlocked (`tunnel-tui vault unlock` in an SSH login lets
+    commands store secrets and have key work done in the agent, with no passphrase in
+    argv or env); else the vault opened here, its passphrase asked on a terminal."""
+    return Session(ask_vault_passphrase=_ask_vault_passphrase, agent_vault=True)
 
 
 class StdinLines:

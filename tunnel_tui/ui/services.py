@@ -111,7 +111,7 @@ class RealServices:
         self, home: Path | None = None, *, vault_passphrase: Secret | None = None
     ) -> None:
         self.home = home
-        self.session = Session(home, vault_passphrase=vault_passphrase)
+        self.session = Session(home, vault_passphrase=vault_passphrase, agent_vault=True)
         self._cache: ConfigCache | None = None
         # One parse at a time: the first screen's ask waits for the prefetch's parse
         # and reuses it (both started one before either had cached it).
