@@ -536,10 +536,6 @@ def test_edit_of_a_live_tunnel_refuses_rename_and_says_when_changes_apply(
     pg_setup: Setup,
 ) -> None:
     up("pg")
-    # The agent pins the picked port in the config just after it replied.
-    wait_until(
-        lambda: Catalog().get("pg").local_port is not None, 10, "the picked port to be saved"
-    )
     before = paths.config_path().read_bytes()
     renamed = cli("edit", "pg", "--rename", "pg2")
     assert renamed.returncode == 2

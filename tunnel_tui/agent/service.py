@@ -92,7 +92,6 @@ class TunnelService:
         self._states: dict[str, TunnelState] = {}
         self._starting: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
-        self._saving: dict[str, asyncio.Task[None]] = {}  # picked ports being pinned
         self._config = ConfigCache(home)
         self._config_read = False
         self._vault: Secret | None = None
@@ -149,7 +148,6 @@ class TunnelService:
         self.autostart.start()
 
     async def aclose(self) -> None:
-        await self._port_saved()
         await self.waits.aclose()
         await self.autostart.aclose()
         await self.rotation_waits.aclose()
@@ -223,7 +221,6 @@ class TunnelService:
         """`secrets`: what the caller sent (None: nothing, as from an autostart).
         `accept_host_keys`: fingerprints the user checked (`up --accept-host-key`).
         `note`: (error, hint) the tunnel is up with (the database refused the login)."""
-        await self._port_saved(name)  # a port picked by the last up is in the config
         conn = self.connection(name)
         if self.waits.status(name) is not None:  # waiting for its key: up is a no-op
             return await self.waits.feed(name, secrets or CallerSecrets())
@@ -267,31 +264,10 @@ class TunnelService:
                 status = self._note_error(name, *note) or status
             log.info("%s up on %s:%s", name, status.local_host, status.local_port)
             if conn.local_port is None and status.local_port:
-                self._save_local_port_later(name, status.local_port)
+                # Pinned before the reply (only the first up of a connection pays for it):
+                # an agent killed right after `up` must not lose the port users rely on.
+                await asyncio.to_thread(self._save_local_port, name, status.local_port)
             return status
-
-    def _save_local_port_later(self, name: str, port: int) -> None:
-        """Pin the picked port in the config after the reply: the caller waits for auth
-        and the listener, not for a config write. The next `up` of NAME and `aclose`
-        wait for it."""
-        task = asyncio.get_running_loop().create_task(
-            asyncio.to_thread(self._save_local_port, name, port)
-        )
-        self._saving[name] = task
-
-        def done(finished: asyncio.Task[None]) -> None:
-            if self._saving.get(name) is finished:
-                del self._saving[name]
-            if not finished.cancelled() and finished.exception() is not None:
-                log.error("could not save local port %d for %s: %s", port, name,
-                          redact(str(finished.exception())))
-
-        task.add_done_callback(done)
-
-    async def _port_saved(self, name: str | None = None) -> None:
-        pending = [t for n, t in self._saving.items() if name is None or n == name]
-        if pending:
-            await asyncio.wait(pending)  # never raises: `done` logs what went wrong
 
     async def down(self, name: str) -> TunnelStatus:
         connections = self.connections()
