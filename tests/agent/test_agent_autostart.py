@@ -11,12 +11,11 @@ from typing import Any
 import pytest
 
 from tests.agent.test_agent_tunnels import (
-    add_connection,
+    add_ready_connection,
     cli,
     no_keyring_env,
     pg_query,
     status_of,
-    trust_host,
     wait_for_state,
 )
 from tests.fixtures.agent import start_agent_process
@@ -30,14 +29,12 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def add_autostart(name: str, sshd: Any, db: Any, keypair: Any) -> None:
-    add_connection(name, "postgresql", db, sshd, keypair, autostart=True)
+    add_ready_connection(name, "postgresql", db, sshd, keypair, autostart=True)
 
 
 def test_autostart_tunnels_come_up_when_the_agent_starts_and_after_a_restart(
     sshd: Any, postgres: Any, client_keypair: Any, secret_service: Any, agent_reaper: None
 ) -> None:
-    sshd.authorize(client_keypair.public_line)
-    trust_host(sshd)
     add_autostart("pg", sshd, postgres, client_keypair)
     Catalog().add(  # not marked: stays down
         "other",
@@ -59,8 +56,6 @@ def test_autostart_tunnels_come_up_when_the_agent_starts_and_after_a_restart(
 def test_an_unreachable_bastion_is_retried_until_it_answers(
     sshd: Any, postgres: Any, client_keypair: Any, secret_service: Any, agent_reaper: None
 ) -> None:
-    sshd.authorize(client_keypair.public_line)
-    trust_host(sshd)
     add_autostart("pg", sshd, postgres, client_keypair)
     sshd.stop()
     agent = start_agent_process(paths.home_dir())
@@ -77,8 +72,6 @@ def test_an_unreachable_bastion_is_retried_until_it_answers(
 def test_no_secret_in_the_agent_waits_for_one_with_a_hint(
     sshd: Any, postgres: Any, client_keypair: Any, secret_service: Any, agent_reaper: None
 ) -> None:
-    sshd.authorize(client_keypair.public_line)
-    trust_host(sshd)
     add_autostart("pg", sshd, postgres, client_keypair)
     # An agent started with no keyring at all (no D-Bus, no vault).
     agent = start_agent_process(paths.home_dir(), env=no_keyring_env())

@@ -115,6 +115,16 @@ def add_connection(
     return Setup(name, sshd, db)
 
 
+def add_ready_connection(
+    name: str, scheme: str, db: Any, sshd: Any, keypair: Any, *, autostart: bool = False
+) -> Setup:
+    """`add_connection` with the key in `sshd`'s authorized_keys and its host key
+    trusted: ready to come up."""
+    sshd.authorize(keypair.public_line)
+    trust_host(sshd)
+    return add_connection(name, scheme, db, sshd, keypair, autostart=autostart)
+
+
 def add_agent_key_connection(
     name: str, db: Any, sshd: Any, public: str, **options: Any
 ) -> None:
@@ -135,9 +145,7 @@ def add_agent_key_connection(
 def pg_setup(
     sshd: Any, postgres: Any, client_keypair: Any, secret_service: Any, agent_reaper: None
 ) -> Setup:
-    sshd.authorize(client_keypair.public_line)
-    trust_host(sshd)
-    return add_connection("pg", "postgresql", postgres, sshd, client_keypair)
+    return add_ready_connection("pg", "postgresql", postgres, sshd, client_keypair)
 
 
 async def pg_query(port: int, db: Any, sql: str) -> Any:
@@ -230,9 +238,7 @@ def test_sigterm_closes_tunnels_and_sessions(
     secret_service: Any,
     agent_process: AgentProcess,
 ) -> None:
-    sshd.authorize(client_keypair.public_line)
-    trust_host(sshd)
-    setup = add_connection("pg", "postgresql", postgres, sshd, client_keypair)
+    setup = add_ready_connection("pg", "postgresql", postgres, sshd, client_keypair)
     status = agent_process.client().up("pg", timeout=20)
     assert status.state is TunnelState.UP and status.local_port
     assert asyncio.run(pg_query(status.local_port, setup.db, "SELECT 3")) == 3
@@ -300,9 +306,7 @@ def test_mariadb_through_the_agent(
 ) -> None:
     import aiomysql
 
-    sshd.authorize(client_keypair.public_line)
-    trust_host(sshd)
-    add_connection("my", "mysql", mariadb, sshd, client_keypair)
+    add_ready_connection("my", "mysql", mariadb, sshd, client_keypair)
     port = up("my")
 
     async def query() -> Any:

@@ -16,7 +16,7 @@ import pytest
 
 from tests.agent.test_agent_tunnels import (
     Setup,
-    add_connection,
+    add_ready_connection,
     cli,
     no_keyring_env,
     refused,
@@ -32,17 +32,13 @@ from tunnel_tui.core import paths
 @pytest.fixture
 def pg(sshd: Any, postgres: Any, client_keypair: Any, secret_service: Any,
        agent_reaper: None) -> Setup:
-    sshd.authorize(client_keypair.public_line)
-    trust_host(sshd)
-    return add_connection("pg", "postgresql", postgres, sshd, client_keypair)
+    return add_ready_connection("pg", "postgresql", postgres, sshd, client_keypair)
 
 
 @pytest.fixture
 def my(sshd: Any, mariadb: Any, client_keypair: Any, secret_service: Any,
        agent_reaper: None) -> Setup:
-    sshd.authorize(client_keypair.public_line)
-    trust_host(sshd)
-    return add_connection("my", "mysql", mariadb, sshd, client_keypair)
+    return add_ready_connection("my", "mysql", mariadb, sshd, client_keypair)
 
 
 def exec_(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,11 @@ import subprocess
 import sys
 from typing import Any
 
-from tests.agent.test_agent_tunnels import Setup, add_connection, pg_query, trust_host
+from tests.agent.test_agent_tunnels import (
+    Setup,
+    add_ready_connection,
+    pg_query,
+)
 from tunnel_tui.agent.address import resolve
 from tunnel_tui.core import paths
 from tunnel_tui.core.catalog import Catalog, ReuseKey
@@ -77,9 +81,7 @@ def entry_imports(*args: str) -> tuple[subprocess.CompletedProcess[str], set[str
 def test_up_fast_path_answers_like_click(
     sshd: Any, postgres: Any, client_keypair: Any, secret_service: Any, agent_reaper: None
 ) -> None:
-    sshd.authorize(client_keypair.public_line)
-    trust_host(sshd)
-    setup: Setup = add_connection("pg", "postgresql", postgres, sshd, client_keypair)
+    setup: Setup = add_ready_connection("pg", "postgresql", postgres, sshd, client_keypair)
 
     # An unknown name, no agent running: exit 2 both ways, and no agent started.
     unknown = same("up", "nope")
@@ -122,9 +124,7 @@ def test_up_with_held_keys_imports_nothing_heavy(
 ) -> None:
     """DESIGN.md: `up` asks the agent first whether it holds NAME's secrets, and reads
     the keyring only if not. Held: no keyring, no crypto, no click/Textual/asyncssh."""
-    sshd.authorize(client_keypair.public_line)
-    trust_host(sshd)
-    setup = add_connection("pg", "postgresql", postgres, sshd, client_keypair)
+    setup = add_ready_connection("pg", "postgresql", postgres, sshd, client_keypair)
     key_id = Catalog().get("pg").key_id
     Catalog().add(
         "pg2",

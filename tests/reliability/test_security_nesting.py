@@ -17,11 +17,10 @@ from typing import Any
 import pytest
 
 from tests.agent.test_agent_tunnels import (
-    add_connection,
+    add_ready_connection,
     cli,
     pg_query,
     status_json,
-    trust_host,
     up,
 )
 from tests.fixtures.agent import pid_alive
@@ -37,9 +36,7 @@ DEPTH = 100_000
 def test_deep_config_is_a_config_error_and_the_agent_keeps_its_tunnels(
     sshd: Any, postgres: Any, client_keypair: Any, secret_service: Any, agent_reaper: None,
 ) -> None:
-    sshd.authorize(client_keypair.public_line)
-    trust_host(sshd)
-    setup = add_connection("pg", "postgresql", postgres, sshd, client_keypair)
+    setup = add_ready_connection("pg", "postgresql", postgres, sshd, client_keypair)
     port = up("pg")
     agent_pid = AgentClient().ping()["pid"]
     config = paths.config_path()
