@@ -124,3 +124,33 @@ def test_agent_stop_reaches_an_older_agent(isolated_env: Any) -> None:
         if old.poll() is None:
             stop_pid(old.pid)
             old.wait(5)
+
+
+def test_stop_and_restart_say_the_vault_they_held_is_locked_again(
+    isolated_env: Any, agent_reaper: None
+) -> None:
+    from tests.agent.test_agent_keywork import PASSPHRASE, ssh_login_env
+
+    env = ssh_login_env()
+    unlock = ("vault", "unlock", "--passphrase-stdin")
+    assert cli(*unlock, env=env, stdin=PASSPHRASE + "\n").returncode == 0
+    old_pid = AgentClient().ping()["pid"]
+    restarted = cli("agent", "restart", env=env)
+    assert restarted.returncode == 0, restarted.stderr
+    new_pid = AgentClient().ping()["pid"]
+    assert restarted.stdout.splitlines() == [
+        f"agent {old_pid} stopped; agent {new_pid} started",
+        "the vault it held is locked again: tunnel-tui vault unlock",
+    ]
+    assert AgentClient().vault_status()["unlocked"] is False
+
+    assert cli(*unlock, env=env, stdin=PASSPHRASE + "\n").returncode == 0
+    stopped = cli("agent", "stop", env=env)
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout.splitlines() == [
+        f"agent {new_pid} stopping",
+        "the vault it held is locked again: tunnel-tui vault unlock",
+    ]
+    stop_pid(new_pid)
+    relaunched = cli("agent", "restart", env=env)  # held no vault: no such line
+    assert relaunched.stdout == f"agent {AgentClient().ping()['pid']} started\n"

@@ -36,6 +36,7 @@ __all__ = [
     "UpResult",
     "down",
     "AgentRestarted",
+    "AgentStopped",
     "down_async",
     "events",
     "events_async",
@@ -282,6 +283,13 @@ class AgentRestarted:
     old_pid: int | None  # None: no agent was running
     new_pid: int
     taken_down: list[str]  # tunnels that were up in the old agent
+    vault_locked: bool = False  # the old agent held the vault unlocked: unlock again
+
+
+@dataclass(frozen=True)
+class AgentStopped:
+    pid: int | None
+    vault_locked: bool  # it held the vault unlocked, which is now locked again
 
 
 STOP_TIMEOUT = 20.0
@@ -289,10 +297,10 @@ STOP_TIMEOUT = 20.0
 
 def stop_agent(
     session: Session, *, before_stop: Callable[[list[str]], None] | None = None
-) -> int | None:
-    """Ask the running agent (of any protocol version) to stop; its pid, or None when
-    none runs. `before_stop` is told first which tunnels go down. Returns at once: the
-    agent closes its tunnels, then exits."""
+) -> AgentStopped | None:
+    """Ask the running agent (of any protocol version) to stop; None when none runs.
+    `before_stop` is told first which tunnels go down. Returns at once: the agent
+    closes its tunnels, then exits (forgetting the vault passphrase it held)."""
     from tunnel_tui.agent.client import AgentClient, AgentNotRunning
 
     client = AgentClient(session.home)
@@ -300,10 +308,24 @@ def stop_agent(
         if before_stop is not None:
             before_stop(_live_tunnels(client))
         pid = client.call_any_version("ping").get("pid")
+        held = _holds_vault(client)
         client.call_any_version("shutdown", timeout=30.0)
     except AgentNotRunning:
         return None
-    return int(pid) if isinstance(pid, int) else None
+    return AgentStopped(int(pid) if isinstance(pid, int) else None, held)
+
+
+def _holds_vault(client: AgentClient) -> bool:
+    """Whether the agent holds the vault unlocked (an older agent: say nothing)."""
+    from tunnel_tui.agent.client import AgentNotRunning
+    from tunnel_tui.core.errors import TunnelTuiError
+
+    try:
+        return bool(client.vault_status().get("unlocked"))
+    except AgentNotRunning:
+        raise
+    except TunnelTuiError:  # an older protocol, or no vault op: nothing to report
+        return False
 
 
 def restart_agent(
@@ -320,12 +342,15 @@ def restart_agent(
 
     client = AgentClient(session.home)
     old_pid: int | None = None
+    vault_locked = False
     live: list[str] = []
     try:
         live = _live_tunnels(client)
         if before_stop is not None:
             before_stop(live)
-        old_pid = stop_agent(session)
+        stopped = stop_agent(session)
+        if stopped is not None:
+            old_pid, vault_locked = stopped.pid, stopped.vault_locked
     except AgentNotRunning:
         pass
     if old_pid is not None:
@@ -339,7 +364,7 @@ def restart_agent(
                 )
             time.sleep(0.05)  # a blocking CLI wait, bounded by the deadline
     new_pid = ensure_agent(session.home).ping()["pid"]
-    return AgentRestarted(old_pid, int(new_pid), live)
+    return AgentRestarted(old_pid, int(new_pid), live, vault_locked)
 
 
 def _live_tunnels(client: AgentClient) -> list[str]:

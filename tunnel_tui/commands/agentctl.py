@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 __all__ = ["WIDTH", "agent", "down", "render_table", "status", "up"]
 
 
+VAULT_LOCKED_AGAIN = "the vault it held is locked again: tunnel-tui vault unlock"
+
+
 def _home() -> Path | None:
     return None  # paths.home_dir() (TUNNEL_TUI_HOME or platformdirs) decides
 
@@ -258,11 +261,13 @@ def agent_stop() -> None:
     from tunnel_tui.actions import tunnels
     from tunnel_tui.actions.session import Session
 
-    pid = tunnels.stop_agent(Session(_home()), before_stop=_going_down)
-    if pid is None:
+    stopped = tunnels.stop_agent(Session(_home()), before_stop=_going_down)
+    if stopped is None:
         click.echo("the agent is not running")
         return
-    click.echo(f"agent {pid} stopping")
+    click.echo(f"agent {stopped.pid} stopping")
+    if stopped.vault_locked:
+        click.echo(VAULT_LOCKED_AGAIN)
 
 
 @agent.command("restart")
@@ -277,3 +282,5 @@ def agent_restart() -> None:
         click.echo(f"agent {result.new_pid} started")
     else:
         click.echo(f"agent {result.old_pid} stopped; agent {result.new_pid} started")
+    if result.vault_locked:
+        click.echo(VAULT_LOCKED_AGAIN)
