@@ -200,7 +200,7 @@ async def test_delete_confirmation_has_its_own_footer(secret_service: Any,
         await pilot.press("delete")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
         await settle(pilot)
-        assert footer_keys(app.screen) == ["Cancel"]
+        assert footer_keys(app.screen) == ["Cancel", "Delete"]  # both answers' keys
         assert app.focused is app.screen.query_one("#cancel")  # the default
         option = app.screen.query("#confirm-option")
         assert option  # the bastion's line can go too: the box says its state in words
@@ -218,6 +218,37 @@ async def test_delete_confirmation_has_its_own_footer(secret_service: Any,
         await pilot.press("escape")
         await settle(pilot)
         assert "Quit" in footer_keys(main)
+
+
+async def test_discard_and_delete_dialogs_name_their_confirming_key() -> None:
+    """In-memory services: the footer offers `d` beside esc, Cancel keeps the focus,
+    and `d` answers as the red button does."""
+    from tests.fixtures.ui import FakeServices, frozen_clock
+    from tunnel_tui.ui.app import TunnelTuiApp
+
+    app = TunnelTuiApp(FakeServices(), clock=frozen_clock, open_sandbox=lambda: None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = await main_screen(pilot)
+        await pilot.press("a")
+        form = await wait_for_screen(pilot, TunnelFormScreen, "form")
+        await pilot.press(*"typed", "escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="asked")
+        await settle(pilot)
+        keys = [f"{k.key_display} {k.description}" for k in app.screen.query(FooterKey)
+                if k.display and not k.has_class("-disabled")]
+        assert keys == ["esc Cancel", "d Discard"]
+        assert app.focused is app.screen.query_one("#cancel")
+        await pilot.press("d")
+        await wait_until(pilot, lambda: app.screen is main, what="discarded")
+        assert not form.is_attached
+
+        main.query_one(ConnectionTable).focus()
+        await pilot.press("delete")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        await settle(pilot)
+        assert footer_keys(app.screen) == ["Cancel", "Delete"]
+        await pilot.press("escape")  # and esc still answers no
+        await wait_until(pilot, lambda: app.screen is main, what="kept")
 
 
 async def test_readme_key_table_matches_the_footers() -> None:

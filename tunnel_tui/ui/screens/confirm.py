@@ -13,7 +13,10 @@ from tunnel_tui.ui.widgets.form_parts import StateCheckbox
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """With `option`, a checkbox (on by default) whose answer is `option_checked`."""
+    """With `option`, a checkbox (on by default) whose answer is `option_checked`.
+
+    The footer shows both answers: esc Cancel (the focused, default button) and
+    `confirm_key` (the label's first letter unless given) for the confirming one."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="confirm.cancel")]
 
@@ -23,9 +26,13 @@ class ConfirmScreen(ModalScreen[bool]):
         explanation: str = "",
         *,
         confirm_label: str = "OK",
+        confirm_key: str | None = None,
         option: str | None = None,
     ) -> None:
         super().__init__()
+        key = confirm_key or confirm_label[0].lower()
+        # The button's own word in the footer: bound on this instance's bindings.
+        self._bindings.bind(key, "confirm", confirm_label)
         self.question = question
         self.explanation = explanation
         self.confirm_label = confirm_label
@@ -52,6 +59,9 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "confirm")
+
+    def action_confirm(self) -> None:
+        self.dismiss(True)
 
     def action_cancel(self) -> None:
         self.dismiss(False)
