@@ -90,6 +90,7 @@ def test_list_generate_import_delete(tt, keyfiles) -> None:
     assert listed[0]["created"].endswith("Z")
     text = tt("key", "list").stdout
     assert "(unused)" in text and "prod" in text
+    assert [line.split()[3] for line in text.splitlines()] == ["SOURCE", "keyring", "keyring"]
 
     before = config_path().read_bytes()
     refused = tt("key", "delete", "team")

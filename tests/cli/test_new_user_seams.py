@@ -111,3 +111,26 @@ def test_remove_says_where_the_key_went(key_file: Any, secret_service: Any) -> N
     assert removed.returncode == 0, removed.stderr
     assert "it stays in your ssh-agent." in removed.stdout
     assert "keyring" not in removed.stdout
+
+
+def test_key_list_says_the_keys_live_in_the_vault(agent_reaper: None) -> None:
+    """No keyring: the keys went into the vault, and the SOURCE column says so (it said
+    'keyring'); the JSON `source` keeps its documented value for scripts."""
+    import json
+
+    env = no_keyring_env()
+    env.pop("TUNNEL_TUI_SECRETS", None)
+    assert cli("vault", "unlock", "--passphrase-stdin", env=env,
+               stdin="tr0ub4dor&3\n").returncode == 0
+    generated = cli("key", "generate", "team", env=env)
+    assert generated.returncode == 0, generated.stderr
+    assert generated.stdout.splitlines()[0].endswith(" in the vault.")
+    listed = cli("key", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    header, row = listed.stdout.splitlines()[:2]
+    assert header.split()[3] == "SOURCE" and row.split()[3] == "vault"
+    assert "keyring" not in listed.stdout
+    assert [k["source"] for k in json.loads(cli("key", "list", "--json", env=env).stdout)] \
+        == ["keyring"]
+    forced = cli("key", "list", env=dict(env, TUNNEL_TUI_SECRETS="vault"))
+    assert forced.stdout.splitlines()[1].split()[3] == "vault", forced.stderr

@@ -55,6 +55,23 @@ def list_keys(session: Session) -> list[KeyInfo]:
     return [KeyInfo(k, cfg.users_of(k.id)) for k in ordered]
 
 
+def store_name() -> str:
+    """Where our stored keys live for this user: "keyring", or "vault" when no keyring is
+    usable (or TUNNEL_TUI_SECRETS=vault). Probes the keyring once (tens of ms); opens,
+    unlocks and asks nothing."""
+    from tunnel_tui.core import secrets
+
+    chosen = secrets.mode()
+    if chosen != "auto":
+        return chosen
+    return "keyring" if secrets.keyring_status().usable else "vault"
+
+
+def lives_in(key: Key, store: str) -> str:
+    """Where `key`'s private half lives: "ssh-agent", else `store` (see store_name)."""
+    return key.source.value if key.in_agent else store
+
+
 def key_users(session: Session) -> dict[str, list[str]]:
     """Key id -> the connections using it (keys nobody uses are absent)."""
     return {info.key.id: info.used_by for info in list_keys(session) if info.used_by}

@@ -37,7 +37,11 @@ def show_key(name: str | None, key_name: str | None, restricted: bool) -> None:
     click.echo(actions.authorized_line(session, found, restricted=restricted))
 
 
-@key.command(name="list", help="List keys and the connections using them.\n\n" + KEY_JSON_HELP)
+@key.command(
+    name="list",
+    help="List keys and the connections using them. SOURCE: where the private key lives "
+    "for you (keyring, vault or ssh-agent).\n\n" + KEY_JSON_HELP,
+)
 @click.option("--json", "as_json", is_flag=True, help="An array of key objects.")
 def list_keys(as_json: bool) -> None:
     infos = actions.list_keys(cli_session())
@@ -47,9 +51,10 @@ def list_keys(as_json: bool) -> None:
     if not infos:
         click.echo("No keys yet. `tunnel-tui add` generates one, or: tunnel-tui key generate NAME")
         return
+    store = actions.store_name() if any(not i.key.in_agent for i in infos) else ""
     rows = [
-        (i.key.name, i.key.id, i.key.type.value, i.key.source.value, i.key.fingerprint,
-         ", ".join(i.used_by) or "(unused)")
+        (i.key.name, i.key.id, i.key.type.value, actions.lives_in(i.key, store),
+         i.key.fingerprint, ", ".join(i.used_by) or "(unused)")
         for i in infos
     ]
     click.echo(table(("NAME", "ID", "TYPE", "SOURCE", "FINGERPRINT", "USED BY"), rows))
@@ -64,7 +69,8 @@ def _print_new(k: Key, as_json: bool) -> None:
         out["authorized_keys_line"] = line
         print_json(out)
         return
-    click.echo(f"Stored key {k.name} ({k.id}, {k.type.value}, {k.fingerprint}) in the keyring.")
+    click.echo(f"Stored key {k.name} ({k.id}, {k.type.value}, {k.fingerprint}) in the "
+               f"{actions.store_name()}.")
     click.echo(line)
 
 

@@ -125,6 +125,7 @@ KEY_JSON_HELP = """\b
 JSON (--json): an array of objects with id ("k-" + 8 hex), name, type
 (ed25519|rsa|ecdsa|sk-ed25519|sk-ecdsa), public_key ("type base64", no comment),
 fingerprint ("SHA256:..." as ssh-keygen -lf), created (ISO 8601 UTC), comment,
-used_by [names], source (keyring|ssh-agent), certificate {key_id, principals,
+used_by [names], source (keyring: our keyring or vault holds it, as the
+table's SOURCE says; ssh-agent), certificate {key_id, principals,
 valid_after, valid_before (ISO 8601 UTC or null), state (valid|expiring|expired|
 not-yet-valid)} or null."""
