@@ -66,6 +66,7 @@ class ValidationScreen(FooterYieldsToDialogs, Screen[bool]):
         self.retry_seconds = retry_seconds
         self.wait_limit_seconds = wait_limit_seconds
         self.succeeded: bool | None = None
+        self.waiting = False  # the agent waits for the key: w has nothing more to do
         self.finished = asyncio.Event()
 
     def compose(self) -> ComposeResult:
@@ -129,10 +130,7 @@ class ValidationScreen(FooterYieldsToDialogs, Screen[bool]):
         if failed is None:
             verdict.update(f"[$success]✓ {self.connection_name} works: every step passed.[/]")
         else:
-            verdict.update(
-                f"[$error]✕ stopped at {failed.step}[/]  "
-                "r retry · w wait for my key · y copy report"
-            )
+            verdict.update(self._stopped_at(failed.step))
         self.finished.set()
         self.refresh_bindings()
         if failed is not None and failed.step == "host-key":
@@ -141,6 +139,11 @@ class ValidationScreen(FooterYieldsToDialogs, Screen[bool]):
             # The keys are in the vault and it is locked here: ask, then run again.
             unlock_then(self.app, self.services, f"Validating {self.connection_name}",
                         self.run_validation)
+
+    def _stopped_at(self, step: str) -> str:
+        keys = "r retry · y copy report" if self.waiting else (
+            "r retry · w wait for my key · y copy report")
+        return f"[$error]✕ stopped at {step}[/]  {keys}"
 
     async def _host_key(self, failed: StepResult) -> None:
         """A changed key: the hard-stop warning. (An unknown key was asked about during
@@ -164,24 +167,50 @@ class ValidationScreen(FooterYieldsToDialogs, Screen[bool]):
         countdown = self.query_one("#countdown", Static)
         verdict = self.query_one("#verdict", Static)
         self.finished.clear()
+        self._set_waiting(True)
         try:
             status = await self.services.wait_for_key(
                 self.connection_name, self.wait_limit_seconds
             )
         except TunnelTuiError as exc:
+            self._set_waiting(False)
             countdown.update("")
             verdict.update(Text.assemble(("✕ ", "bold"), exc.message,
                                          f"\n→ {exc.hint}" if exc.hint else ""))
             self.finished.set()
             return
         if status.state is TunnelState.WAITING_FOR_KEY:
+            if not self.step_log.results:  # handed over before any run: say what happens
+                await self._say_waiting(status)
             status = await self._follow_wait(status, countdown)
+        self._set_waiting(False)
         countdown.update("")
         if status.state is TunnelState.UP:
             await self._conclude(await self._run_once())  # the log, now that the key is in
         else:
             verdict.update(Text(f"✕ {status.last_error or status.state.value}"))
             self.finished.set()
+
+    def _set_waiting(self, waiting: bool) -> None:
+        self.waiting = waiting
+        failed = self.step_log.failed
+        if failed is not None:
+            self.query_one("#verdict", Static).update(self._stopped_at(failed.step))
+        self.refresh_bindings()
+
+    async def _say_waiting(self, status: TunnelStatus) -> None:
+        """The log's one line while the agent waits and no step has run here yet."""
+        try:
+            detail = await asyncio.to_thread(self.services.detail, self.connection_name)
+            bastion = detail.connection.bastion.host
+        except (TunnelTuiError, KeyError, OSError):
+            bastion = "the bastion"
+        until = f" until {local_clock(status.wait_until)}" if status.wait_until else ""
+        self.step_log.note(
+            f"The agent is waiting for the key on {bastion}{until}: it brings "
+            f"{self.connection_name} up once the key is accepted, then the steps run here. "
+            "You can close this."
+        )
 
     async def _follow_wait(self, status: TunnelStatus, countdown: Static) -> TunnelStatus:
         """The agent's events for this tunnel until the wait ends; the countdown meanwhile."""
@@ -210,11 +239,12 @@ class ValidationScreen(FooterYieldsToDialogs, Screen[bool]):
 
     # -- actions -------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "wait":
-            return self.succeeded is not True  # every step passed: nothing to wait for
+        if action == "wait":  # every step passed, or already waiting: nothing to do
+            return self.succeeded is not True and not self.waiting
         return True
 
     def action_retry(self) -> None:
+        self.waiting = False  # the run replaces this screen's wait (the agent's goes on)
         self.query_one("#countdown", Static).update("")
         self.run_validation()
 

@@ -10,7 +10,7 @@ from textual.widgets import Static
 from tunnel_tui.core import formatting
 from tunnel_tui.core.certificates import needs_attention, stored_certificate
 from tunnel_tui.core.sanitize import terminal_text
-from tunnel_tui.core.status import TunnelStatus
+from tunnel_tui.core.status import TunnelState, TunnelStatus
 from tunnel_tui.ui import display
 from tunnel_tui.ui.hints import app_hint
 from tunnel_tui.ui.services import ConnectionDetail
@@ -25,10 +25,11 @@ def describe(
     db = conn.database
     port = (status.local_port if status else None) or conn.local_port
     lines: list[Content] = []
-    if port:
+    waiting = _waiting_line(detail, status, now)  # wraps, first (added after the cut)
+    if waiting is None and port:
         command = display.client_command(db.kind.value, db.user, db.database, conn.local_host, port)
         lines.append(Content.from_markup("[b]$cmd[/b]  [dim]c copy[/]", cmd=command))
-    else:
+    elif waiting is None:
         lines.append(Content.from_markup("[dim]no local port yet: press enter to bring it up[/]"))
     if detail.host_key_fingerprints:
         host_key = "host key " + display.ellipsize(detail.host_key_fingerprints[0], 30)
@@ -65,6 +66,8 @@ def describe(
         lines.append(Content.from_markup("[$text-muted]key[/]      $id (missing)", id=conn.key_id))
     if width > 0:
         lines = [line.truncate(width, ellipsis=True) for line in lines]
+    if waiting is not None:
+        lines.insert(0, waiting)
     if status is not None and status.last_error:
         lines.append(
             Content.from_markup("[$error]last[/]     $err", err=terminal_text(status.last_error))
@@ -79,6 +82,26 @@ def describe(
             )
         )
     return Content("\n").join(lines)
+
+
+def _waiting_line(
+    detail: ConnectionDetail, status: TunnelStatus | None, now: datetime
+) -> Content | None:
+    """What the agent is waiting for, instead of "press enter": enter changes nothing."""
+    if status is None:
+        return None
+    if status.state is TunnelState.WAITING_FOR_KEY:
+        left = formatting.wait_left(status, now)
+        return Content.from_markup(
+            "[$warning]waiting for its key on $host$left[/] [dim](the agent brings it up "
+            "once the key is accepted)[/]",
+            host=detail.connection.bastion.host, left=f" · {left}" if left else "",
+        )
+    if status.state is TunnelState.WAITING_FOR_SECRET:
+        hint = app_hint(status.hint) if status.hint else "bring it up from a session that has it"
+        return Content.from_markup("[$warning]waiting for its secret:[/] $hint",
+                                   hint=terminal_text(hint))
+    return None
 
 
 class DetailPane(Static):

@@ -95,6 +95,10 @@ class StepLog(VerticalScroll):
         self.results = []
         self.remove_children()
 
+    def note(self, text: str) -> None:
+        """A line that is not a step (what happens while no step runs); cleared with them."""
+        self.mount(Static(Content(text), classes="step-note"))
+
     def show(self, result: StepResult) -> None:
         last = self._rows[-1] if self._rows else None
         if last is not None and last.result.step == result.step and (
