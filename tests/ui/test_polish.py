@@ -267,10 +267,11 @@ async def test_readme_key_table_matches_the_footers() -> None:
         if match:
             table[match.group(1)] = [f"{key} {words.strip()}" for key, words in
                                      re.findall(r"`([^`]+)` ([^·]+)", match.group(2))]
-    app_wide = {"q Quit", "? Help", "^p Palette"}  # on the list's row only
+    app_wide = {"q Quit", "? Help", "^p Palette"}  # one line under the table
     app = TunnelTuiApp(FakeServices(rotation=ROTATION_STOPPED), clock=frozen_clock,
                        open_sandbox=lambda: None)
     seen: dict[str, list[str]] = {}
+    shows_app_wide: dict[str, bool] = {}
     async with app.run_test(size=(160, 40)) as pilot:
 
         async def footer(name: str, screen: str) -> None:
@@ -278,8 +279,8 @@ async def test_readme_key_table_matches_the_footers() -> None:
             await settle(pilot)
             keys = [f"{k.key_display} {k.description}" for k in app.screen.query(FooterKey)
                     if k.display and not k.has_class("-disabled")]
-            seen[name] = keys if name == "connection list" else [
-                k for k in keys if k not in app_wide]
+            seen[name] = [k for k in keys if k not in app_wide]
+            shows_app_wide[name] = app_wide <= set(keys)
 
         await main_screen(pilot)
         await footer("connection list", "ConnectionsScreen")
@@ -305,6 +306,10 @@ async def test_readme_key_table_matches_the_footers() -> None:
         await footer("key rotation", "RotationScreen")
     assert seen == {name: table[name] for name in seen}
     assert set(seen) == set(table)
+    full = re.search(r"The full screens \(([^)]+)\) also show\s+`q` Quit · `\?` Help · "
+                     r"`\^p` Palette; dialogs show only their own keys", readme)
+    assert full, "the README's line on the app-wide keys"
+    assert set(full.group(1).split(", ")) == {n for n, shown in shows_app_wide.items() if shown}
 
 
 async def test_nothing_typed_is_lost_and_the_cursor_follows_the_save(
