@@ -139,8 +139,10 @@ async def test_switch_to_a_rejected_key_changes_nothing(asyncssh_bastion, echo_s
         status = await engine.start(_conn(asyncssh_bastion, echo_server), keys)
         link = engine.tunnel("t1").link
         wrong = asyncssh.generate_private_key("ssh-ed25519").export_private_key().decode()
-        with pytest.raises(AuthRejected):
-            await engine.switch_key("k-test", "k-new", Secret(wrong))
+        with pytest.raises(AuthRejected) as rejected:
+            await engine.switch_key("k-test", "k-new", Secret(wrong), "tunnel-tui:team-new")
+        # The line to add names the new key, as everywhere (issue 19.7).
+        assert (rejected.value.hint or "").endswith(" tunnel-tui:team-new")
         assert engine.tunnel("t1").link is link and engine.tunnel("t1").conn.key_id == "k-test"
         assert await echo_through(status.local_port, b"unchanged") == b"unchanged"
     finally:

@@ -307,7 +307,11 @@ class TunnelService:
                 raise UsageError("a key that lives in an ssh-agent is not rotated here")
         else:
             private = new_private_key
-        moved = await self.engine().switch_key(old_key_id, new_key_id, private)
+        try:
+            comment = self.key(new_key_id).line_comment
+        except TunnelTuiError:
+            comment = ""  # not in the config yet: the hint says "tunnel-tui"
+        moved = await self.engine().switch_key(old_key_id, new_key_id, private, comment)
         log.info("switched %d tunnel(s) from key %s to %s", len(moved), old_key_id, new_key_id)
         return list(moved)
 

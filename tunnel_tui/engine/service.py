@@ -102,7 +102,7 @@ class TunnelEngine:
         return self._tunnels[name]
 
     async def switch_key(
-        self, old_key_id: str, new_key_id: str, new_private: Secret
+        self, old_key_id: str, new_key_id: str, new_private: Secret, new_comment: str = "",
     ) -> list[str]:
         """Move every live tunnel using `old_key_id` to the new key.
 
@@ -126,6 +126,8 @@ class TunnelEngine:
             )
             keys = {k: v for k, v in tunnel.keys.items() if k != old_key_id}
             keys[new_key_id] = new_private
+            if new_comment:  # `tunnel-tui:<key name>` in a later auth hint
+                tunnel.key_comments[new_key_id] = new_comment
             await tunnel.switch_link(new_conn, keys)
             moved.append(name)
         return moved

@@ -233,7 +233,7 @@ class LiveTunnel:
     async def switch_link(self, new_conn: Connection, keys: Mapping[str, ClientKey]) -> None:
         """Move to a new SSH link (new key): new clients use it at once; channels
         already open finish on the old link, which closes after the last one."""
-        link = await self._pool.acquire(new_conn, keys)
+        link = await self._pool.acquire(new_conn, keys, key_comments=self.key_comments)
         task, self._reconnect_task = self._reconnect_task, None
         if task is not None and not task.done():  # reconnecting: the new link ends that
             task.cancel()
