@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import asyncpg
 from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widgets import Input, Label, Select
+from textual.widgets import Input, Select, Static
 
 from tunnel_tui.core.model import DbKind
 from tunnel_tui.core.status import TunnelState
@@ -240,7 +240,7 @@ async def scenes(shot: Shooter, box: Sandbox, services: RealServices) -> None:
                          "postgres")
     await pilot.click("#wait")
     log = await shot.screen(ValidationScreen, "the validation of warehouse-pg")
-    countdown = log.query_one("#countdown", Label)
+    countdown = log.query_one("#countdown", Static)
     await shot.until(lambda: "waiting for the key" in str(countdown.render()),
                      "the countdown of the wait", timeout=90)
     await shot.save("validation-waiting")
