@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from textual.widgets import Button, Checkbox
+from textual.widgets import Button, Checkbox, Static
 
 from tests.fixtures.ui import FakeServices, sample_statuses
 from tests.fixtures.waiting import wait_until_async
@@ -70,7 +70,9 @@ async def test_delete_in_the_app_takes_the_key_line_off_the_bastion_like_remove(
         await until(lambda: isinstance(app.screen, ConfirmScreen), "the question")
         option = app.screen.query_one("#confirm-option", Checkbox)
         where = f"~{server.user}/.ssh/authorized_keys on {server.host}:{server.port}"
-        assert option.value and where in str(option.label)
+        text = str(app.screen.query_one(".dialog-text", Static).render())
+        assert option.value and "line from the bastion" in str(option.label)
+        assert where in " ".join(text.split()), text  # the dialog says where the line is
         app.screen.query_one("#confirm", Button).press()
         await until(lambda: "in-app" not in load().connections, "the connection removed")
         await until(
