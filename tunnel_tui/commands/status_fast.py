@@ -14,29 +14,23 @@ import sys
 
 def run(argv: list[str]) -> int | None:
     """The exit code after printing the status, or None when click should handle argv."""
-    if not argv or argv[0] != "status":
+    from tunnel_tui.commands.fast_argv import plain_form
+
+    form = plain_form(argv, "status")
+    if form is None:
         return None
-    as_json = False
-    names: list[str] = []
-    for arg in argv[1:]:
-        if arg == "--json":
-            as_json = True
-        elif arg.startswith("-") or names:
-            return None
-        else:
-            names.append(arg)
+    name, as_json = form
     from tunnel_tui.agent.snapshot import statuses_now  # the table's module: not for --json
     from tunnel_tui.core.errors import TunnelTuiError
 
     try:
-        statuses, running = statuses_now(None, names[0] if names else None)
+        statuses, running = statuses_now(None, name)
     except TunnelTuiError as exc:
         sys.stderr.write(exc.render() + "\n")
         return exc.exit_code
     if as_json:
         from tunnel_tui.agent.snapshot import status_objects
 
-        name = names[0] if names else None
         sys.stdout.write(json.dumps(status_objects(None, name, statuses, running)) + "\n")
     else:
         from tunnel_tui.commands.status_table import render_table

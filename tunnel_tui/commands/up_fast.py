@@ -26,23 +26,18 @@ ABORTED = 130  # Ctrl-C, or a prompt given up: what cli.main exits with
 
 def run(argv: list[str]) -> int | None:
     """The exit code after bringing NAME up, or None when click should handle argv."""
-    if not argv or argv[0] != "up":
+    from tunnel_tui.commands.fast_argv import plain_form
+
+    form = plain_form(argv, "up")
+    if form is None:
         return None
-    as_json = False
-    names: list[str] = []
-    for arg in argv[1:]:
-        if arg == "--json":
-            as_json = True
-        elif arg.startswith("-") or names:
-            return None
-        else:
-            names.append(arg)
-    if not names:
+    name, as_json = form
+    if name is None:
         return None
     from tunnel_tui.core.errors import TunnelTuiError
 
     try:
-        return _up(names[0], as_json)
+        return _up(name, as_json)
     except TunnelTuiError as exc:
         sys.stderr.write(exc.render() + "\n")
         return exc.exit_code
