@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from datetime import UTC, datetime
 
 from tunnel_tui.core import keys as keys_mod
@@ -17,11 +17,18 @@ from tunnel_tui.rotation.context import Clock, Rotation, crash_hook, join
 from tunnel_tui.rotation.targets import rotation_targets
 
 
-def new_key_name(old_name: str, now: datetime) -> str:
-    """`prod` → `prod-r20261204203000`; a rotated name's suffix is replaced, not stacked."""
-    base = re.sub(r"-r\d{14}$", "", old_name)
-    suffix = now.strftime("-r%Y%m%d%H%M%S")
-    return base[: 63 - len(suffix)] + suffix
+def new_key_name(old_name: str, now: datetime, taken: Collection[str] = ()) -> str:
+    """`prod` → `prod-r20261204203000`; a rotated name's suffix is replaced, not stacked.
+    A name in `taken` gets `-2`, `-3`, …: two rotations within one second must not give
+    the new key the name of the one in use (`store` finds a key by its name on resume)."""
+    base = re.sub(r"-r\d{14}(-\d+)?$", "", old_name)
+    stamp = now.strftime("-r%Y%m%d%H%M%S")
+    for n in range(1, len(taken) + 2):
+        suffix = stamp if n == 1 else f"{stamp}-{n}"
+        name = base[: 63 - len(suffix)] + suffix
+        if name not in taken:
+            return name
+    raise AssertionError("unreachable: more names tried than are taken")
 
 
 async def generate(run: Rotation) -> AsyncIterator[StepResult]:
@@ -42,7 +49,7 @@ async def generate(run: Rotation) -> AsyncIterator[StepResult]:
     record = run.save(
         begin(
             old.id,
-            new_key_name(old.name, datetime.now(UTC)),
+            new_key_name(old.name, datetime.now(UTC), {key.name for key in run.catalog.keys()}),
             kind.value,
             connections=connections,
             targets=tuple(t.display for t in targets),
