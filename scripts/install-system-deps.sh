@@ -30,6 +30,8 @@ declare -A NEED=(
   [/usr/lib/openssh/sftp-server]=openssh-sftp-server
   [clickhouse-server]=clickhouse-server
   [iperf3]=iperf3
+  [systemd-analyze]=systemd
+  [ssh-agent]=openssh-client
 )
 
 missing=()
