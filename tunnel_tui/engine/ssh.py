@@ -525,10 +525,15 @@ async def _changed_key_type(
     return _host_key_error(hop, index, label, trace)
 
 
+def _key_id_for(
+    hop: SshEndpoint, keys: Mapping[str, ClientKey], key_id: str | None
+) -> str | None:
+    """The key a hop logs in with: its own, else the connection's, else the only one."""
+    return hop.key_id or key_id or (next(iter(keys)) if len(keys) == 1 else None)
+
+
 def key_for(hop: SshEndpoint, keys: Mapping[str, ClientKey], key_id: str | None) -> ClientKey:
-    wanted = hop.key_id or key_id
-    if wanted is None and len(keys) == 1:
-        return next(iter(keys.values()))
+    wanted = _key_id_for(hop, keys, key_id)
     if wanted is None or wanted not in keys:
         raise KeyMissing(
             f"no private key for {hop.display} (key {wanted or '?'})",
@@ -589,8 +594,7 @@ def _comment_for(
     hop: SshEndpoint, keys: Mapping[str, ClientKey], key_id: str | None,
     comments: Mapping[str, str],
 ) -> str:
-    wanted = hop.key_id or key_id or (next(iter(keys)) if len(keys) == 1 else None)
-    return comments.get(wanted or "", "tunnel-tui")
+    return comments.get(_key_id_for(hop, keys, key_id) or "", "tunnel-tui")
 
 
 def _bind_lost(
